@@ -1,0 +1,131 @@
+internal import CFFmpeg
+
+/// Helpers for FFmpeg's integer error codes.
+enum FFmpegError {
+    static let tryAgain = cffmpeg_averror_eagain()
+    static let endOfFile = cffmpeg_averror_eof()
+    static let invalidData = cffmpeg_averror_invaliddata()
+    static let noMemory = cffmpeg_averror(ENOMEM)
+
+    /// `av_err2str` as a Swift string.
+    static func describe(_ code: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        return buffer.withUnsafeMutableBufferPointer { pointer in
+            String(cString: cffmpeg_err2str(code, pointer.baseAddress!, pointer.count))
+        }
+    }
+}
+
+// Each FFmpeg object below has exactly one owner that frees it in `deinit`.
+// The C object is acquired first and wrapped only when acquisition succeeded, so a failure cannot leak.
+
+/// Owns an `AVFormatContext` opened with `avformat_open_input`.
+final class FormatContext {
+    let pointer: UnsafeMutablePointer<AVFormatContext>
+
+    init(path: String) throws(DecodingError) {
+        var context: UnsafeMutablePointer<AVFormatContext>? = nil
+        let status = avformat_open_input(&context, path, nil, nil)
+        guard status >= 0, let context else {
+            throw DecodingError(
+                code: status == FFmpegError.noMemory ? .resourceExhausted : .unrecognizedFormat,
+                message: "FFmpeg does not recognise this file as video or image",
+                path: path, cFunction: "avformat_open_input", cErrorCode: status)
+        }
+        pointer = context
+    }
+
+    deinit {
+        var context: UnsafeMutablePointer<AVFormatContext>? = pointer
+        avformat_close_input(&context)
+    }
+}
+
+/// Owns an `AVCodecContext`.
+final class CodecContext {
+    let pointer: UnsafeMutablePointer<AVCodecContext>
+
+    init(codec: UnsafePointer<AVCodec>, path: String) throws(DecodingError) {
+        guard let context = avcodec_alloc_context3(codec) else {
+            throw DecodingError(code: .resourceExhausted, message: "could not allocate a decoder", path: path,
+                                cFunction: "avcodec_alloc_context3")
+        }
+        pointer = context
+    }
+
+    deinit {
+        var context: UnsafeMutablePointer<AVCodecContext>? = pointer
+        avcodec_free_context(&context)
+    }
+}
+
+/// Owns an `AVPacket`.
+final class Packet {
+    let pointer: UnsafeMutablePointer<AVPacket>
+
+    init(path: String) throws(DecodingError) {
+        guard let packet = av_packet_alloc() else {
+            throw DecodingError(code: .resourceExhausted, message: "could not allocate a packet", path: path,
+                                cFunction: "av_packet_alloc")
+        }
+        pointer = packet
+    }
+
+    deinit {
+        var packet: UnsafeMutablePointer<AVPacket>? = pointer
+        av_packet_free(&packet)
+    }
+}
+
+/// Owns an `AVFrame`.
+final class Frame {
+    let pointer: UnsafeMutablePointer<AVFrame>
+
+    init(path: String) throws(DecodingError) {
+        guard let frame = av_frame_alloc() else {
+            throw DecodingError(code: .resourceExhausted, message: "could not allocate a frame", path: path,
+                                cFunction: "av_frame_alloc")
+        }
+        pointer = frame
+    }
+
+    deinit {
+        var frame: UnsafeMutablePointer<AVFrame>? = pointer
+        av_frame_free(&frame)
+    }
+}
+
+/// Owns a `SwsContext`, rebuilt only when the source geometry or pixel format changes.
+final class ScaleContext {
+    private(set) var pointer: OpaquePointer?
+    private var key: (Int32, Int32, Int32, Int32, Int32, Bool) = (0, 0, -1, 0, 0, false)
+
+    /// Returns a context converting `source` frames to full-range GRAY8 of the given size.
+    func context(
+        sourceWidth: Int32, sourceHeight: Int32, sourceFormat: Int32, sourceFullRange: Bool,
+        width: Int32, height: Int32, path: String
+    ) throws(DecodingError) -> OpaquePointer {
+        if let pointer, key == (sourceWidth, sourceHeight, sourceFormat, width, height, sourceFullRange) {
+            return pointer
+        }
+        if let pointer { sws_freeContext(pointer) }
+        pointer = nil
+        guard let created = sws_getContext(
+            sourceWidth, sourceHeight, AVPixelFormat(rawValue: sourceFormat),
+            width, height, AV_PIX_FMT_GRAY8, SWS_AREA, nil, nil, nil)
+        else {
+            throw DecodingError(code: .unsupportedCodec, message: "FFmpeg cannot convert this pixel format",
+                                path: path, cFunction: "sws_getContext")
+        }
+        // PDQ works on full-range luma (0.299 R + 0.587 G + 0.114 B); expand limited-range video to match.
+        let coefficients = sws_getCoefficients(SWS_CS_DEFAULT)
+        _ = sws_setColorspaceDetails(created, coefficients, sourceFullRange ? 1 : 0, coefficients, 1, 0, 1 << 16, 1 << 16)
+        pointer = created
+        key = (sourceWidth, sourceHeight, sourceFormat, width, height, sourceFullRange)
+        return created
+    }
+
+    deinit {
+        if let pointer { sws_freeContext(pointer) }
+    }
+}

@@ -1,0 +1,425 @@
+internal import CFFmpeg
+import Foundation
+
+/// Facts about the decoded video stream.
+public struct VideoStreamInfo: Hashable, Sendable {
+    /// FFmpeg's short codec name, e.g. `h264`, `vp9`, `png`.
+    public var codec: String
+    /// The container's short name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
+    public var container: String
+    /// Displayed size in pixels, after rotation.
+    public var width: Int
+    public var height: Int
+    /// Clockwise rotation applied to honour the display matrix: 0, 90, 180 or 270.
+    public var rotation: Int
+    /// Average frame rate in frames per second (0 when unknown, e.g. a still image).
+    public var frameRate: Double
+    /// Duration in seconds, when the container declares one.
+    public var duration: Double?
+    /// True for a still image decoded as a one-frame video.
+    public var isStillImage: Bool
+}
+
+/// How frames are chosen and converted.
+public struct DecodingOptions: Hashable, Sendable {
+    /// Frames sampled per second of presentation time. Each sample takes the decoded frame nearest its time.
+    public var samplesPerSecond: Double
+    /// The longer side of the luminance image handed to hashing (never upscaled).
+    public var maxAnalysisSide: Int
+    /// FFmpeg decoder threads; 0 lets FFmpeg choose from the core count.
+    public var threads: Int
+    /// Ask the decoder to skip the in-loop deblocking filter: faster, slightly softer frames.
+    public var skipLoopFilter: Bool
+    /// Drop non-reference frames before decoding when samples are sparse compared with the frame rate.
+    public var skipNonReferenceFrames: Bool
+    /// Decode key frames only (a fast, coarse pass).
+    public var keyFramesOnly: Bool
+
+    public init(
+        samplesPerSecond: Double = 4, maxAnalysisSide: Int = 512, threads: Int = 0,
+        skipLoopFilter: Bool = false, skipNonReferenceFrames: Bool = false, keyFramesOnly: Bool = false
+    ) {
+        self.samplesPerSecond = samplesPerSecond
+        self.maxAnalysisSide = maxAnalysisSide
+        self.threads = threads
+        self.skipLoopFilter = skipLoopFilter
+        self.skipNonReferenceFrames = skipNonReferenceFrames
+        self.keyFramesOnly = keyFramesOnly
+    }
+}
+
+/// An 8-bit full-range luminance image, row-major, `width * height` bytes.
+public struct LumaImage: Hashable, Sendable {
+    public var width: Int
+    public var height: Int
+    public var pixels: [UInt8]
+
+    public init(width: Int, height: Int, pixels: [UInt8]) {
+        precondition(pixels.count == width * height, "pixel buffer does not match the size")
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+    }
+}
+
+/// One sampled frame: its presentation time (seconds from the start of the stream) and its luminance.
+public struct SampledFrame: Hashable, Sendable {
+    public var time: Double
+    public var image: LumaImage
+}
+
+/// Limits that protect the process from absurd or hostile files.
+public enum DecodingLimits {
+    public static let maxDimension = 16_384
+    public static let maxPixels = 8_192 * 8_192
+    public static let maxStreams = 1_024
+    /// A declared duration above this (one week) is treated as nonsense.
+    public static let maxDuration: Double = 7 * 24 * 3600
+    /// Corrupt packets tolerated in a row before the stream is declared unreadable.
+    public static let maxConsecutiveErrors = 200
+}
+
+/// Decodes the best video stream of a file and yields luminance frames sampled by presentation time.
+///
+/// Memory is constant in the length of the video: the decoder holds FFmpeg's few reference frames plus one
+/// small luminance image at a time. Not thread-safe; use one decoder per task.
+public final class VideoDecoder {
+    public let path: String
+    public let info: VideoStreamInfo
+    public let options: DecodingOptions
+    /// Problems that did not stop decoding (corrupt packets skipped, for example).
+    public private(set) var warnings: [String] = []
+    /// Frames decoded so far (sampled or not).
+    public private(set) var decodedFrameCount = 0
+    /// Corrupt packets or frames skipped.
+    public private(set) var skippedErrorCount = 0
+
+    private let format: FormatContext
+    private let codec: CodecContext
+    private let packet: Packet
+    private let frame: Frame
+    private let scaler = ScaleContext()
+    private let streamIndex: Int32
+    private let timeBase: Double
+    private let frameDuration: Double
+    private var originTime: Double?
+    private var lastFrameTime: Double?
+    private var nextSampleTime = 0.0
+    private var sentFlush = false
+    private var finished = false
+    private var consecutiveErrors = 0
+
+    /// Opens `path` and prepares its best video stream for decoding.
+    public init(path: String, options: DecodingOptions = DecodingOptions()) throws(DecodingError) {
+        self.path = path
+        self.options = options
+        guard options.samplesPerSecond > 0, options.samplesPerSecond.isFinite, options.maxAnalysisSide >= 16 else {
+            throw DecodingError(code: .invalidArgument,
+                                message: "the sampling rate must be positive and the analysis size at least 16",
+                                path: path)
+        }
+        try Self.checkReadableFile(path)
+        Self.quietFFmpegLogs()
+
+        format = try FormatContext(path: path)
+        let status = avformat_find_stream_info(format.pointer, nil)
+        if status < 0 {
+            throw DecodingError(code: .corruptData, message: "FFmpeg could not read the stream parameters",
+                                path: path, cFunction: "avformat_find_stream_info", cErrorCode: status)
+        }
+        if format.pointer.pointee.nb_streams > UInt32(DecodingLimits.maxStreams) {
+            throw DecodingError(code: .limitExceeded,
+                                message: "the file declares \(format.pointer.pointee.nb_streams) streams, more than ClipTrace accepts",
+                                path: path)
+        }
+
+        var decoderPointer: UnsafePointer<AVCodec>? = nil
+        let best = av_find_best_stream(format.pointer, AVMEDIA_TYPE_VIDEO, -1, -1, &decoderPointer, 0)
+        if best < 0 {
+            if best == cffmpeg_averror_decoder_not_found() {
+                throw DecodingError(code: .unsupportedCodec,
+                                    message: "the video codec is not supported by this FFmpeg build",
+                                    path: path, cFunction: "av_find_best_stream", cErrorCode: best)
+            }
+            throw DecodingError(code: .noVideoStream, message: "the file has no video stream",
+                                path: path, cFunction: "av_find_best_stream", cErrorCode: best)
+        }
+        streamIndex = best
+        let stream = format.pointer.pointee.streams[Int(best)]!
+        let parameters = stream.pointee.codecpar!
+        guard let decoder = decoderPointer else {
+            throw DecodingError(code: .unsupportedCodec, message: "the video codec is not supported by this FFmpeg build",
+                                path: path, cFunction: "av_find_best_stream")
+        }
+        let width = Int(parameters.pointee.width), height = Int(parameters.pointee.height)
+        if width > DecodingLimits.maxDimension || height > DecodingLimits.maxDimension
+            || width * height > DecodingLimits.maxPixels
+        {
+            throw DecodingError(code: .limitExceeded,
+                                message: "the video declares \(width)×\(height) pixels, beyond ClipTrace's limit of \(DecodingLimits.maxDimension) per side",
+                                path: path)
+        }
+
+        codec = try CodecContext(codec: decoder, path: path)
+        var result = avcodec_parameters_to_context(codec.pointer, parameters)
+        if result < 0 {
+            throw DecodingError(code: .corruptData, message: "the codec parameters are invalid",
+                                path: path, cFunction: "avcodec_parameters_to_context", cErrorCode: result)
+        }
+        codec.pointer.pointee.thread_count = Int32(max(0, options.threads))
+        codec.pointer.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
+        codec.pointer.pointee.pkt_timebase = stream.pointee.time_base
+        if options.skipLoopFilter { codec.pointer.pointee.skip_loop_filter = AVDISCARD_ALL }
+        if options.keyFramesOnly {
+            codec.pointer.pointee.skip_frame = AVDISCARD_NONKEY
+        } else if options.skipNonReferenceFrames {
+            codec.pointer.pointee.skip_frame = AVDISCARD_NONREF
+        }
+        result = avcodec_open2(codec.pointer, decoder, nil)
+        if result < 0 {
+            throw DecodingError(code: .unsupportedCodec, message: "FFmpeg could not open the video decoder",
+                                path: path, cFunction: "avcodec_open2", cErrorCode: result)
+        }
+        packet = try Packet(path: path)
+        frame = try Frame(path: path)
+
+        let timeBaseRational = stream.pointee.time_base
+        timeBase = timeBaseRational.den > 0 ? Double(timeBaseRational.num) / Double(timeBaseRational.den) : 0
+        var rate = av_guess_frame_rate(format.pointer, stream, nil)
+        if rate.num <= 0 || rate.den <= 0 { rate = stream.pointee.avg_frame_rate }
+        var frameRate = rate.num > 0 && rate.den > 0 ? Double(rate.num) / Double(rate.den) : 0
+        if !frameRate.isFinite || frameRate > 1000 { frameRate = 0 }
+        frameDuration = frameRate > 0 ? 1 / frameRate : 1.0 / 25
+
+        var duration: Double? = nil
+        if stream.pointee.duration > 0, timeBase > 0 {
+            duration = Double(stream.pointee.duration) * timeBase
+        } else if format.pointer.pointee.duration > 0 {
+            duration = Double(format.pointer.pointee.duration) / Double(cffmpeg_time_base())
+        }
+        if let declared = duration, !(declared.isFinite && declared <= DecodingLimits.maxDuration) {
+            throw DecodingError(code: .limitExceeded,
+                                message: "the file declares a duration of \(declared) seconds, which is not plausible",
+                                path: path)
+        }
+        if stream.pointee.start_time != cffmpeg_nopts_value(), timeBase > 0 {
+            originTime = Double(stream.pointee.start_time) * timeBase
+        }
+
+        let formatName = String(cString: format.pointer.pointee.iformat.pointee.name)
+        let codecName = String(cString: avcodec_get_name(parameters.pointee.codec_id))
+        let still = formatName.hasPrefix("image2") || formatName.hasSuffix("_pipe")
+        // av_display_rotation_get is counter-clockwise; the picture must be turned clockwise by its negation.
+        let counterClockwise = cffmpeg_stream_rotation(stream)
+        var rotation = Int((-counterClockwise).rounded()) % 360
+        if rotation < 0 { rotation += 360 }
+        rotation = (rotation + 45) / 90 * 90 % 360
+        let swapsSides = rotation == 90 || rotation == 270
+        info = VideoStreamInfo(
+            codec: codecName, container: formatName,
+            width: swapsSides ? height : width, height: swapsSides ? width : height,
+            rotation: rotation, frameRate: still ? 0 : frameRate,
+            duration: still ? nil : duration, isStillImage: still)
+    }
+
+    /// The next sampled frame, or `nil` at the end of the stream (after the decoder has been flushed).
+    public func nextSample() throws(DecodingError) -> SampledFrame? {
+        while !finished {
+            let received = avcodec_receive_frame(codec.pointer, frame.pointer)
+            if received == 0 {
+                consecutiveErrors = 0
+                defer { av_frame_unref(frame.pointer) }
+                if let sample = try sampleFromCurrentFrame() { return sample }
+                continue
+            }
+            if received == FFmpegError.endOfFile {
+                finished = true
+                break
+            }
+            if received != FFmpegError.tryAgain {
+                // A frame that failed to decode: note it and go on with the next packet.
+                try noteError("avcodec_receive_frame", received)
+            }
+            try feedDecoder()
+        }
+        if decodedFrameCount == 0 {
+            throw DecodingError(code: .noDecodableFrames,
+                                message: skippedErrorCount > 0
+                                    ? "no frame could be decoded; the video data is corrupt or truncated"
+                                    : "the video stream holds no frames",
+                                path: path)
+        }
+        return nil
+    }
+
+    /// Reads the next packet of the video stream and sends it to the decoder; at the end, sends the flush packet.
+    private func feedDecoder() throws(DecodingError) {
+        if sentFlush {
+            // The decoder has everything; it will answer EOF once drained.
+            return
+        }
+        while true {
+            let read = av_read_frame(format.pointer, packet.pointer)
+            if read < 0 {
+                if read != FFmpegError.endOfFile {
+                    appendWarning("reading stopped early: \(FFmpegError.describe(read)); the file may be truncated")
+                }
+                avcodec_send_packet(codec.pointer, nil)  // Always flush: the last frames live in the decoder.
+                sentFlush = true
+                return
+            }
+            defer { av_packet_unref(packet.pointer) }
+            guard packet.pointer.pointee.stream_index == streamIndex else { continue }
+            let sent = avcodec_send_packet(codec.pointer, packet.pointer)
+            if sent == 0 || sent == FFmpegError.tryAgain { return }
+            try noteError("avcodec_send_packet", sent)
+        }
+    }
+
+    private func noteError(_ function: String, _ code: Int32) throws(DecodingError) {
+        skippedErrorCount += 1
+        consecutiveErrors += 1
+        if skippedErrorCount == 1 {
+            appendWarning("corrupt video data skipped (\(function): \(FFmpegError.describe(code)))")
+        }
+        if consecutiveErrors > DecodingLimits.maxConsecutiveErrors {
+            if decodedFrameCount > 0 {
+                appendWarning("gave up after \(consecutiveErrors) corrupt packets in a row")
+                finished = true
+                return
+            }
+            throw DecodingError(code: .corruptData, message: "the video data is corrupt: no packet decodes",
+                                path: path, cFunction: function, cErrorCode: code)
+        }
+    }
+
+    private func appendWarning(_ warning: String) {
+        if warnings.count < 20 { warnings.append(warning) }
+    }
+
+    /// Decides whether the frame just received is the one for the next sample time, and converts it if so.
+    private func sampleFromCurrentFrame() throws(DecodingError) -> SampledFrame? {
+        decodedFrameCount += 1
+        let raw = frame.pointer.pointee
+        var time: Double
+        let stamp = raw.best_effort_timestamp != cffmpeg_nopts_value() ? raw.best_effort_timestamp : raw.pts
+        if stamp != cffmpeg_nopts_value(), timeBase > 0 {
+            time = Double(stamp) * timeBase
+            if originTime == nil { originTime = time }
+            time -= originTime!
+            // Timestamps that go backwards (broken muxers) fall back to synthesized ones.
+            if let last = lastFrameTime, time <= last { time = last + frameDuration }
+        } else {
+            time = lastFrameTime.map { $0 + frameDuration } ?? 0
+        }
+        lastFrameTime = time
+        if info.isStillImage { time = 0 }
+
+        // Take this frame for every sample time it is the nearest decoded frame to.
+        guard time + frameDuration / 2 >= nextSampleTime else { return nil }
+        let step = 1 / options.samplesPerSecond
+        nextSampleTime += step
+        while nextSampleTime <= time { nextSampleTime += step }
+        return SampledFrame(time: max(0, time), image: try convertCurrentFrame())
+    }
+
+    /// Scales the current frame straight to small full-range luminance and applies the display rotation.
+    private func convertCurrentFrame() throws(DecodingError) -> LumaImage {
+        let raw = frame.pointer.pointee
+        let sourceWidth = Int(raw.width), sourceHeight = Int(raw.height)
+        guard sourceWidth > 0, sourceHeight > 0, sourceWidth <= DecodingLimits.maxDimension,
+              sourceHeight <= DecodingLimits.maxDimension
+        else {
+            throw DecodingError(code: .limitExceeded, message: "a decoded frame has an impossible size \(sourceWidth)×\(sourceHeight)",
+                                path: path)
+        }
+        // Display aspect: honour the sample aspect ratio so the analysis image has the shape people see.
+        var displayWidth = Double(sourceWidth)
+        let sar = raw.sample_aspect_ratio
+        if sar.num > 0, sar.den > 0 {
+            let ratio = Double(sar.num) / Double(sar.den)
+            if ratio > 0.1, ratio < 10 { displayWidth *= ratio }
+        }
+        let longSide = max(displayWidth, Double(sourceHeight))
+        let scale = min(1, Double(options.maxAnalysisSide) / longSide)
+        let width = max(8, Int((displayWidth * scale).rounded()))
+        let height = max(8, Int((Double(sourceHeight) * scale).rounded()))
+
+        let descriptor = av_pix_fmt_desc_get(AVPixelFormat(rawValue: raw.format))
+        let isRGB = descriptor.map { ($0.pointee.flags & UInt64(AV_PIX_FMT_FLAG_RGB)) != 0 } ?? false
+        let isGray = descriptor.map { $0.pointee.nb_components <= 2 } ?? false
+        let isJPEGRange = raw.color_range == AVCOL_RANGE_JPEG
+            || [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUVJ444P, AV_PIX_FMT_YUVJ440P]
+                .map(\.rawValue).contains(raw.format)
+        let context = try scaler.context(
+            sourceWidth: raw.width, sourceHeight: raw.height, sourceFormat: raw.format,
+            sourceFullRange: isRGB || isGray || isJPEGRange,
+            width: Int32(width), height: Int32(height), path: path)
+
+        var pixels = [UInt8](repeating: 0, count: width * height)
+        let scaled: Int32 = pixels.withUnsafeMutableBufferPointer { buffer in
+            var destination: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            var stride = Int32(width)
+            return withUnsafePointer(to: frame.pointer.pointee.data) { dataTuple in
+                withUnsafePointer(to: frame.pointer.pointee.linesize) { lineTuple in
+                    dataTuple.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { data in
+                        lineTuple.withMemoryRebound(to: Int32.self, capacity: 8) { lines in
+                            sws_scale(context, data, lines, 0, raw.height, &destination, &stride)
+                        }
+                    }
+                }
+            }
+        }
+        if scaled <= 0 {
+            throw DecodingError(code: .corruptData, message: "FFmpeg could not convert a decoded frame",
+                                path: path, cFunction: "sws_scale", cErrorCode: scaled)
+        }
+        return Self.rotate(LumaImage(width: width, height: height, pixels: pixels), clockwise: info.rotation)
+    }
+
+    /// Turns an image clockwise by 90, 180 or 270 degrees.
+    static func rotate(_ image: LumaImage, clockwise degrees: Int) -> LumaImage {
+        let w = image.width, h = image.height
+        switch degrees {
+        case 90, 270:
+            var out = [UInt8](repeating: 0, count: w * h)
+            image.pixels.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    for y in 0..<h {
+                        for x in 0..<w {
+                            // 90° clockwise: (x, y) → (h-1-y, x); 270°: (x, y) → (y, w-1-x). Output is h wide.
+                            let (nx, ny) = degrees == 90 ? (h - 1 - y, x) : (y, w - 1 - x)
+                            dst[ny * h + nx] = src[y * w + x]
+                        }
+                    }
+                }
+            }
+            return LumaImage(width: h, height: w, pixels: out)
+        case 180:
+            return LumaImage(width: w, height: h, pixels: image.pixels.reversed())
+        default:
+            return image
+        }
+    }
+
+    private static func checkReadableFile(_ path: String) throws(DecodingError) {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            let code: DecodingError.Code = errno == EACCES ? .permissionDenied : .notFound
+            throw DecodingError(code: code, message: code == .notFound ? "no such file" : "permission denied", path: path)
+        }
+        if (status.st_mode & S_IFMT) == S_IFDIR {
+            throw DecodingError(code: .isDirectory, message: "this is a directory, not a video file", path: path)
+        }
+        if (status.st_mode & S_IFMT) == S_IFREG, status.st_size == 0 {
+            throw DecodingError(code: .emptyFile, message: "the file is empty (0 bytes)", path: path)
+        }
+        if access(path, R_OK) != 0 {
+            throw DecodingError(code: .permissionDenied, message: "permission denied", path: path)
+        }
+    }
+
+    private static let quietOnce: Void = { av_log_set_level(AV_LOG_QUIET) }()
+    /// FFmpeg's own log would interleave with ours on stderr; problems are reported as warnings instead.
+    private static func quietFFmpegLogs() { _ = quietOnce }
+}

@@ -1,0 +1,122 @@
+import ClipTraceDecoding
+import ClipTraceFingerprint
+import ClipTraceHashing
+
+@_exported import struct ClipTraceDecoding.DecodingError
+@_exported import struct ClipTraceDecoding.DecodingOptions
+@_exported import struct ClipTraceDecoding.VideoStreamInfo
+
+/// What to compute for each sampled frame.
+public struct ExtractionOptions: Hashable, Sendable {
+    public var decoding: DecodingOptions
+    /// Remove letterbox / pillarbox / screen bars before hashing.
+    public var detectContentRectangle: Bool
+    /// Extra query-side hashes: orientations other than `.original` tried for mirrored or rotated copies.
+    public var probeOrientations: [Dihedral]
+    /// Also hash the whole frame when it differs from the content rectangle.
+    public var probeFullFrame: Bool
+
+    public init(
+        decoding: DecodingOptions = DecodingOptions(), detectContentRectangle: Bool = true,
+        probeOrientations: [Dihedral] = [], probeFullFrame: Bool = false
+    ) {
+        self.decoding = decoding
+        self.detectContentRectangle = detectContentRectangle
+        self.probeOrientations = probeOrientations
+        self.probeFullFrame = probeFullFrame
+    }
+
+    /// For registering references: one hash per frame.
+    public static let reference = ExtractionOptions()
+
+    /// For scanning recordings: every orientation, and the whole frame as well as the content rectangle.
+    public static let query = ExtractionOptions(
+        probeOrientations: Dihedral.allCases.filter { $0 != .original }, probeFullFrame: true)
+}
+
+/// Progress of one extraction, for progress lines.
+public struct ExtractionProgress: Sendable {
+    /// Presentation time reached, seconds.
+    public var time: Double
+    /// Declared duration, if known.
+    public var duration: Double?
+}
+
+/// Turns a video file into a ``Fingerprint``: decode, sample by time, find the content rectangle, hash.
+public struct Fingerprinter: Sendable {
+    public var options: ExtractionOptions
+
+    public init(options: ExtractionOptions = .reference) {
+        self.options = options
+    }
+
+    /// The result of fingerprinting one file.
+    public struct Result: Sendable {
+        public var fingerprint: Fingerprint
+        public var info: VideoStreamInfo
+        /// Problems that did not stop decoding.
+        public var warnings: [String]
+    }
+
+    public func fingerprint(
+        path: String, progress: ((ExtractionProgress) -> Void)? = nil
+    ) throws(DecodingError) -> Result {
+        let decoder = try VideoDecoder(path: path, options: options.decoding)
+        let hasher = PDQHasher()
+        var frames: [Fingerprint.Frame] = []
+        if let duration = decoder.info.duration {
+            frames.reserveCapacity(Int(min(duration, 36_000) * options.decoding.samplesPerSecond) + 16)
+        }
+        // ±2 s of neighbours settle the content rectangle.
+        var tracker = ContentRectangleTracker(
+            radius: options.detectContentRectangle ? max(1, Int(2 * options.decoding.samplesPerSecond)) : 0)
+        let orientations: [Dihedral] = [.original] + options.probeOrientations.filter { $0 != .original }
+        var lastReport = -1.0
+
+        func hash(_ frame: SampledFrame, _ region: PixelRegion) {
+            let image = frame.image
+            let full = PixelRegion(x: 0, y: 0, width: image.width, height: image.height)
+            let area = options.detectContentRectangle ? region : full
+            image.pixels.withUnsafeBufferPointer { pixels in
+                let content = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: area,
+                                            variants: orientations)
+                var probes: [Fingerprint.Probe] = []
+                for (index, orientation) in orientations.enumerated().dropFirst() {
+                    probes.append(.init(hash: content.hashes[index], orientation: orientation, region: .content))
+                }
+                if options.probeFullFrame, area != full {
+                    let whole = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: full,
+                                              variants: orientations)
+                    for (index, orientation) in orientations.enumerated() {
+                        probes.append(.init(hash: whole.hashes[index], orientation: orientation, region: .fullFrame))
+                    }
+                }
+                frames.append(.init(time: frame.time, hash: content.hashes[0], quality: content.quality, probes: probes))
+            }
+            if let progress, frame.time - lastReport >= 1 {
+                lastReport = frame.time
+                progress(ExtractionProgress(time: frame.time, duration: decoder.info.duration))
+            }
+        }
+
+        while let sample = try decoder.nextSample() {
+            for (frame, region) in tracker.push(sample) { hash(frame, region) }
+        }
+        for (frame, region) in tracker.finish() { hash(frame, region) }
+
+        var info = decoder.info
+        let lastTime = frames.last?.time ?? 0
+        let frameStep = info.frameRate > 0 ? 1 / info.frameRate : 0
+        let duration = info.isStillImage ? 0 : max(info.duration ?? 0, lastTime + frameStep)
+        info.duration = duration
+        var warnings = decoder.warnings
+        if !info.isStillImage, let declared = decoder.info.duration, declared - lastTime > max(2.0, 0.1 * declared) {
+            warnings.append(String(format: "decoded up to %.1f s of a declared %.1f s; the file may be truncated",
+                                   lastTime, declared))
+        }
+        let fingerprint = Fingerprint(
+            duration: duration, frameRate: info.frameRate, width: info.width, height: info.height,
+            rotation: info.rotation, codec: info.codec, sampleRate: options.decoding.samplesPerSecond, frames: frames)
+        return Result(fingerprint: fingerprint, info: info, warnings: warnings)
+    }
+}

@@ -1,0 +1,300 @@
+/// A PDQ hash with its quality score.
+public struct PDQResult: Hashable, Sendable {
+    public var hash: PDQHash
+    /// Meta's 0–100 image-domain quality: the summed gradient of the 64×64 image. Below ~50 the frame is
+    /// flat, dark or blurred and its hash says little.
+    public var quality: Int
+
+    public init(hash: PDQHash, quality: Int) {
+        self.hash = hash
+        self.quality = quality
+    }
+}
+
+/// A rectangle in pixel coordinates.
+public struct PixelRegion: Hashable, Sendable {
+    public var x: Int
+    public var y: Int
+    public var width: Int
+    public var height: Int
+
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        self.x = x
+        self.y = y
+        self.width = width
+        self.height = height
+    }
+
+    public var area: Int { width * height }
+}
+
+/// Computes PDQ hashes, Meta's published algorithm written from its description:
+/// luminance → two passes of a Jarosz (box) filter → 64×64 decimation → 16×16 DCT (DC excluded) →
+/// bits above the median of the 256 coefficients; quality from the 64×64 gradients.
+///
+/// Holds scratch buffers so that hashing a frame allocates nothing: use one hasher per task.
+public final class PDQHasher {
+    static let dctSize = 16
+    static let imageSize = 64
+
+    /// The 16×64 DCT-II matrix, rows for frequencies 1…16 (DC excluded), as the reference builds it.
+    private let dctMatrix: [Float]
+    private var bufferA: [Float] = []
+    private var bufferB: [Float] = []
+    private var image64 = [Float](repeating: 0, count: 64 * 64)
+    private var temp16x64 = [Float](repeating: 0, count: 16 * 64)
+    private var dct16 = [Float](repeating: 0, count: 256)
+    private var variantBuffer = [Float](repeating: 0, count: 256)
+    private var sortBuffer = [Float](repeating: 0, count: 256)
+
+    public init() {
+        var matrix = [Float](repeating: 0, count: 16 * 64)
+        let scale = Float((2.0 / 64.0).squareRoot())
+        for i in 0..<16 {
+            for j in 0..<64 {
+                let angle = (Double.pi / 2 / 64) * Double(i + 1) * Double(2 * j + 1)
+                matrix[i * 64 + j] = scale * Float(cosine(angle))
+            }
+        }
+        dctMatrix = matrix
+    }
+
+    /// Hashes a region of an 8-bit luminance image (row-major with the given row stride).
+    public func hash(
+        pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int, stride: Int? = nil, region: PixelRegion? = nil
+    ) -> PDQResult {
+        prepareDCT(pixels: pixels, width: width, height: height, stride: stride ?? width, region: region)
+        return PDQResult(hash: hashFromDCT(.original), quality: quality())
+    }
+
+    /// Hashes a region in several dihedral orientations at the cost of one: the variants are derived from the DCT.
+    public func hashes(
+        pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int, stride: Int? = nil, region: PixelRegion? = nil,
+        variants: [Dihedral]
+    ) -> (quality: Int, hashes: [PDQHash]) {
+        prepareDCT(pixels: pixels, width: width, height: height, stride: stride ?? width, region: region)
+        return (quality(), variants.map { hashFromDCT($0) })
+    }
+
+    /// Hashes an 8-bit luminance array of `width * height` bytes.
+    public func hash(luma: [UInt8], width: Int, height: Int, region: PixelRegion? = nil) -> PDQResult {
+        luma.withUnsafeBufferPointer { hash(pixels: $0, width: width, height: height, region: region) }
+    }
+
+    /// Hashes floating-point luminance (0…255), as the reference's `pdqHash256FromFloatLuma` does.
+    public func hash(floatLuma: [Float], width: Int, height: Int) -> PDQResult {
+        precondition(floatLuma.count == width * height)
+        ensureCapacity(width * height)
+        bufferA.withUnsafeMutableBufferPointer { a in
+            floatLuma.withUnsafeBufferPointer { source in
+                a.baseAddress!.update(from: source.baseAddress!, count: width * height)
+            }
+        }
+        filterAndDecimate(width: width, height: height)
+        computeDCT()
+        return PDQResult(hash: hashFromDCT(.original), quality: quality())
+    }
+
+    // MARK: - Pipeline
+
+    private func ensureCapacity(_ count: Int) {
+        if bufferA.count < count {
+            bufferA = [Float](repeating: 0, count: count)
+            bufferB = [Float](repeating: 0, count: count)
+        }
+    }
+
+    private func prepareDCT(pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int, stride: Int, region: PixelRegion?) {
+        let area = region ?? PixelRegion(x: 0, y: 0, width: width, height: height)
+        precondition(area.x >= 0 && area.y >= 0 && area.width > 0 && area.height > 0
+                     && area.x + area.width <= width && area.y + area.height <= height, "region outside the image")
+        precondition(pixels.count >= (height - 1) * stride + width, "pixel buffer too small")
+        ensureCapacity(area.area)
+        bufferA.withUnsafeMutableBufferPointer { destination in
+            let out = destination.baseAddress!
+            let source = pixels.baseAddress!
+            for row in 0..<area.height {
+                let sourceRow = source + (area.y + row) * stride + area.x
+                let outRow = out + row * area.width
+                for column in 0..<area.width {
+                    outRow[column] = Float(sourceRow[column])
+                }
+            }
+        }
+        filterAndDecimate(width: area.width, height: area.height)
+        computeDCT()
+    }
+
+    /// Two passes of the Jarosz box filter along rows and columns, then sampling of the 64×64 grid.
+    private func filterAndDecimate(width: Int, height: Int) {
+        let windowAlongRows = Self.jaroszWindow(oldDimension: width, newDimension: Self.imageSize)
+        let windowAlongColumns = Self.jaroszWindow(oldDimension: height, newDimension: Self.imageSize)
+        bufferA.withUnsafeMutableBufferPointer { a in
+            bufferB.withUnsafeMutableBufferPointer { b in
+                let pa = a.baseAddress!, pb = b.baseAddress!
+                for _ in 0..<2 {
+                    for row in 0..<height {
+                        Self.box1D(pa + row * width, pb + row * width, length: width, stride: 1, window: windowAlongRows)
+                    }
+                    for column in 0..<width {
+                        Self.box1D(pb + column, pa + column, length: height, stride: width, window: windowAlongColumns)
+                    }
+                }
+                image64.withUnsafeMutableBufferPointer { out in
+                    for i in 0..<64 {
+                        let row = Int((Double(i) + 0.5) * Double(height) / 64)
+                        for j in 0..<64 {
+                            let column = Int((Double(j) + 0.5) * Double(width) / 64)
+                            out[i * 64 + j] = pa[row * width + column]
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func jaroszWindow(oldDimension: Int, newDimension: Int) -> Int {
+        (oldDimension + 2 * newDimension - 1) / (2 * newDimension)
+    }
+
+    /// The reference's running-sum box filter with a window centred on each sample and shrunk at the edges.
+    @inline(__always)
+    static func box1D(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                      length: Int, stride: Int, window: Int) {
+        let half = (window + 2) / 2
+        let phase1 = half - 1
+        let phase2 = window - half + 1
+        let phase3 = length - window
+        let phase4 = half - 1
+        var left = 0, right = 0, out = 0
+        var sum: Float = 0
+        var count: Float = 0
+        for _ in 0..<max(0, phase1) {
+            sum += input[right]; count += 1; right += stride
+        }
+        for _ in 0..<max(0, phase2) {
+            sum += input[right]; count += 1
+            output[out] = sum / count
+            right += stride; out += stride
+        }
+        for _ in 0..<max(0, phase3) {
+            sum += input[right]; sum -= input[left]
+            output[out] = sum / count
+            left += stride; right += stride; out += stride
+        }
+        for _ in 0..<max(0, phase4) {
+            sum -= input[left]; count -= 1
+            output[out] = sum / count
+            left += stride; out += stride
+        }
+    }
+
+    /// B = D · A · Dᵀ with D the 16×64 DCT matrix.
+    private func computeDCT() {
+        dctMatrix.withUnsafeBufferPointer { d in
+            image64.withUnsafeBufferPointer { a in
+                temp16x64.withUnsafeMutableBufferPointer { t in
+                    dct16.withUnsafeMutableBufferPointer { b in
+                        let pd = d.baseAddress!, pa = a.baseAddress!, pt = t.baseAddress!, pb = b.baseAddress!
+                        for i in 0..<16 {
+                            let rowT = pt + i * 64
+                            for j in 0..<64 { rowT[j] = 0 }
+                            for k in 0..<64 {
+                                let coefficient = pd[i * 64 + k]
+                                let rowA = pa + k * 64
+                                for j in 0..<64 { rowT[j] += coefficient * rowA[j] }
+                            }
+                        }
+                        for i in 0..<16 {
+                            let rowT = pt + i * 64
+                            for j in 0..<16 {
+                                let rowD = pd + j * 64
+                                var sum: Float = 0
+                                for k in 0..<64 { sum += rowT[k] * rowD[k] }
+                                pb[i * 16 + j] = sum
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The hash of the image transformed by `variant`, from the DCT of the original image.
+    /// Mirroring an axis negates the coefficients of odd frequency along it; transposing swaps the axes.
+    private func hashFromDCT(_ variant: Dihedral) -> PDQHash {
+        dct16.withUnsafeBufferPointer { source in
+            variantBuffer.withUnsafeMutableBufferPointer { out in
+                for i in 0..<16 {
+                    for j in 0..<16 {
+                        // Frequency k+1 is odd when index k is even: those flip sign under a mirror of that axis.
+                        let a = source[i * 16 + j], aT = source[j * 16 + i]
+                        let negI: Float = (i & 1) == 0 ? -1 : 1
+                        let negJ: Float = (j & 1) == 0 ? -1 : 1
+                        let value: Float
+                        switch variant {
+                        case .original: value = a
+                        case .mirror: value = negJ * a
+                        case .flipVertical: value = negI * a
+                        case .rotate180: value = negI * negJ * a
+                        case .transpose: value = aT
+                        case .rotate90: value = negJ * aT
+                        case .rotate270: value = negI * aT
+                        case .antiTranspose: value = negI * negJ * aT
+                        }
+                        out[i * 16 + j] = value
+                    }
+                }
+            }
+        }
+        // Threshold at the 128th smallest value (Torben's median as the reference computes it).
+        sortBuffer.withUnsafeMutableBufferPointer { sorted in
+            variantBuffer.withUnsafeBufferPointer { values in
+                _ = sorted.initialize(from: values)
+            }
+            sorted.sort()
+        }
+        let median = sortBuffer[127]
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        variantBuffer.withUnsafeBufferPointer { values in
+            for k in 0..<256 where values[k] > median {
+                let bit: UInt64 = 1 << UInt64(k & 63)
+                switch k >> 6 {
+                case 0: words.0 |= bit
+                case 1: words.1 |= bit
+                case 2: words.2 |= bit
+                default: words.3 |= bit
+                }
+            }
+        }
+        return PDQHash(w0: words.0, w1: words.1, w2: words.2, w3: words.3)
+    }
+
+    /// Meta's image-domain quality metric on the 64×64 image.
+    private func quality() -> Int {
+        image64.withUnsafeBufferPointer { image in
+            var gradientSum = 0
+            for i in 0..<63 {
+                for j in 0..<64 {
+                    let d = Int((image[i * 64 + j] - image[(i + 1) * 64 + j]) * 100 / 255)
+                    gradientSum += abs(d)
+                }
+            }
+            for i in 0..<64 {
+                for j in 0..<63 {
+                    let d = Int((image[i * 64 + j] - image[i * 64 + j + 1]) * 100 / 255)
+                    gradientSum += abs(d)
+                }
+            }
+            return min(100, gradientSum / 90)
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+private func cosine(_ x: Double) -> Double { Glibc.cos(x) }
+#elseif canImport(Darwin)
+import Darwin
+private func cosine(_ x: Double) -> Double { Darwin.cos(x) }
+#endif

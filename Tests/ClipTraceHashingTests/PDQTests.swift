@@ -1,0 +1,122 @@
+import ClipTraceHashing
+import Testing
+
+@Suite("PDQ hash core")
+struct PDQTests {
+    @Test("matches Meta's reference bit for bit on synthetic images")
+    func goldenSynthetic() throws {
+        let golden = try GoldenVectors.load()
+        #expect(golden.synthetic.count >= 5)
+        let hasher = PDQHasher()
+        for vector in golden.synthetic {
+            let pixels = SyntheticImage.make(vector.kind, width: vector.width, height: vector.height)
+            let result = hasher.hash(luma: pixels, width: vector.width, height: vector.height)
+            let expected = try #require(PDQHash(hexString: vector.hash))
+            #expect(result.hash.distance(to: expected) <= 2,
+                    "\(vector.kind) \(vector.width)x\(vector.height): \(result.hash) vs \(vector.hash)")
+            #expect(abs(result.quality - vector.quality) <= 1)
+        }
+    }
+
+    @Test("the eight dihedral variants equal the reference's eight")
+    func goldenDihedral() throws {
+        let golden = try GoldenVectors.load()
+        let hasher = PDQHasher()
+        for vector in golden.synthetic {
+            let pixels = SyntheticImage.make(vector.kind, width: vector.width, height: vector.height)
+            let ours = pixels.withUnsafeBufferPointer {
+                hasher.hashes(pixels: $0, width: vector.width, height: vector.height, variants: Dihedral.allCases).hashes
+            }
+            for (name, hex) in vector.dihedral {
+                let expected = try #require(PDQHash(hexString: hex))
+                let best = ours.map { $0.distance(to: expected) }.min()!
+                #expect(best <= 2, "reference variant \(name) of \(vector.kind) has no counterpart (best \(best) bits)")
+            }
+        }
+    }
+
+    @Test("a variant derived from the DCT equals the hash of the transformed pixels",
+          arguments: Dihedral.allCases)
+    func variantsMatchTransformedImages(_ variant: Dihedral) {
+        let width = 120, height = 90
+        // "blocks" has no symmetry, so every variant changes the hash.
+        let pixels = SyntheticImage.make("blocks", width: width, height: height)
+        let transformed = Self.apply(variant, to: pixels, width: width, height: height)
+        let hasher = PDQHasher()
+        let derived = pixels.withUnsafeBufferPointer {
+            hasher.hashes(pixels: $0, width: width, height: height, variants: [variant]).hashes[0]
+        }
+        let direct = hasher.hash(luma: transformed.pixels, width: transformed.width, height: transformed.height).hash
+        #expect(derived.distance(to: direct) <= 16, "\(variant): \(derived.distance(to: direct)) bits apart")
+        if variant != .original {
+            let original = hasher.hash(luma: pixels, width: width, height: height).hash
+            #expect(original.distance(to: direct) > 40, "\(variant) should change the hash")
+        }
+    }
+
+    @Test("hex form is Meta's layout and round-trips")
+    func hexRoundTrip() throws {
+        let hash = PDQHash(w0: 0x0123_4567_89AB_CDEF, w1: 0xFEDC_BA98_7654_3210, w2: .max, w3: 0x8000_0000_0000_0001)
+        let hex = hash.hexString
+        #expect(hex.count == 64)
+        // Word 15 (the top 16 bits of w3) comes first.
+        #expect(hex.hasPrefix("8000"))
+        #expect(hex.hasSuffix("cdef"))
+        #expect(PDQHash(hexString: hex) == hash)
+        #expect(PDQHash(hexString: "xyz") == nil)
+        #expect(PDQHash(hexString: String(repeating: "g", count: 64)) == nil)
+    }
+
+    @Test("flat images have quality 0 and distinct images are far apart")
+    func qualityAndDistance() {
+        let hasher = PDQHasher()
+        let flat = hasher.hash(luma: [UInt8](repeating: 128, count: 100 * 100), width: 100, height: 100)
+        #expect(flat.quality == 0)
+        let a = hasher.hash(luma: SyntheticImage.make("rings", width: 200, height: 150), width: 200, height: 150)
+        let b = hasher.hash(luma: SyntheticImage.make("blocks", width: 200, height: 150), width: 200, height: 150)
+        #expect(a.quality > 50)
+        #expect(a.hash.distance(to: b.hash) > 60)
+        #expect(a.hash.distance(to: a.hash) == 0)
+        #expect(a.hash.populationCount == 128)
+    }
+
+    @Test("hashing a region equals hashing the cropped image")
+    func regionEqualsCrop() {
+        let width = 200, height = 150
+        let pixels = SyntheticImage.make("blocks", width: width, height: height)
+        let region = PixelRegion(x: 20, y: 10, width: 150, height: 120)
+        var cropped: [UInt8] = []
+        for y in region.y..<(region.y + region.height) {
+            cropped.append(contentsOf: pixels[(y * width + region.x)..<(y * width + region.x + region.width)])
+        }
+        let hasher = PDQHasher()
+        let viaRegion = hasher.hash(luma: pixels, width: width, height: height, region: region)
+        let viaCrop = hasher.hash(luma: cropped, width: region.width, height: region.height)
+        #expect(viaRegion == viaCrop)
+    }
+
+    static func apply(_ variant: Dihedral, to pixels: [UInt8], width: Int, height: Int)
+        -> (pixels: [UInt8], width: Int, height: Int)
+    {
+        let outWidth = variant.swapsAxes ? height : width, outHeight = variant.swapsAxes ? width : height
+        var out = [UInt8](repeating: 0, count: pixels.count)
+        for y in 0..<outHeight {
+            for x in 0..<outWidth {
+                // Source coordinates of output pixel (x, y).
+                let (sx, sy): (Int, Int)
+                switch variant {
+                case .original: (sx, sy) = (x, y)
+                case .mirror: (sx, sy) = (width - 1 - x, y)
+                case .flipVertical: (sx, sy) = (x, height - 1 - y)
+                case .rotate180: (sx, sy) = (width - 1 - x, height - 1 - y)
+                case .transpose: (sx, sy) = (y, x)
+                case .rotate90: (sx, sy) = (y, height - 1 - x)
+                case .rotate270: (sx, sy) = (width - 1 - y, x)
+                case .antiTranspose: (sx, sy) = (width - 1 - y, height - 1 - x)
+                }
+                out[y * outWidth + x] = pixels[sy * width + sx]
+            }
+        }
+        return (out, outWidth, outHeight)
+    }
+}

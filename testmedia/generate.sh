@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Regenerates ClipTrace's test media from FFmpeg's synthetic (lavfi) sources. No third-party media.
+#
+#   testmedia/generate.sh            # writes into testmedia/
+#   testmedia/generate.sh OUT_DIR    # writes elsewhere
+#
+# References (registered in the demo and the tests) and "recordings" that contain transformed copies
+# of them at known times, plus clips in many codecs/containers and broken files for the decoder tests.
+# The exact ground truth of each recording is in recordings.tsv.
+set -euo pipefail
+out=${1:-$(cd "$(dirname "$0")" && pwd)}
+mkdir -p "$out/references" "$out/recordings" "$out/formats" "$out/images" "$out/bad"
+ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
+x264=(-c:v libx264 -preset veryfast -crf 26 -pix_fmt yuv420p -movflags +faststart)
+
+# --- References: 10-12 s each, distinct and changing over time ------------------------------------
+ff -f lavfi -i "mandelbrot=size=320x240:rate=25:start_scale=3:end_scale=0.05:inner=mincol,format=yuv420p" \
+   -t 12 "${x264[@]}" "$out/references/mandelbrot_zoom.mp4"
+ff -f lavfi -i "testsrc2=size=320x240:rate=25,hue=H=0.6*t:s=1.2,rotate=0.25*t:fillcolor=0x203040" \
+   -t 10 "${x264[@]}" "$out/references/spinning_pattern.mp4"
+ff -f lavfi -i "life=size=320x240:rate=25:seed=7:ratio=0.4:mold=20:life_color=#ffd070:death_color=#102040:mold_color=#6030a0,gblur=sigma=2,scale=320:240" \
+   -t 10 "${x264[@]}" "$out/references/life_colony.mp4"
+
+# --- Fillers that never appear in a reference --------------------------------------------------------
+filler_a="cellauto=size=320x240:rate=25:rule=30:seed=3,gblur=sigma=1.5,format=yuv420p"
+filler_b="life=size=320x240:rate=25:seed=99:ratio=0.6:mold=5:life_color=#40ff80:death_color=#401010,gblur=sigma=2,format=yuv420p"
+
+# --- Recordings --------------------------------------------------------------------------------------
+# mirrored + letterboxed copy of mandelbrot_zoom 2.0–9.0 s inside fillers, at query 4.0–11.0 s.
+ff -f lavfi -i "$filler_a" -i "$out/references/mandelbrot_zoom.mp4" -f lavfi -i "$filler_b" -filter_complex \
+  "[0:v]trim=0:4,setpts=PTS-STARTPTS,scale=320:240,setsar=1[a];\
+   [1:v]trim=2:9,setpts=PTS-STARTPTS,hflip,scale=320:180,pad=320:240:0:30:black,setsar=1[b];\
+   [2:v]trim=0:3,setpts=PTS-STARTPTS,scale=320:240,setsar=1[c];\
+   [a][b][c]concat=n=3:v=1:a=0,format=yuv420p[v]" -map "[v]" -r 25 "${x264[@]}" -crf 30 \
+   "$out/recordings/stream_with_mirrored_copy.mp4"
+# sped-up (1.1×) copy of spinning_pattern 1.0–8.7 s with a price-tag overlay, at query 3.0–10.0 s.
+ff -f lavfi -i "$filler_b" -i "$out/references/spinning_pattern.mp4" -filter_complex \
+  "[0:v]trim=0:3,setpts=PTS-STARTPTS,setsar=1[a];\
+   [1:v]trim=1:8.7,setpts=(PTS-STARTPTS)/1.1,fps=25,drawbox=x=200:y=170:w=110:h=60:color=red@0.9:t=fill,setsar=1[b];\
+   [a][b]concat=n=2:v=1:a=0,format=yuv420p[v]" -map "[v]" -r 25 "${x264[@]}" \
+   "$out/recordings/stream_with_fast_copy.mp4"
+# no registered content at all.
+ff -f lavfi -i "$filler_a" -f lavfi -i "$filler_b" -filter_complex \
+  "[0:v]trim=0:5,setpts=PTS-STARTPTS[a];[1:v]trim=0:5,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1:a=0[v]" \
+  -map "[v]" "${x264[@]}" "$out/recordings/stream_without_copies.mp4"
+printf 'recording\treference\tquery_start\tquery_end\treference_start\treference_end\ttransforms\n' > "$out/recordings.tsv"
+printf 'stream_with_mirrored_copy\tmandelbrot_zoom\t4.0\t11.0\t2.0\t9.0\thflip,letterbox,crf30\n' >> "$out/recordings.tsv"
+printf 'stream_with_fast_copy\tspinning_pattern\t3.0\t10.0\t1.0\t8.7\tspeed1.1,overlay\n' >> "$out/recordings.tsv"
+
+# --- Codecs and containers (2 s each) -----------------------------------------------------------------
+src="mandelbrot=size=320x240:rate=25:start_scale=2:end_scale=0.5"
+small="mandelbrot=size=160x120:rate=25:start_scale=2:end_scale=0.5"
+ff -f lavfi -i "$src" -t 2 -c:v libvpx-vp9 -b:v 200k -pix_fmt yuv420p "$out/formats/vp9.webm"
+ff -f lavfi -i "$src" -t 2 -c:v mpeg4 -q:v 5 "$out/formats/mpeg4.avi"
+ff -f lavfi -i "$small" -t 1 -c:v ffv1 "$out/formats/ffv1.mkv"
+ff -f lavfi -i "$src" -t 2 -c:v mpeg2video -q:v 5 "$out/formats/mpeg2.ts"
+ff -f lavfi -i "$src" -t 2 -c:v flv "$out/formats/sorenson.flv"
+ff -f lavfi -i "$small" -t 1 -c:v mjpeg -q:v 8 "$out/formats/mjpeg.mov"
+ff -f lavfi -i "$src" -t 2 -c:v libx264 -preset veryfast -bsf:v h264_mp4toannexb -f h264 "$out/formats/raw.h264"
+# odd size, not a multiple of 2 or 16
+ff -f lavfi -i "testsrc2=size=177x99:rate=30" -t 2 -c:v libx264 -preset veryfast -pix_fmt yuv444p "$out/formats/odd_177x99.mkv"
+# variable frame rate: 10 fps for 1 s, then 30 fps for 1 s
+ff -f lavfi -i "testsrc2=size=320x240:rate=10" -f lavfi -i "testsrc2=size=320x240:rate=30" -filter_complex \
+  "[0:v]trim=0:1,setpts=PTS-STARTPTS[a];[1:v]trim=1:2,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1:a=0[v]" \
+  -map "[v]" -fps_mode vfr -c:v libx264 -preset veryfast "$out/formats/vfr.mp4"
+# phone-style portrait recording stored landscape with a 90° display matrix
+ff -f lavfi -i "testsrc2=size=320x180:rate=30" -t 2 -c:v libx264 -preset veryfast -metadata:s:v:0 rotate=90 \
+  "$out/formats/rotated90.mp4"
+# audio only
+ff -f lavfi -i "sine=frequency=440:duration=2" -c:a aac "$out/formats/audio_only.m4a"
+
+# --- Still images (for PDQ conformance) --------------------------------------------------------------
+ff -f lavfi -i "mandelbrot=size=640x480:start_scale=1.5" -frames:v 1 "$out/images/mandelbrot.png"
+ff -f lavfi -i "testsrc2=size=500x375" -frames:v 1 -q:v 3 "$out/images/testsrc.jpg"
+ff -f lavfi -i "smptehdbars=size=400x300" -frames:v 1 "$out/images/bars.webp"
+ff -f lavfi -i "life=size=300x300:seed=5:ratio=0.5,gblur=sigma=3" -frames:v 1 "$out/images/life.png"
+ff -f lavfi -i "color=c=gray:size=200x200" -frames:v 1 "$out/images/flat_gray.png"
+for t in 1 5 9; do
+  ff -ss $t -i "$out/references/mandelbrot_zoom.mp4" -frames:v 1 "$out/images/mandelbrot_zoom_t$t.png"
+  ff -ss $t -i "$out/references/spinning_pattern.mp4" -frames:v 1 "$out/images/spinning_pattern_t$t.png"
+done
+
+# --- Broken files -------------------------------------------------------------------------------------
+: > "$out/bad/empty.mp4"
+echo "This is not a video, it is a text file with a video name." > "$out/bad/text.mp4"
+head -c 3000 "$out/references/spinning_pattern.mp4" > "$out/bad/truncated_header.mp4"
+size=$(stat -c %s "$out/references/life_colony.mp4")
+head -c $((size / 2)) "$out/references/life_colony.mp4" > "$out/bad/truncated_half.mp4"
+# corrupt packets in the middle of an MPEG-TS (no index to break): overwrite payload bytes
+cp "$out/formats/mpeg2.ts" "$out/bad/corrupt_packets.ts"
+python3 - "$out/bad/corrupt_packets.ts" <<'PY'
+import sys, random
+path = sys.argv[1]
+data = bytearray(open(path, 'rb').read())
+rng = random.Random(1)
+for offset in range(len(data) // 3, 2 * len(data) // 3, 997):
+    for k in range(40):
+        if offset + k < len(data) and (offset + k) % 188 > 4:  # keep TS sync bytes so the demuxer resyncs
+            data[offset + k] = rng.randrange(256)
+open(path, 'wb').write(bytes(data))
+PY
+echo "testmedia written to $out ($(du -sh "$out" | cut -f1))"
