@@ -1,0 +1,123 @@
+import ClipTraceFingerprint
+import Foundation
+
+/// A registered clip, without its fingerprint.
+public struct ClipRecord: Hashable, Sendable, Codable {
+    public var id: Int64
+    public var title: String
+    public var owner: String?
+    /// The path the clip was registered from (informational; the file may move).
+    public var sourcePath: String
+    /// SHA-256 of the file's bytes, lowercase hex: registering the same file twice is a no-op.
+    public var sha256: String
+    public var duration: Double
+    public var size: Int64
+    public var frameRate: Double
+    public var width: Int
+    public var height: Int
+    public var registeredAt: Date
+    public var algorithm: String
+    public var algorithmVersion: Int
+    public var frameCount: Int
+
+    public init(
+        id: Int64, title: String, owner: String?, sourcePath: String, sha256: String, duration: Double, size: Int64,
+        frameRate: Double, width: Int, height: Int, registeredAt: Date, algorithm: String, algorithmVersion: Int,
+        frameCount: Int
+    ) {
+        self.id = id
+        self.title = title
+        self.owner = owner
+        self.sourcePath = sourcePath
+        self.sha256 = sha256
+        self.duration = duration
+        self.size = size
+        self.frameRate = frameRate
+        self.width = width
+        self.height = height
+        self.registeredAt = registeredAt
+        self.algorithm = algorithm
+        self.algorithmVersion = algorithmVersion
+        self.frameCount = frameCount
+    }
+}
+
+/// What to register.
+public struct NewClip: Sendable {
+    public var title: String
+    public var owner: String?
+    public var sourcePath: String
+    public var sha256: String
+    public var size: Int64
+    public var fingerprint: Fingerprint
+
+    public init(title: String, owner: String?, sourcePath: String, sha256: String, size: Int64, fingerprint: Fingerprint) {
+        self.title = title
+        self.owner = owner
+        self.sourcePath = sourcePath
+        self.sha256 = sha256
+        self.size = size
+        self.fingerprint = fingerprint
+    }
+}
+
+public enum RegistrationOutcome: Sendable, Hashable {
+    case registered(ClipRecord)
+    /// The same bytes were registered before; nothing changed.
+    case alreadyRegistered(ClipRecord)
+}
+
+/// The catalogue of registered clips. The embedded implementation is ``SQLiteCatalogue``; a server-backed one
+/// (PostgreSQL) implements the same protocol.
+public protocol Catalogue: Sendable {
+    /// Registers a clip in one transaction: afterwards the clip is there whole, or not at all.
+    func register(_ clip: NewClip) throws(CatalogueError) -> RegistrationOutcome
+    func clips() throws(CatalogueError) -> [ClipRecord]
+    func clip(id: Int64) throws(CatalogueError) -> ClipRecord?
+    func clip(sha256: String) throws(CatalogueError) -> ClipRecord?
+    func fingerprint(id: Int64) throws(CatalogueError) -> Fingerprint?
+    /// Every clip with its fingerprint, for building a search index.
+    func allFingerprints() throws(CatalogueError) -> [(ClipRecord, Fingerprint)]
+    /// Removes a clip; false when there was none with this id.
+    func remove(id: Int64) throws(CatalogueError) -> Bool
+}
+
+/// Why a catalogue operation failed.
+public struct CatalogueError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Hashable, Sendable {
+        /// The file is not a SQLite database, or a SQLite database of another application.
+        case notACatalogue
+        /// The catalogue was written by a newer ClipTrace.
+        case unsupportedVersion
+        /// The database file is damaged.
+        case corrupt
+        /// The catalogue could not be opened or created (missing folder, permissions).
+        case cannotOpen
+        /// The disk is full or the database reached a size limit.
+        case diskFull
+        /// Another process held the catalogue for too long.
+        case busy
+        /// A stored fingerprint could not be decoded.
+        case badFingerprint
+        case other
+    }
+
+    public var code: Code
+    public var message: String
+    public var path: String
+    /// SQLite's result code, when SQLite reported the failure.
+    public var sqliteCode: Int32?
+
+    public init(code: Code, message: String, path: String, sqliteCode: Int32? = nil) {
+        self.code = code
+        self.message = message
+        self.path = path
+        self.sqliteCode = sqliteCode
+    }
+
+    public var description: String {
+        var text = "\(message) (\(path))"
+        if let sqliteCode { text += " [SQLite code \(sqliteCode)]" }
+        return text
+    }
+}

@@ -1,0 +1,147 @@
+import ClipTraceCatalogue
+import ClipTraceExtraction
+import ClipTraceFingerprint
+import ClipTraceMatching
+import Foundation
+
+/// The outcome of scanning one file.
+public struct FileScanResult: Sendable {
+    /// The path as given (or as found inside a folder).
+    public var path: String
+    /// Position in the input order.
+    public var order: Int
+    public var matches: [ScanMatch]
+    /// One sentence when the file could not be scanned.
+    public var error: String?
+    public var warnings: [String]
+    /// Seconds of video scanned.
+    public var duration: Double
+    /// Wall-clock seconds spent on this file.
+    public var elapsed: Double
+}
+
+/// A match with the catalogue facts a report needs.
+public struct ScanMatch: Sendable {
+    public var match: Match
+    public var clip: ClipRecord
+}
+
+/// Progress of a batch.
+public struct BatchProgress: Sendable {
+    public var done: Int
+    public var total: Int
+    public var failed: Int
+    public var current: String?
+    public var secondsOfVideo: Double
+}
+
+/// Scans files against a catalogue, a bounded number at a time (one in, one out), one failure never stopping
+/// the batch.
+public struct ClipScanner: Sendable {
+    public var jobs: Int
+    public var extraction: ExtractionOptions
+    public var matching: MatchingOptions
+    public let matcher: Matcher
+    private let records: [Int64: ClipRecord]
+
+    /// Loads the catalogue's fingerprints into an in-memory index.
+    public init(catalogue: any Catalogue, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
+                extraction: ExtractionOptions = .query, matching: MatchingOptions = MatchingOptions()) throws(CatalogueError)
+    {
+        let all = try catalogue.allFingerprints()
+        let index = HashIndex(clips: all.map {
+            (IndexedClip(id: $0.0.id, title: $0.0.title, duration: $0.0.duration), $0.1)
+        }, minimumQuality: matching.minimumQuality)
+        self.init(index: index, records: all.map(\.0), jobs: jobs, extraction: extraction, matching: matching)
+    }
+
+    public init(index: HashIndex, records: [ClipRecord], jobs: Int, extraction: ExtractionOptions,
+                matching: MatchingOptions)
+    {
+        self.jobs = max(1, jobs)
+        var extraction = extraction
+        // Files run in parallel; FFmpeg's own threads share what is left of the cores.
+        if extraction.decoding.threads == 0 {
+            extraction.decoding.threads = max(1, ProcessInfo.processInfo.activeProcessorCount / self.jobs)
+        }
+        self.extraction = extraction
+        self.matching = matching
+        matcher = Matcher(index: index, options: matching)
+        self.records = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Scans one file. Never throws: failures become the result's `error`.
+    public func scan(path: String, order: Int = 0) -> FileScanResult {
+        let started = Date()
+        do {
+            let result = try Fingerprinter(options: extraction).fingerprint(path: path)
+            let matches = matcher.match(result.fingerprint).compactMap { match -> ScanMatch? in
+                guard let record = records[match.clip.id] else { return nil }
+                return ScanMatch(match: match, clip: record)
+            }
+            return FileScanResult(path: path, order: order, matches: matches, error: nil, warnings: result.warnings,
+                                  duration: result.fingerprint.duration, elapsed: Date().timeIntervalSince(started))
+        } catch {
+            return FileScanResult(path: path, order: order, matches: [], error: Self.sentence(for: error), warnings: [],
+                                  duration: 0, elapsed: Date().timeIntervalSince(started))
+        }
+    }
+
+    /// Scans many inputs with at most `jobs` files in flight; results arrive in completion order.
+    public func scan(
+        _ entries: [MediaFiles.Entry], progress: (@Sendable (BatchProgress) -> Void)? = nil,
+        onResult: (FileScanResult) throws -> Void
+    ) async rethrows {
+        var progressState = BatchProgress(done: 0, total: entries.count, failed: 0, current: nil, secondsOfVideo: 0)
+        var pending = entries.enumerated().makeIterator()
+        try await withThrowingTaskGroup(of: FileScanResult.self) { group in
+            func startNext() -> Bool {
+                guard let (order, entry) = pending.next() else { return false }
+                switch entry {
+                case .file(let path):
+                    group.addTask { await Self.offCooperativePool { self.scan(path: path, order: order) } }
+                case .unusable(let path, let reason):
+                    group.addTask {
+                        FileScanResult(path: path, order: order, matches: [], error: reason, warnings: [], duration: 0,
+                                       elapsed: 0)
+                    }
+                }
+                return true
+            }
+            for _ in 0..<jobs where !startNext() { break }
+            while let result = try await group.next() {
+                progressState.done += 1
+                if result.error != nil { progressState.failed += 1 }
+                progressState.secondsOfVideo += result.duration
+                progressState.current = result.path
+                try onResult(result)
+                progress?(progressState)
+                _ = startNext()
+            }
+        }
+    }
+
+    /// Decoding is long, blocking CPU work: run it on its own thread so Swift's cooperative pool stays free.
+    static func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: work()) }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+    }
+
+    /// One human sentence for any error of the pipeline.
+    public static func sentence(for error: any Error) -> String {
+        switch error {
+        case let error as DecodingError:
+            let base = error.message.prefix(1).uppercased() + error.message.dropFirst()
+            return base + "."
+        case let error as CatalogueError:
+            return error.message.prefix(1).uppercased() + error.message.dropFirst() + "."
+        case let error as ScanError:
+            return error.message.prefix(1).uppercased() + error.message.dropFirst() + "."
+        default:
+            return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import ClipTraceExtraction
+import ClipTraceFingerprint
+import ClipTraceScanning
+import Foundation
+
+struct FingerprintCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fingerprint",
+        abstract: "Print the perceptual fingerprint (PDQ hash per sampled frame) of a video or image.",
+        discussion: """
+            Formats: json (ClipTrace's fields), vpdq (Meta's vPDQ lines frame,quality,hash,timestamp, readable by \
+            ThreatExchange tools), text (one frame per line), binary (the compact file the catalogue stores).
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case json, vpdq, text, binary
+    }
+
+    @Argument(help: "The video or image file.")
+    var file: String
+
+    @Option(name: .shortAndLong, help: "Output format: json, vpdq, text or binary.")
+    var format: Format = .json
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file instead of stdout.", valueName: "PATH"))
+    var output: String?
+
+    @Option(name: .long, help: "Frames sampled per second of video.")
+    var rate: Double = DecodingOptions().samplesPerSecond
+
+    @Flag(name: .long, help: "Hash the whole frame: do not remove letterbox/pillarbox bars.")
+    var keepBars = false
+
+    @OptionGroup var outputOptions: OutputOptions
+
+    func validate() throws {
+        guard rate > 0, rate <= 120 else { throw ValidationError("--rate must be between 0 and 120 frames per second.") }
+    }
+
+    func run() throws {
+        var options = ExtractionOptions.reference
+        options.decoding.samplesPerSecond = rate
+        options.detectContentRectangle = !keepBars
+        let progressLine = ProgressLine(quiet: outputOptions.quiet)
+        let result: Fingerprinter.Result
+        do {
+            result = try Fingerprinter(options: options).fingerprint(path: file) { progress in
+                if let duration = progress.duration, duration > 0 {
+                    progressLine.update(done: Int(progress.time), total: Int(duration.rounded(.up)), current: file,
+                                        secondsOfVideo: progress.time)
+                }
+            }
+        } catch {
+            progressLine.finish()
+            Terminal.error(ClipScanner.sentence(for: error))
+            throw ExitStatus.partialFailure
+        }
+        progressLine.finish()
+        for warning in result.warnings { Terminal.warning("\(file): \(warning)") }
+        let bytes: Data
+        switch format {
+        case .json:
+            bytes = try FingerprintDocument(file: file, fingerprint: result.fingerprint).encoded(pretty: true) + Data("\n".utf8)
+        case .vpdq:
+            bytes = Data(VPDQFormat.encode(result.fingerprint).utf8)
+        case .text:
+            var text = "# \(file): \(result.info.codec) \(result.info.width)x\(result.info.height)"
+            text += String(format: " %.3f fps, %.3f s, rotation %d, %@\n", result.info.frameRate,
+                           result.fingerprint.duration, result.info.rotation, result.fingerprint.algorithm.description)
+            for frame in result.fingerprint.frames {
+                text += String(format: "%9.3f  %3d  ", frame.time, frame.quality) + frame.hash.hexString + "\n"
+            }
+            bytes = Data(text.utf8)
+        case .binary:
+            bytes = Data(FingerprintBinary.encode(result.fingerprint))
+        }
+        do {
+            if let output {
+                try bytes.write(to: URL(fileURLWithPath: output), options: .atomic)
+            } else {
+                try FileHandle.standardOutput.write(contentsOf: bytes)
+            }
+        } catch {
+            Terminal.error("Could not write the fingerprint: \(error.localizedDescription).")
+            throw ExitStatus.fatal
+        }
+    }
+}

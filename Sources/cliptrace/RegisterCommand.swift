@@ -1,0 +1,155 @@
+import ArgumentParser
+import ClipTraceCatalogue
+import ClipTraceScanning
+import Foundation
+
+struct RegisterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "register",
+        abstract: "Add clips to the catalogue (one transaction per clip).",
+        discussion: """
+            Registering the same file twice changes nothing. A clip that matches one already registered is \
+            registered with a warning naming it. Exit status 1 when some files could not be registered.
+            """)
+
+    @OptionGroup var catalogueOptions: CatalogueOptions
+
+    @Option(name: .long, help: "Title of the clip (default: the file name without extension). Only with one file.")
+    var title: String?
+
+    @Option(name: .long, help: "Owner of the clip (a person, channel or brand).")
+    var owner: String?
+
+    @OptionGroup var outputOptions: OutputOptions
+
+    @Argument(help: "Video files to register.")
+    var files: [String]
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("Give at least one file to register.") }
+        if title != nil, files.count > 1 {
+            throw ValidationError("--title names one clip; register several files without it (titles come from file names).")
+        }
+    }
+
+    func run() throws {
+        let catalogue = try catalogueOptions.open(create: true)
+        let registrar = Registrar(catalogue: catalogue)
+        let progress = ProgressLine(quiet: outputOptions.quiet)
+        var failures = 0
+        for (number, file) in files.enumerated() {
+            progress.update(done: number, total: files.count, current: file, secondsOfVideo: 0)
+            let result = registrar.register(path: file, title: title, owner: owner)
+            progress.finish()
+            for warning in result.warnings { Terminal.warning("\(file): \(warning)") }
+            if let error = result.error {
+                failures += 1
+                Terminal.error("\(file): \(error)")
+                continue
+            }
+            for (record, score) in result.resembles {
+                Terminal.warning(String(format: "%@ resembles registered clip %lld \"%@\" (score %.2f)", file, record.id,
+                                        record.title, score))
+            }
+            switch result.outcome {
+            case .registered(let record):
+                print("registered \(record.id)\t\(record.title)\t\(String(format: "%.2f s", record.duration))\t\(record.frameCount) frames")
+            case .alreadyRegistered(let record):
+                print("already registered \(record.id)\t\(record.title)\t(same file content; nothing changed)")
+            case nil:
+                break
+            }
+        }
+        if failures > 0 { throw ExitStatus.partialFailure }
+    }
+}
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List registered clips.")
+
+    @OptionGroup var catalogueOptions: CatalogueOptions
+
+    @Flag(name: .long, help: "One JSON object per clip.")
+    var json = false
+
+    func run() throws {
+        let catalogue = try catalogueOptions.open(create: false)
+        let clips: [ClipRecord]
+        do { clips = try catalogue.clips() } catch {
+            Terminal.error(ClipScanner.sentence(for: error))
+            throw ExitStatus.fatal
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.dateEncodingStrategy = .iso8601
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for clip in clips { print(String(decoding: try encoder.encode(clip), as: UTF8.self)) }
+            return
+        }
+        print("id\ttitle\towner\tduration\tframes\tregistered")
+        let formatter = ISO8601DateFormatter()
+        for clip in clips {
+            print("\(clip.id)\t\(clip.title)\t\(clip.owner ?? "-")\t\(String(format: "%.2f", clip.duration))\t\(clip.frameCount)\t\(formatter.string(from: clip.registeredAt))")
+        }
+    }
+}
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "Show one registered clip.")
+
+    @OptionGroup var catalogueOptions: CatalogueOptions
+
+    @Argument(help: "The clip id (see `cliptrace list`).")
+    var id: Int64
+
+    func run() throws {
+        let catalogue = try catalogueOptions.open(create: false)
+        do {
+            guard let clip = try catalogue.clip(id: id) else {
+                Terminal.error("No clip has id \(id) in \(catalogue.path).")
+                throw ExitStatus.partialFailure
+            }
+            let formatter = ISO8601DateFormatter()
+            print("""
+                id:             \(clip.id)
+                title:          \(clip.title)
+                owner:          \(clip.owner ?? "-")
+                source:         \(clip.sourcePath)
+                sha256:         \(clip.sha256)
+                duration:       \(String(format: "%.3f s", clip.duration))
+                size:           \(clip.size) bytes
+                frame rate:     \(String(format: "%.3f", clip.frameRate))
+                dimensions:     \(clip.width)x\(clip.height)
+                registered:     \(formatter.string(from: clip.registeredAt))
+                fingerprint:    \(clip.algorithm)/\(clip.algorithmVersion), \(clip.frameCount) frames
+                """)
+        } catch let error as CatalogueError {
+            Terminal.error(ClipScanner.sentence(for: error))
+            throw ExitStatus.fatal
+        }
+    }
+}
+
+struct RemoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a clip from the catalogue.")
+
+    @OptionGroup var catalogueOptions: CatalogueOptions
+
+    @Argument(help: "The clip id (see `cliptrace list`).")
+    var id: Int64
+
+    func run() throws {
+        let catalogue = try catalogueOptions.open(create: false)
+        do {
+            guard let clip = try catalogue.clip(id: id), try catalogue.remove(id: id) else {
+                Terminal.error("No clip has id \(id) in \(catalogue.path).")
+                throw ExitStatus.partialFailure
+            }
+            print("removed \(clip.id)\t\(clip.title)")
+        } catch let error as CatalogueError {
+            Terminal.error(ClipScanner.sentence(for: error))
+            throw ExitStatus.fatal
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import ClipTraceCatalogue
+import ClipTraceMatching
+import ClipTraceScanning
+import Foundation
+
+extension ReportFormat: ExpressibleByArgument {}
+
+struct ScanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan",
+        abstract: "Find registered clips inside videos or folders of videos.",
+        discussion: """
+            Each PATH is a file or a folder (searched recursively for video and image files). Files are scanned \
+            in parallel (--jobs); a file that cannot be read gets an error record and the scan goes on.
+
+            jsonl (default): one JSON object per match: query, reference, reference_id, query_start, query_end, \
+            reference_start, reference_end (seconds), score (0-1, 0.5 = confident), and evidence fields; a file \
+            without matches gets {"query":…, "reference":null, "matches":0}; a failed file {"query":…, "error":…}.
+            json: one document with per-file results and a summary. csv: a header row, one row per match or error.
+
+            Exit codes: 0 every file was scanned; 1 some files could not be scanned; 2 the catalogue or the output \
+            could not be used.
+            """)
+
+    @OptionGroup var catalogueOptions: CatalogueOptions
+
+    @Option(name: .shortAndLong, help: "Output format: jsonl, json or csv.")
+    var format: ReportFormat = .jsonl
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write the report to this file instead of stdout.", valueName: "PATH"))
+    var output: String?
+
+    @Option(name: .long, help: "Ignore matches shorter than this many seconds of the query.")
+    var minDuration: Double = MatchingOptions().minimumDuration
+
+    @Option(name: .long, help: "Ignore matches scoring below this (0-1).")
+    var minScore: Double = MatchingOptions().minimumScore
+
+    @Option(name: .shortAndLong, help: "Files scanned at once (default: the number of cores).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @OptionGroup var outputOptions: OutputOptions
+
+    @Argument(help: "Video files or folders to scan.")
+    var paths: [String]
+
+    func validate() throws {
+        if paths.isEmpty { throw ValidationError("Give at least one file or folder to scan.") }
+        if jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be between 1 and 256.") }
+        if !(minDuration >= 0) { throw ValidationError("--min-duration must be zero or more seconds.") }
+        if !(0...1).contains(minScore) { throw ValidationError("--min-score must be between 0 and 1.") }
+    }
+
+    func run() async throws {
+        let catalogue = try catalogueOptions.open(create: false)
+        var matching = MatchingOptions()
+        matching.minimumDuration = minDuration
+        matching.minimumScore = minScore
+        let scanner: ClipScanner
+        do {
+            scanner = try ClipScanner(catalogue: catalogue, jobs: jobs, matching: matching)
+        } catch {
+            Terminal.error(ClipScanner.sentence(for: error))
+            throw ExitStatus.fatal
+        }
+        if scanner.matcher.index.clips.isEmpty {
+            Terminal.warning("the catalogue \(catalogue.path) has no clips; nothing can match")
+        }
+        let entries = MediaFiles.expand(paths)
+        let sink: OutputSink
+        do { sink = try OutputSink(path: output) } catch {
+            Terminal.error("Cannot write the report to \(output ?? "stdout"): \(error.localizedDescription).")
+            throw ExitStatus.fatal
+        }
+        let writer = ReportWriter(format: format) { try sink.write($0) }
+        let progress = ProgressLine(quiet: outputOptions.quiet)
+        let started = Date()
+        var scanned = 0, failed = 0, matchedFiles = 0, matchCount = 0, seconds = 0.0
+        let verbose = outputOptions.verbose
+        do {
+            try await scanner.scan(entries, progress: { state in
+                progress.update(done: state.done, total: state.total, current: state.current,
+                                secondsOfVideo: state.secondsOfVideo)
+            }) { result in
+                scanned += 1
+                seconds += result.duration
+                if let error = result.error {
+                    failed += 1
+                    if verbose || !Terminal.isInteractive || outputOptions.quiet == false {
+                        progress.finish()
+                        Terminal.warning("\(result.path): \(error)")
+                    }
+                }
+                if !result.matches.isEmpty { matchedFiles += 1 }
+                matchCount += result.matches.count
+                if verbose {
+                    progress.finish()
+                    for warning in result.warnings { Terminal.warning("\(result.path): \(warning)") }
+                    Terminal.info(String(format: "%@: %.1f s of video in %.2f s, %d match(es)", result.path,
+                                         result.duration, result.elapsed, result.matches.count))
+                }
+                try writer.write(result)
+            }
+            let elapsed = Date().timeIntervalSince(started)
+            try writer.finish(summary: [
+                "files": scanned, "failed": failed, "matched_files": matchedFiles, "matches": matchCount,
+                "seconds_of_video": (seconds * 10).rounded() / 10, "elapsed": (elapsed * 100).rounded() / 100,
+                "catalogue": catalogue.path, "clips": scanner.matcher.index.clips.count,
+            ])
+            try sink.commit()
+        } catch {
+            progress.finish()
+            sink.abandon()
+            Terminal.error("Could not write the report: \(error.localizedDescription).")
+            throw ExitStatus.fatal
+        }
+        progress.finish()
+        let elapsed = Date().timeIntervalSince(started)
+        if !outputOptions.quiet {
+            Terminal.info(String(format: "scanned %d file(s), %.1f s of video in %.1f s: %d match(es) in %d file(s), %d failed",
+                                 scanned, seconds, elapsed, matchCount, matchedFiles, failed))
+        }
+        if failed > 0 { throw ExitStatus.partialFailure }
+    }
+}

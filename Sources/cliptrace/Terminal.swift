@@ -1,0 +1,101 @@
+import Foundation
+
+/// Messages for people go to stderr; results go to stdout or --output.
+enum Terminal {
+    static let isInteractive = isatty(STDERR_FILENO) == 1
+
+    static func error(_ sentence: String) {
+        FileHandle.standardError.write(Data("cliptrace: error: \(sentence)\n".utf8))
+    }
+
+    static func warning(_ sentence: String) {
+        FileHandle.standardError.write(Data("cliptrace: warning: \(sentence)\n".utf8))
+    }
+
+    static func info(_ text: String) {
+        FileHandle.standardError.write(Data("\(text)\n".utf8))
+    }
+}
+
+/// A one-line progress display on a terminal: silent in pipes and with --quiet.
+final class ProgressLine: @unchecked Sendable {
+    private let enabled: Bool
+    private let started = Date()
+    private let lock = NSLock()
+    private var lastDraw = Date.distantPast
+    private var drawn = false
+
+    init(quiet: Bool) {
+        enabled = !quiet && Terminal.isInteractive
+    }
+
+    func update(done: Int, total: Int, current: String?, secondsOfVideo: Double) {
+        guard enabled else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
+        lastDraw = now
+        let elapsed = now.timeIntervalSince(started)
+        let rate = elapsed > 0 ? secondsOfVideo / elapsed : 0
+        let remaining = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+        var line = "[\(done)/\(total)] \(String(format: "%.1f", rate))× real time, ETA \(Self.clock(remaining))"
+        if let current { line += "  " + (current as NSString).lastPathComponent }
+        if line.count > 100 { line = String(line.prefix(100)) }
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+        drawn = true
+    }
+
+    func finish() {
+        guard enabled, drawn else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+
+    static func clock(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded())
+        return total >= 3600 ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
+            : String(format: "%d:%02d", total / 60, total % 60)
+    }
+}
+
+/// Where results go: stdout, or a file written atomically (a temporary file renamed at the end).
+final class OutputSink {
+    private let path: String?
+    private let temporaryPath: String?
+    private let handle: FileHandle
+
+    init(path: String?) throws {
+        self.path = path
+        if let path {
+            let temporary = path + ".partial-\(getpid())"
+            guard FileManager.default.createFile(atPath: temporary, contents: nil),
+                  let handle = FileHandle(forWritingAtPath: temporary)
+            else {
+                throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+            }
+            self.temporaryPath = temporary
+            self.handle = handle
+        } else {
+            temporaryPath = nil
+            handle = FileHandle.standardOutput
+        }
+    }
+
+    func write(_ text: String) throws {
+        try handle.write(contentsOf: Data(text.utf8))
+    }
+
+    func commit() throws {
+        guard let path, let temporaryPath else { return }
+        try handle.synchronize()
+        try handle.close()
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.moveItem(atPath: temporaryPath, toPath: path)
+    }
+
+    func abandon() {
+        guard let temporaryPath else { return }
+        try? handle.close()
+        try? FileManager.default.removeItem(atPath: temporaryPath)
+    }
+}
