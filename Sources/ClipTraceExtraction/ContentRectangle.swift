@@ -32,7 +32,7 @@ public enum ContentRectangle {
                 var deviation = 0.0
                 for x in 0..<w { deviation += abs(Double(row[x]) - mean) }
                 rowMean[y] = mean
-                rowFlat[y] = deviation / Double(w) < 6 && Double(gradient) / Double(w - 1) < 2.5
+                rowFlat[y] = deviation / Double(w) < 3 && Double(gradient) / Double(w - 1) < 1.5
             }
             var columnMean = [Double](repeating: 0, count: w), columnFlat = [Bool](repeating: false, count: w)
             for x in 0..<w {
@@ -44,7 +44,7 @@ public enum ContentRectangle {
                     if y > 0 { gradient += abs(value - Int(pixels[(y - 1) * w + x])) }
                 }
                 columnMean[x] = mean
-                columnFlat[x] = deviation / Double(h) < 6 && Double(gradient) / Double(h - 1) < 2.5
+                columnFlat[x] = deviation / Double(h) < 3 && Double(gradient) / Double(h - 1) < 1.5
             }
             func barLength(_ flat: [Bool], _ means: [Double], indices: some Sequence<Int>) -> Int {
                 var length = 0

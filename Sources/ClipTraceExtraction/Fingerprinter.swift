@@ -15,23 +15,48 @@ public struct ExtractionOptions: Hashable, Sendable {
     public var probeOrientations: [Dihedral]
     /// Also hash the whole frame when it differs from the content rectangle.
     public var probeFullFrame: Bool
+    /// Look for a picture-in-picture or player window and hash it too (query side).
+    public var probeWindows: Bool
+    /// Reference side: extra hashes of crops of the content rectangle, as fractions (x, y, width, height).
+    public var referenceCrops: [CropFraction]
+
+    public struct CropFraction: Hashable, Sendable {
+        public var x: Double, y: Double, width: Double, height: Double
+        public init(x: Double, y: Double, width: Double, height: Double) {
+            self.x = x
+            self.y = y
+            self.width = width
+            self.height = height
+        }
+    }
 
     public init(
         decoding: DecodingOptions = DecodingOptions(), detectContentRectangle: Bool = true,
-        probeOrientations: [Dihedral] = [], probeFullFrame: Bool = false
+        probeOrientations: [Dihedral] = [], probeFullFrame: Bool = false, probeWindows: Bool = false,
+        referenceCrops: [CropFraction] = []
     ) {
         self.decoding = decoding
         self.detectContentRectangle = detectContentRectangle
         self.probeOrientations = probeOrientations
         self.probeFullFrame = probeFullFrame
+        self.probeWindows = probeWindows
+        self.referenceCrops = referenceCrops
     }
 
-    /// For registering references: one hash per frame.
-    public static let reference = ExtractionOptions()
+    /// 85 % crops at the centre and the four corners: a copy cropped by 10–20 % and stretched back is within
+    /// a few percent of one of them.
+    public static let standardCrops: [CropFraction] = [
+        .init(x: 0.075, y: 0.075, width: 0.85, height: 0.85),
+        .init(x: 0, y: 0, width: 0.85, height: 0.85), .init(x: 0.15, y: 0, width: 0.85, height: 0.85),
+        .init(x: 0, y: 0.15, width: 0.85, height: 0.85), .init(x: 0.15, y: 0.15, width: 0.85, height: 0.85),
+    ]
 
-    /// For scanning recordings: every orientation, and the whole frame as well as the content rectangle.
+    /// For registering references: the content hash plus crop hashes.
+    public static let reference = ExtractionOptions(referenceCrops: standardCrops)
+
+    /// For scanning recordings: every orientation, the whole frame and any window, besides the content.
     public static let query = ExtractionOptions(
-        probeOrientations: Dihedral.allCases.filter { $0 != .original }, probeFullFrame: true)
+        probeOrientations: Dihedral.allCases.filter { $0 != .original }, probeFullFrame: true, probeWindows: true)
 }
 
 /// Progress of one extraction, for progress lines.
@@ -72,6 +97,9 @@ public struct Fingerprinter: Sendable {
             radius: options.detectContentRectangle ? max(1, Int(2 * options.decoding.samplesPerSecond)) : 0)
         let orientations: [Dihedral] = [.original] + options.probeOrientations.filter { $0 != .original }
         var lastReport = -1.0
+        var windowDetector = WindowDetector(samplesPerSecond: options.decoding.samplesPerSecond)
+        var windows: [PixelRegion] = []
+        var framesSinceWindowSearch = Int.max
 
         func hash(_ frame: SampledFrame, _ region: PixelRegion) {
             let image = frame.image
@@ -91,6 +119,22 @@ public struct Fingerprinter: Sendable {
                         probes.append(.init(hash: whole.hashes[index], orientation: orientation, region: .fullFrame))
                     }
                 }
+                for window in windows where window.x + window.width <= image.width && window.y + window.height <= image.height {
+                    let inside = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: window,
+                                               variants: orientations)
+                    for (index, orientation) in orientations.enumerated() {
+                        probes.append(.init(hash: inside.hashes[index], orientation: orientation, region: .window))
+                    }
+                }
+                for crop in options.referenceCrops {
+                    let x = area.x + Int(crop.x * Double(area.width)), y = area.y + Int(crop.y * Double(area.height))
+                    let width = min(area.x + area.width - x, Int((crop.width * Double(area.width)).rounded()))
+                    let height = min(area.y + area.height - y, Int((crop.height * Double(area.height)).rounded()))
+                    guard width >= 8, height >= 8 else { continue }
+                    let cropped = hasher.hash(pixels: pixels, width: image.width, height: image.height,
+                                              region: PixelRegion(x: x, y: y, width: width, height: height))
+                    probes.append(.init(hash: cropped.hash, orientation: .original, region: .crop))
+                }
                 frames.append(.init(time: frame.time, hash: content.hashes[0], quality: content.quality, probes: probes))
             }
             if let progress, frame.time - lastReport >= 1 {
@@ -100,6 +144,15 @@ public struct Fingerprinter: Sendable {
         }
 
         while let sample = try decoder.nextSample() {
+            if options.probeWindows {
+                // The detector runs ahead of hashing by the tracker's delay, so a window is known when hashed.
+                windowDetector.push(sample.image)
+                framesSinceWindowSearch = framesSinceWindowSearch == Int.max ? Int.max : framesSinceWindowSearch + 1
+                if framesSinceWindowSearch >= 4 {
+                    windows = windowDetector.windows()
+                    framesSinceWindowSearch = 0
+                }
+            }
             for (frame, region) in tracker.push(sample) { hash(frame, region) }
         }
         for (frame, region) in tracker.finish() { hash(frame, region) }

@@ -15,14 +15,16 @@ import ClipTraceHashing
 ///   u32 width, u32 height, u16 rotation
 ///   u8  codecLength, codec bytes
 ///   u32 frameCount
-///   frameCount × { u32 timeMilliseconds, u8 quality, 32 bytes hash (w0…w3 little-endian) }
+///   frameCount × { u32 timeMilliseconds, u8 quality, 32 bytes hash (w0…w3 little-endian),
+///                  u8 probeCount, probeCount × { u8 orientation, u8 region, 32 bytes hash } }
 /// u32 CRC-32 (IEEE) of everything before it
 /// ```
 public enum FingerprintBinary {
     public static let magic: [UInt8] = Array("CTFP".utf8)
     public static let version: UInt16 = 1
-    /// Bytes per frame record.
-    public static let frameRecordSize = 4 + 1 + 32
+    /// Bytes per frame record without probes.
+    public static let frameRecordSize = 4 + 1 + 32 + 1
+    static let probeRecordSize = 1 + 1 + 32
     /// A fingerprint larger than this is refused before any allocation (one week at 60 samples/s).
     public static let maxFrameCount = 40_000_000
 
@@ -51,6 +53,16 @@ public enum FingerprintBinary {
             payload.append(frame.hash.w1)
             payload.append(frame.hash.w2)
             payload.append(frame.hash.w3)
+            let probes = frame.probes.prefix(255)
+            payload.append(UInt8(probes.count))
+            for probe in probes {
+                payload.append(UInt8(probe.orientation.rawValue))
+                payload.append(probe.region.rawValue)
+                payload.append(probe.hash.w0)
+                payload.append(probe.hash.w1)
+                payload.append(probe.hash.w2)
+                payload.append(probe.hash.w3)
+            }
         }
         var out = ByteWriter()
         out.append(contentsOf: magic)
@@ -100,7 +112,7 @@ public enum FingerprintBinary {
         let codecLength: UInt8 = try reader.read()
         let codec = try reader.readString(count: Int(codecLength))
         let frameCount: UInt32 = try reader.read()
-        guard Int(frameCount) <= maxFrameCount, Int(frameCount) * frameRecordSize == reader.remaining else {
+        guard Int(frameCount) <= maxFrameCount, Int(frameCount) * frameRecordSize <= reader.remaining else {
             throw FingerprintError(code: .invalidValue,
                                    message: "fingerprint declares \(frameCount) frames but holds \(reader.remaining) bytes of frames")
         }
@@ -115,8 +127,32 @@ public enum FingerprintBinary {
             let quality: UInt8 = try reader.read()
             let w0: UInt64 = try reader.read(), w1: UInt64 = try reader.read()
             let w2: UInt64 = try reader.read(), w3: UInt64 = try reader.read()
+            let probeCount: UInt8 = try reader.read()
+            var probes: [Fingerprint.Probe] = []
+            if probeCount > 0 {
+                guard Int(probeCount) * probeRecordSize <= reader.remaining else {
+                    throw FingerprintError(code: .truncated, message: "fingerprint data ends in the middle of a frame")
+                }
+                probes.reserveCapacity(Int(probeCount))
+                for _ in 0..<Int(probeCount) {
+                    let orientationValue: UInt8 = try reader.read()
+                    let regionValue: UInt8 = try reader.read()
+                    guard let orientation = Dihedral(rawValue: Int(orientationValue)),
+                          let region = Fingerprint.ProbeRegion(rawValue: regionValue)
+                    else {
+                        throw FingerprintError(code: .invalidValue, message: "fingerprint holds an unknown probe kind")
+                    }
+                    let p0: UInt64 = try reader.read(), p1: UInt64 = try reader.read()
+                    let p2: UInt64 = try reader.read(), p3: UInt64 = try reader.read()
+                    probes.append(.init(hash: PDQHash(w0: p0, w1: p1, w2: p2, w3: p3), orientation: orientation,
+                                        region: region))
+                }
+            }
             frames.append(.init(time: Double(milliseconds) / 1000, hash: PDQHash(w0: w0, w1: w1, w2: w2, w3: w3),
-                                quality: Int(quality)))
+                                quality: Int(quality), probes: probes))
+        }
+        guard reader.remaining == 0 else {
+            throw FingerprintError(code: .trailingBytes, message: "fingerprint has \(reader.remaining) unexplained bytes after its frames")
         }
         return Fingerprint(
             algorithm: .init(name: name, version: Int(algorithmVersion)), duration: duration, frameRate: frameRate,

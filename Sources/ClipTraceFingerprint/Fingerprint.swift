@@ -10,8 +10,8 @@ public struct Fingerprint: Hashable, Sendable {
         public var hash: PDQHash
         /// PDQ quality 0–100.
         public var quality: Int
-        /// Query-side alternatives: the same moment seen mirrored, rotated or through another region.
-        /// Not part of the stored encodings: a catalogue keeps one hash per frame.
+        /// Alternative hashes of the same moment: for a query, the frame seen mirrored, rotated or through a
+        /// window; for a reference, crops of it (so cropped copies still match).
         public var probes: [Probe]
 
         public init(time: Double, hash: PDQHash, quality: Int, probes: [Probe] = []) {
@@ -46,6 +46,8 @@ public struct Fingerprint: Hashable, Sendable {
         case window = 2
         /// A central part of the content (for copies with overlays at the edges).
         case centre = 3
+        /// A reference-side crop of the content (for copies that were cropped and stretched back).
+        case crop = 4
 
         public var description: String {
             switch self {
@@ -53,6 +55,7 @@ public struct Fingerprint: Hashable, Sendable {
             case .fullFrame: "full-frame"
             case .window: "window"
             case .centre: "centre"
+            case .crop: "crop"
             }
         }
     }

@@ -7,6 +7,14 @@ public struct FingerprintDocument: Codable, Hashable, Sendable {
         public var time: Double
         public var hash: String
         public var quality: Int
+        /// Query-side alternative hashes, present only when asked for.
+        public var probes: [ProbeEntry]?
+    }
+
+    public struct ProbeEntry: Codable, Hashable, Sendable {
+        public var hash: String
+        public var orientation: String
+        public var region: String
     }
 
     public var file: String
@@ -40,7 +48,12 @@ public struct FingerprintDocument: Codable, Hashable, Sendable {
         algorithmVersion = fingerprint.algorithm.version
         sampleRate = fingerprint.sampleRate
         frames = fingerprint.frames.map {
-            FrameEntry(time: ($0.time * 1000).rounded() / 1000, hash: $0.hash.hexString, quality: $0.quality)
+            FrameEntry(
+                time: ($0.time * 1000).rounded() / 1000, hash: $0.hash.hexString, quality: $0.quality,
+                probes: $0.probes.isEmpty ? nil : $0.probes.map {
+                    ProbeEntry(hash: $0.hash.hexString, orientation: $0.orientation.description,
+                               region: $0.region.description)
+                })
         }
     }
 

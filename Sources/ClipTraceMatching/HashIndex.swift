@@ -43,7 +43,7 @@ public final class HashIndex: Sendable {
     public init(clips: [(IndexedClip, Fingerprint)], minimumQuality: Int = MatchingOptions.defaultMinimumQuality) {
         self.minimumQuality = minimumQuality
         var hashes: [PDQHash] = [], owners: [Int32] = [], times: [Float] = []
-        let total = clips.reduce(0) { $0 + $1.1.frames.count }
+        let total = clips.reduce(0) { $0 + $1.1.frames.reduce(0) { $0 + 1 + $1.probes.count } }
         hashes.reserveCapacity(total)
         owners.reserveCapacity(total)
         times.reserveCapacity(total)
@@ -52,6 +52,12 @@ public final class HashIndex: Sendable {
                 hashes.append(frame.hash)
                 owners.append(Int32(clipIndex))
                 times.append(Float(frame.time))
+                // Reference crops are indexed beside the frame: a cropped copy lands on one of them.
+                for probe in frame.probes {
+                    hashes.append(probe.hash)
+                    owners.append(Int32(clipIndex))
+                    times.append(Float(frame.time))
+                }
             }
         }
         self.clips = clips.map(\.0)

@@ -142,9 +142,9 @@ public struct Matcher: Sendable {
             let clipsHit = Set(ranked.map { index.owners[Int($0.entry)] }).count
             let spread = Float(1) / Float(max(1, clipsHit)).squareRoot()
             for item in ranked {
-                let similarity = Float(options.maxDistance - item.distance) / Float(options.maxDistance)
+                let relative = Float(item.distance) / Float(options.maxDistance)
                 out.append(Candidate(queryFrame: Int32(frameIndex), entry: item.entry, distance: Int16(item.distance),
-                                     probe: Int16(item.probe), weight: similarity * similarity * spread))
+                                     probe: Int16(item.probe), weight: (1 - relative * relative) * spread))
             }
         }
         return out

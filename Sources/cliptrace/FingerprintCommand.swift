@@ -32,6 +32,9 @@ struct FingerprintCommand: ParsableCommand {
     @Flag(name: .long, help: "Hash the whole frame: do not remove letterbox/pillarbox bars.")
     var keepBars = false
 
+    @Flag(name: .long, help: "Fingerprint as scan does for a query: add mirrored, rotated and whole-frame probe hashes (json only).")
+    var probes = false
+
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
@@ -39,7 +42,7 @@ struct FingerprintCommand: ParsableCommand {
     }
 
     func run() throws {
-        var options = ExtractionOptions.reference
+        var options = probes ? ExtractionOptions.query : ExtractionOptions.reference
         options.decoding.samplesPerSecond = rate
         options.detectContentRectangle = !keepBars
         let progressLine = ProgressLine(quiet: outputOptions.quiet)

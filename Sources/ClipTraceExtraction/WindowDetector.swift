@@ -1,0 +1,172 @@
+import ClipTraceDecoding
+import ClipTraceHashing
+
+/// Finds a picture shown inside another picture: a picture-in-picture window on a streamer's screen, or a
+/// player inside a screen recording.
+///
+/// A window's border is a straight edge that stays put while the content around and inside it changes, so
+/// the detector keeps a running mean of the horizontal and vertical gradient magnitudes over time and looks
+/// for long, persistent, axis-aligned lines; pairs of them that enclose a large rectangle are the candidates.
+/// When no such lines exist (an ordinary video) it returns nothing and costs only the gradient update.
+struct WindowDetector {
+    /// Working resolution: the long side of the gradient maps.
+    static let workingSide = 192
+    /// Smallest window side as a share of the frame side.
+    static let minimumShare = 0.3
+    /// Largest window area as a share of the frame: larger ones are the frame itself.
+    static let maximumAreaShare = 0.9
+
+    private var width = 0, height = 0, scale = 1
+    private var sourceWidth = 0, sourceHeight = 0
+    private var meanGx: [Float] = []
+    private var meanGy: [Float] = []
+    private var frames = 0
+    private let smoothing: Float
+
+    init(samplesPerSecond: Double) {
+        // Time constant of about two seconds.
+        smoothing = Float(min(0.5, max(0.05, 1 / (2 * samplesPerSecond))))
+    }
+
+    /// Adds a frame to the running gradient means.
+    mutating func push(_ image: LumaImage) {
+        if image.width != sourceWidth || image.height != sourceHeight { reset(for: image) }
+        let w = width, h = height, s = scale, sw = sourceWidth
+        let alpha = frames == 0 ? 1 : max(smoothing, 1 / Float(frames + 1))
+        frames += 1
+        image.pixels.withUnsafeBufferPointer { pixels in
+            meanGx.withUnsafeMutableBufferPointer { gx in
+                meanGy.withUnsafeMutableBufferPointer { gy in
+                    // Subsample by `scale`; gradients between neighbouring subsampled pixels.
+                    for y in 0..<h {
+                        let row = pixels.baseAddress! + (y * s) * sw
+                        let below = y + 1 < h ? pixels.baseAddress! + ((y + 1) * s) * sw : row
+                        for x in 0..<w {
+                            let here = Float(row[x * s])
+                            let right = x + 1 < w ? Float(row[(x + 1) * s]) : here
+                            let down = Float(below[x * s])
+                            let i = y * w + x
+                            gx[i] += alpha * (abs(right - here) - gx[i])
+                            gy[i] += alpha * (abs(down - here) - gy[i])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private mutating func reset(for image: LumaImage) {
+        sourceWidth = image.width
+        sourceHeight = image.height
+        scale = max(1, (max(image.width, image.height) + Self.workingSide - 1) / Self.workingSide)
+        width = image.width / scale
+        height = image.height / scale
+        meanGx = [Float](repeating: 0, count: width * height)
+        meanGy = [Float](repeating: 0, count: width * height)
+        frames = 0
+    }
+
+    /// Up to `limit` candidate windows in source-image pixels, best first.
+    func windows(limit: Int = 2) -> [PixelRegion] {
+        guard frames >= 2, width >= 32, height >= 32 else { return [] }
+        let w = width, h = height
+        // A line pixel: a strong persistent gradient, relative to this video's own gradient level.
+        var sorted = meanGx + meanGy
+        sorted.sort()
+        let typical = sorted[sorted.count * 3 / 4]
+        let threshold = max(10, 2.5 * typical)
+
+        // Edge between column x and x+1 is in gx[x]; between row y and y+1 in gy[y]. Prefix counts of line
+        // pixels make every side-coverage question O(1).
+        var columnPrefix = [Int32](repeating: 0, count: w * (h + 1))  // [x * (h+1) + y]
+        var rowPrefix = [Int32](repeating: 0, count: h * (w + 1))     // [y * (w+1) + x]
+        for x in 0..<w {
+            for y in 0..<h {
+                columnPrefix[x * (h + 1) + y + 1] = columnPrefix[x * (h + 1) + y] + (meanGx[y * w + x] >= threshold ? 1 : 0)
+            }
+        }
+        for y in 0..<h {
+            for x in 0..<w {
+                rowPrefix[y * (w + 1) + x + 1] = rowPrefix[y * (w + 1) + x] + (meanGy[y * w + x] >= threshold ? 1 : 0)
+            }
+        }
+        func verticalCoverage(_ x: Int, _ top: Int, _ bottom: Int) -> Double {
+            let hits = columnPrefix[x * (h + 1) + bottom] - columnPrefix[x * (h + 1) + top]
+            return Double(hits) / Double(max(1, bottom - top))
+        }
+        func horizontalCoverage(_ y: Int, _ left: Int, _ right: Int) -> Double {
+            let hits = rowPrefix[y * (w + 1) + right] - rowPrefix[y * (w + 1) + left]
+            return Double(hits) / Double(max(1, right - left))
+        }
+        // Candidate lines: columns / rows with a long run of line pixels.
+        func longestRun(_ count: Int, _ isLine: (Int) -> Bool) -> Int {
+            var best = 0, run = 0
+            for i in 0..<count {
+                if isLine(i) { run += 1; best = max(best, run) } else { run = 0 }
+            }
+            return best
+        }
+        let minimumColumnRun = Int(Self.minimumShare * Double(h))
+        let minimumRowRun = Int(Self.minimumShare * Double(w))
+        var columns: [Int] = [], rows: [Int] = []
+        for x in 1..<(w - 2) where longestRun(h, { meanGx[$0 * w + x] >= threshold }) >= minimumColumnRun {
+            columns.append(x)
+        }
+        for y in 1..<(h - 2) where longestRun(w, { meanGy[y * w + $0] >= threshold }) >= minimumRowRun {
+            rows.append(y)
+        }
+        guard !columns.isEmpty || !rows.isEmpty else { return [] }
+        // The frame's own edges can close a window that touches them.
+        let columnChoices = Array(Set(columns + [-1, w - 1])).sorted()
+        let rowChoices = Array(Set(rows + [-1, h - 1])).sorted()
+        guard columnChoices.count <= 32, rowChoices.count <= 32 else { return [] }  // a busy texture, not a window
+
+        var scored: [(score: Double, region: PixelRegion)] = []
+        for (li, left) in columnChoices.enumerated() {
+            for right in columnChoices[(li + 1)...] where Double(right - left) >= Self.minimumShare * Double(w) {
+                for (ti, top) in rowChoices.enumerated() {
+                    for bottom in rowChoices[(ti + 1)...] where Double(bottom - top) >= Self.minimumShare * Double(h) {
+                        let areaShare = Double((right - left) * (bottom - top)) / Double(w * h)
+                        guard areaShare <= Self.maximumAreaShare else { continue }
+                        let x0 = left + 1, x1 = right + 1, y0 = top + 1, y1 = bottom + 1
+                        // Sides on the frame border count as covered only if the opposite side is a real line.
+                        let sides = [
+                            left < 0 ? nil : verticalCoverage(left, y0, y1),
+                            right >= w - 1 ? nil : verticalCoverage(right, y0, y1),
+                            top < 0 ? nil : horizontalCoverage(top, x0, x1),
+                            bottom >= h - 1 ? nil : horizontalCoverage(bottom, x0, x1),
+                        ].compactMap { $0 }
+                        guard sides.count >= 3, let weakest = sides.min(), weakest >= 0.55 else { continue }
+                        let mean = sides.reduce(0, +) / Double(sides.count)
+                        let score = mean * Double(sides.count) / 4 + 0.1 * areaShare
+                        scored.append((score, PixelRegion(x: x0, y: y0, width: x1 - x0, height: y1 - y0)))
+                    }
+                }
+            }
+        }
+        scored.sort { $0.score > $1.score }
+        var picked: [PixelRegion] = []
+        for candidate in scored where picked.count < limit {
+            // Skip near-duplicates of a better window.
+            if picked.contains(where: { Self.overlap($0, candidate.region) > 0.8 }) { continue }
+            picked.append(candidate.region)
+        }
+        // Back to source pixels, inset a little so the border itself is not hashed.
+        return picked.map { region in
+            let insetX = max(1, region.width / 50), insetY = max(1, region.height / 50)
+            let x = min(sourceWidth - 1, (region.x + insetX) * scale)
+            let y = min(sourceHeight - 1, (region.y + insetY) * scale)
+            let width = min(sourceWidth - x, (region.width - 2 * insetX) * scale)
+            let height = min(sourceHeight - y, (region.height - 2 * insetY) * scale)
+            return PixelRegion(x: x, y: y, width: max(8, width), height: max(8, height))
+        }.filter { $0.x + $0.width <= sourceWidth && $0.y + $0.height <= sourceHeight }
+    }
+
+    static func overlap(_ a: PixelRegion, _ b: PixelRegion) -> Double {
+        let x0 = max(a.x, b.x), x1 = min(a.x + a.width, b.x + b.width)
+        let y0 = max(a.y, b.y), y1 = min(a.y + a.height, b.y + b.height)
+        guard x1 > x0, y1 > y0 else { return 0 }
+        let intersection = Double((x1 - x0) * (y1 - y0))
+        return intersection / Double(min(a.area, b.area))
+    }
+}
