@@ -151,9 +151,10 @@ struct WindowDetector {
             if picked.contains(where: { Self.overlap($0, candidate.region) > 0.8 }) { continue }
             picked.append(candidate.region)
         }
-        // Back to source pixels, inset a little so the border itself is not hashed.
+        // Back to source pixels, inset by one working pixel so the border line itself is not hashed (PDQ is
+        // sensitive to a few percent of crop, so no more than that).
         return picked.map { region in
-            let insetX = max(1, region.width / 50), insetY = max(1, region.height / 50)
+            let insetX = 1, insetY = 1
             let x = min(sourceWidth - 1, (region.x + insetX) * scale)
             let y = min(sourceHeight - 1, (region.y + insetY) * scale)
             let width = min(sourceWidth - x, (region.width - 2 * insetX) * scale)
