@@ -58,11 +58,19 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "ClipTraceHashingTests", dependencies: ["ClipTraceHashing"]),
-        .testTarget(name: "ClipTraceFingerprintTests", dependencies: ["ClipTraceFingerprint"]),
-        .testTarget(name: "ClipTraceDecodingTests", dependencies: ["ClipTraceDecoding", "ClipTraceExtraction", "ClipTraceHashing"]),
-        .testTarget(name: "ClipTraceCatalogueTests", dependencies: ["ClipTraceCatalogue", "ClipTraceFingerprint", "ClipTraceHashing"]),
-        .testTarget(name: "ClipTraceMatchingTests", dependencies: ["ClipTraceMatching", "ClipTraceFingerprint", "ClipTraceHashing"]),
-        .testTarget(name: "ClipTraceEndToEndTests", dependencies: ["ClipTraceScanning", "ClipTraceCatalogue"]),
+        // Shared by the test targets: repository paths, temporary folders, running the built CLI.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ClipTraceHashingTests", dependencies: ["ClipTraceHashing", "TestSupport"]),
+        .testTarget(name: "ClipTraceFingerprintTests", dependencies: ["ClipTraceFingerprint", "TestSupport"]),
+        .testTarget(name: "ClipTraceDecodingTests", dependencies: [
+            "ClipTraceDecoding", "ClipTraceExtraction", "ClipTraceHashing", "ClipTraceFingerprint", "TestSupport",
+        ]),
+        .testTarget(name: "ClipTraceCatalogueTests", dependencies: [
+            "ClipTraceCatalogue", "ClipTraceFingerprint", "ClipTraceHashing", "TestSupport",
+        ]),
+        .testTarget(name: "ClipTraceMatchingTests", dependencies: ["ClipTraceMatching", "ClipTraceFingerprint", "ClipTraceHashing", "TestSupport"]),
+        .testTarget(name: "ClipTraceEndToEndTests", dependencies: [
+            "ClipTraceScanning", "ClipTraceCatalogue", "ClipTraceExtraction", "ClipTraceMatching", "TestSupport",
+        ]),
     ]
 )

@@ -64,8 +64,10 @@ ff -f lavfi -i "testsrc2=size=320x240:rate=10" -f lavfi -i "testsrc2=size=320x24
   "[0:v]trim=0:1,setpts=PTS-STARTPTS[a];[1:v]trim=1:2,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1:a=0[v]" \
   -map "[v]" -fps_mode vfr -c:v libx264 -preset veryfast "$out/formats/vfr.mp4"
 # phone-style portrait recording stored landscape with a 90° display matrix
-ff -f lavfi -i "testsrc2=size=320x180:rate=30" -t 2 -c:v libx264 -preset veryfast -metadata:s:v:0 rotate=90 \
-  "$out/formats/rotated90.mp4"
+# (FFmpeg 5.1 writes the rotate tag as a display matrix only when stream-copying.)
+ff -f lavfi -i "testsrc2=size=320x180:rate=30" -t 2 -c:v libx264 -preset veryfast "$out/formats/rotated90.tmp.mp4"
+ff -i "$out/formats/rotated90.tmp.mp4" -c copy -metadata:s:v:0 rotate=90 "$out/formats/rotated90.mp4"
+rm -f "$out/formats/rotated90.tmp.mp4"
 # audio only
 ff -f lavfi -i "sine=frequency=440:duration=2" -c:a aac "$out/formats/audio_only.m4a"
 

@@ -20,7 +20,10 @@ public final class SQLiteCatalogue: Catalogue {
         if !exists && !create {
             throw CatalogueError(code: .cannotOpen, message: "no catalogue exists here", path: path)
         }
-        if exists { try Self.checkHeader(path) }
+        if exists {
+            try Self.checkHeader(path)
+            try Self.checkOwnership(path)
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.foreignKeysEnabled = true
@@ -51,6 +54,30 @@ public final class SQLiteCatalogue: Catalogue {
             throw CatalogueError(code: .notACatalogue,
                                  message: "this file is not a ClipTrace catalogue (not a SQLite database); it was left untouched",
                                  path: path)
+        }
+    }
+
+    /// Opens an existing file read-only and refuses another application's database before anything (such as
+    /// switching to WAL) could write to it.
+    private static func checkOwnership(_ path: String) throws(CatalogueError) {
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            try queue.read { db in
+                let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+                if applicationID != Self.applicationID, !tables.isEmpty {
+                    throw CatalogueError(code: .notACatalogue,
+                                         message: "this SQLite file belongs to another application, not ClipTrace; it was left untouched",
+                                         path: path)
+                }
+            }
+            try queue.close()
+        } catch let error as CatalogueError {
+            throw error
+        } catch {
+            throw translate(error, path: path, action: "open the catalogue")
         }
     }
 

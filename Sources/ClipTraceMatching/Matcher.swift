@@ -165,7 +165,9 @@ public struct Matcher: Sendable {
                 let tr = Double(index.times[Int(candidate.entry)])
                 for (speedIndex, speed) in options.speeds.enumerated() {
                     let bin = Int64(((tr - speed * tq) / binWidth).rounded(.down))
-                    votes[Int64(speedIndex) << 40 | (bin & 0xFF_FFFF_FFFF), default: 0] += candidate.weight
+                    // Most copies keep their speed: a slight prior for 1× settles near-ties (slow pans, zooms).
+                    let prior: Float = abs(speed - 1) < 0.001 ? 1.15 : 1
+                    votes[Int64(speedIndex) << 40 | (bin & 0xFF_FFFF_FFFF), default: 0] += candidate.weight * prior
                 }
             }
             guard let (key, weight) = votes.max(by: { $0.value < $1.value }), weight > 0.5 else { break }
@@ -188,7 +190,9 @@ public struct Matcher: Sendable {
                 remaining.removeAll { inlierByFrame[$0.queryFrame]?.entry == $0.entry }
                 continue
             }
-            let (fitSpeed, fitOffset) = fitLine(inliers, query: query, speed: speed, offset: offset)
+            var (fitSpeed, fitOffset) = fitLine(inliers, query: query, speed: speed, offset: offset)
+            fitOffset = refineOffset(remaining, query: query, speed: fitSpeed, around: fitOffset, step: step,
+                                     span: tolerance)
 
             // Split into runs without long gaps; each run is a segment.
             var runs: [[Candidate]] = [[]]
@@ -220,6 +224,38 @@ public struct Matcher: Sendable {
         return matches
     }
 
+    /// Slides the line in small steps and keeps the offset where the most weight lies within half a sample
+    /// of it. On slowly changing content the single closest frame per query frame wanders; the support of a
+    /// narrow band does not.
+    func refineOffset(_ candidates: [Candidate], query: Fingerprint, speed: Double, around offset: Double,
+                      step: Double, span: Double) -> Double
+    {
+        let band = max(0.05, step / 2)
+        var best = offset, bestSupport = -1.0
+        var ties: [Double] = []
+        var trial = offset - span
+        while trial <= offset + span + 1e-9 {
+            var perFrame: [Int32: Double] = [:]
+            for candidate in candidates {
+                let tq = query.frames[Int(candidate.queryFrame)].time
+                let residual = abs(Double(index.times[Int(candidate.entry)]) - (speed * tq + trial))
+                guard residual <= band else { continue }
+                perFrame[candidate.queryFrame] = max(perFrame[candidate.queryFrame] ?? 0, Double(candidate.weight))
+            }
+            let support = perFrame.values.reduce(0, +)
+            if support > bestSupport + 1e-6 {
+                bestSupport = support
+                best = trial
+                ties = [trial]
+            } else if abs(support - bestSupport) <= 1e-6 {
+                ties.append(trial)
+            }
+            trial += 0.02
+        }
+        guard bestSupport > 0 else { return offset }
+        return ties.isEmpty ? best : ties.reduce(0, +) / Double(ties.count)
+    }
+
     /// Weighted least squares of tr against tq, with the slope kept within the tried speeds.
     func fitLine(_ inliers: [Candidate], query: Fingerprint, speed: Double, offset: Double) -> (Double, Double) {
         guard inliers.count >= 4 else { return (speed, offset) }
@@ -233,9 +269,18 @@ public struct Matcher: Sendable {
         guard denominator > 1e-9 else { return (speed, (sy - speed * sx) / sw) }
         var slope = (sw * sxy - sx * sy) / denominator
         slope = min(max(slope, options.speeds.min()! - 0.02), options.speeds.max()! + 0.02)
-        // A short run cannot tell the slope well: keep the voted one when the fit disagrees wildly.
+        // A short run cannot tell the slope well: keep the voted one when the fit disagrees wildly, or when it
+        // explains the inliers hardly better (static or slowly changing content matches along many slopes).
         if abs(slope - speed) > 0.1 { slope = speed }
-        return (slope, (sy - slope * sx) / sw)
+        func residual(_ a: Double, _ b: Double) -> Double {
+            inliers.reduce(0) {
+                $0 + abs(Double(index.times[Int($1.entry)]) - (a * query.frames[Int($1.queryFrame)].time + b))
+            }
+        }
+        let fittedOffset = (sy - slope * sx) / sw
+        let votedOffset = (sy - speed * sx) / sw
+        if residual(slope, fittedOffset) > 0.85 * residual(speed, votedOffset) { return (speed, votedOffset) }
+        return (slope, fittedOffset)
     }
 
     /// Builds a match from a run of inliers, with its score.

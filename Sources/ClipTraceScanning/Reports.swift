@@ -36,6 +36,9 @@ public final class ReportWriter {
             }
             if let error = result.error {
                 try sink(Self.csvRow([result.path, "", "", "", "", "", "", "", "", "", "", error]))
+            } else if result.matches.isEmpty {
+                // A scanned file without matches still gets its row: absence of evidence is a result.
+                try sink(Self.csvRow([result.path, "", "", "", "", "", "", "", "", "0", "", ""]))
             }
             for match in result.matches {
                 let m = match.match

@@ -1,12 +1,6 @@
 import ClipTraceHashing
 import Foundation
-
-/// Repository paths, found from this file's location so tests run from any directory.
-enum Repository {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
-}
+import TestSupport
 
 /// Grey test images defined by integer formulas; `Tests/Golden/make_golden.py` builds the same ones.
 enum SyntheticImage {

@@ -1,0 +1,44 @@
+# ClipTrace — the README's quick start is `make demo` then `make test`.
+SWIFT ?= swift
+DEMO_DIR ?= demo-output
+BIN = $(shell $(SWIFT) build --show-bin-path)/cliptrace
+
+.PHONY: setup build demo test eval bench ratios testmedia golden clean
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(SWIFT) build --product cliptrace
+
+# Registers the testmedia reference clips into a fresh catalogue and scans the testmedia "recordings".
+demo: build
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	@echo "== register the reference clips (testmedia/references) =="
+	$(BIN) register --catalogue $(DEMO_DIR)/catalogue.sqlite --owner "ClipTrace demo" testmedia/references/*.mp4
+	@echo "== scan the recordings (testmedia/recordings); ground truth in testmedia/recordings.tsv =="
+	$(BIN) scan --catalogue $(DEMO_DIR)/catalogue.sqlite testmedia/recordings
+	@echo "== the same as CSV =="
+	$(BIN) scan --catalogue $(DEMO_DIR)/catalogue.sqlite --format csv --quiet testmedia/recordings
+
+test: setup
+	$(SWIFT) test
+
+# Accuracy on the real-content evaluation kit (builds its corpus on first use, ~4 minutes).
+eval: setup
+	../shared/eval/run.sh
+
+bench: setup
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+
+ratios: setup
+	Benchmarks/ratios.sh
+
+testmedia:
+	testmedia/generate.sh
+
+golden:
+	python3 Tests/Golden/make_golden.py
+
+clean:
+	rm -rf .build $(DEMO_DIR)

@@ -1,0 +1,157 @@
+import ClipTraceDecoding
+import ClipTraceExtraction
+import ClipTraceFingerprint
+import ClipTraceHashing
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("Decoding real files through FFmpeg")
+struct DecodingTests {
+    static func decodeAll(_ relative: String, rate: Double = 4) throws -> (VideoStreamInfo, [SampledFrame], [String]) {
+        let decoder = try VideoDecoder(path: Repository.path(relative), options: DecodingOptions(samplesPerSecond: rate))
+        var frames: [SampledFrame] = []
+        while let frame = try decoder.nextSample() { frames.append(frame) }
+        return (decoder.info, frames, decoder.warnings)
+    }
+
+    @Test("every container and codec decodes with increasing timestamps from zero",
+          arguments: ["formats/vp9.webm", "formats/mpeg4.avi", "formats/ffv1.mkv", "formats/mpeg2.ts",
+                      "formats/sorenson.flv", "formats/mjpeg.mov", "formats/odd_177x99.mkv",
+                      "references/mandelbrot_zoom.mp4"])
+    func formats(_ file: String) throws {
+        let (info, frames, _) = try Self.decodeAll("testmedia/" + file)
+        let expected = (info.duration ?? 0) * 4
+        #expect(Double(frames.count) >= expected - 2 && Double(frames.count) <= expected + 2,
+                "\(file): \(frames.count) samples for \(info.duration ?? -1) s")
+        #expect(frames.first?.time ?? 1 < 0.05)
+        for (a, b) in zip(frames, frames.dropFirst()) {
+            #expect(b.time > a.time)
+            #expect(abs(b.time - a.time - 0.25) < 0.06, "\(file): step \(b.time - a.time)")
+        }
+        #expect(frames.allSatisfy { max($0.image.width, $0.image.height) <= 512 })
+    }
+
+    @Test("raw H.264 without timestamps gets synthesized ones")
+    func rawH264() throws {
+        let (info, frames, _) = try Self.decodeAll("testmedia/formats/raw.h264")
+        #expect(info.codec == "h264")
+        #expect(frames.count >= 7 && frames.count <= 9)
+        let last = try #require(frames.last)
+        #expect(last.time > 1.5 && last.time < 2.1)
+    }
+
+    @Test("variable frame rate is sampled by time, not by frame count")
+    func variableFrameRate() throws {
+        let (_, frames, _) = try Self.decodeAll("testmedia/formats/vfr.mp4", rate: 10)
+        // 10 fps for a second then 30 fps: sampling at 10/s gives about 20 samples over 2 s.
+        #expect(frames.count >= 18 && frames.count <= 21)
+        #expect(abs((frames.last?.time ?? 0) - 1.9) < 0.15)
+    }
+
+    @Test("the display matrix of a phone recording is honoured")
+    func rotation() throws {
+        let (info, frames, _) = try Self.decodeAll("testmedia/formats/rotated90.mp4")
+        #expect(info.rotation == 90 || info.rotation == 270)
+        #expect(info.width == 180 && info.height == 320)
+        let first = try #require(frames.first)
+        #expect(first.image.height > first.image.width)
+    }
+
+    @Test("still images decode as one frame at time zero", arguments: ["bars.webp", "testsrc.jpg", "mandelbrot.png"])
+    func stills(_ name: String) throws {
+        let (info, frames, _) = try Self.decodeAll("testmedia/images/" + name)
+        #expect(info.isStillImage)
+        #expect(frames.count == 1)
+        #expect(frames.first?.time == 0)
+    }
+
+    @Test("bad input gets a specific error, never a crash",
+          arguments: [
+            ("testmedia/does-not-exist.mp4", DecodingError.Code.notFound),
+            ("testmedia/formats", .isDirectory),
+            ("testmedia/bad/empty.mp4", .emptyFile),
+            ("testmedia/bad/text.mp4", .unrecognizedFormat),
+            ("testmedia/bad/truncated_header.mp4", .unrecognizedFormat),
+            ("testmedia/formats/audio_only.m4a", .noVideoStream),
+          ])
+    func badInput(_ file: String, _ code: DecodingError.Code) {
+        do {
+            _ = try Self.decodeAll(file)
+            Issue.record("\(file) decoded without error")
+        } catch let error as DecodingError {
+            #expect(error.code == code, "\(file): \(error)")
+            #expect(!error.message.isEmpty)
+        } catch {
+            Issue.record("\(file): unexpected \(error)")
+        }
+    }
+
+    @Test("corrupt packets: the frames that decode are kept, with a warning")
+    func corruptPackets() throws {
+        let (_, frames, warnings) = try Self.decodeAll("testmedia/bad/corrupt_packets.ts")
+        #expect(frames.count >= 4)
+        _ = warnings  // FFmpeg may conceal the damage silently; frames are what matters.
+    }
+
+    @Test("a file cut in half yields the first half")
+    func truncated() throws {
+        let result = try Fingerprinter().fingerprint(path: Repository.path("testmedia/bad/truncated_half.mp4"))
+        #expect(result.fingerprint.frames.count >= 8)
+        #expect(result.fingerprint.frames.count < 40)
+    }
+}
+
+@Suite("Fingerprints of real media")
+struct FingerprintMediaTests {
+    @Test("PDQ conformance: hashes of quality >= 80 within 10 bits of Meta's reference on testmedia images and frames")
+    func conformance() throws {
+        struct Golden: Decodable {
+            struct Media: Decodable { var file: String; var hash: String; var quality: Int }
+            var media: [Media]
+        }
+        let data = try Data(contentsOf: URL(fileURLWithPath: Repository.path("Tests/Golden/pdq_golden.json")))
+        let golden = try JSONDecoder().decode(Golden.self, from: data)
+        #expect(golden.media.count >= 8)
+        var distances: [Int] = []
+        // Conformance is about the hash of the image as given: no bar removal.
+        let options = ExtractionOptions(detectContentRectangle: false)
+        for vector in golden.media {
+            let result = try Fingerprinter(options: options).fingerprint(path: Repository.path(vector.file))
+            let frame = try #require(result.fingerprint.frames.first)
+            let expected = try #require(PDQHash(hexString: vector.hash))
+            let distance = frame.hash.distance(to: expected)
+            if vector.quality >= 80 {
+                distances.append(distance)
+                #expect(distance <= 10, "\(vector.file): \(distance) bits from the reference")
+            }
+        }
+        distances.sort()
+        let median = distances[distances.count / 2]
+        print("PDQ conformance: \(distances.count) hashes, median distance \(median), max \(distances.last ?? -1)")
+        #expect(median <= 4)
+    }
+
+    @Test("the same clip re-encoded hashes close; a different clip does not")
+    func stability() throws {
+        let reference = try Fingerprinter().fingerprint(path: Repository.path("testmedia/references/mandelbrot_zoom.mp4"))
+        let other = try Fingerprinter().fingerprint(path: Repository.path("testmedia/references/spinning_pattern.mp4"))
+        #expect(reference.fingerprint.frames.count == 48)
+        #expect(reference.info.codec == "h264")
+        #expect(abs(reference.fingerprint.duration - 12) < 0.1)
+        let pairs = zip(reference.fingerprint.frames, other.fingerprint.frames).map { $0.hash.distance(to: $1.hash) }
+        #expect(pairs.sorted()[pairs.count / 2] > 80)
+    }
+
+    @Test("letterbox bars are found and removed")
+    func contentRectangle() {
+        // A 200x150 picture of noise-like texture with 25-pixel black bars top and bottom.
+        var generator = SplitMix(seed: 3)
+        var pixels = [UInt8](repeating: 0, count: 200 * 150)
+        for y in 25..<125 { for x in 0..<200 { pixels[y * 200 + x] = UInt8(truncatingIfNeeded: generator.next() % 200 + 30) } }
+        let region = ContentRectangle.detect(in: LumaImage(width: 200, height: 150, pixels: pixels))
+        #expect(region == PixelRegion(x: 0, y: 25, width: 200, height: 100))
+        let flat = ContentRectangle.detect(in: LumaImage(width: 200, height: 150, pixels: [UInt8](repeating: 9, count: 30_000)))
+        #expect(flat == nil)
+    }
+}

@@ -1,0 +1,189 @@
+import ClipTraceCatalogue
+import Foundation
+import TestSupport
+import Testing
+
+/// The `cliptrace` command line on real testmedia, a real SQLite file and real FFmpeg decoding.
+@Suite("cliptrace end to end", .serialized)
+struct CLITests {
+    static let references = ["life_colony", "mandelbrot_zoom", "spinning_pattern"].map {
+        Repository.path("testmedia/references/\($0).mp4")
+    }
+
+    struct Truth {
+        var recording: String, reference: String
+        var queryStart: Double, queryEnd: Double, referenceStart: Double, referenceEnd: Double
+    }
+
+    static func groundTruth() throws -> [Truth] {
+        let text = try String(contentsOfFile: Repository.path("testmedia/recordings.tsv"), encoding: .utf8)
+        return text.split(separator: "\n").dropFirst().map { line in
+            let f = line.split(separator: "\t").map(String.init)
+            return Truth(recording: f[0], reference: f[1], queryStart: Double(f[2])!, queryEnd: Double(f[3])!,
+                         referenceStart: Double(f[4])!, referenceEnd: Double(f[5])!)
+        }
+    }
+
+    static func jsonLines(_ text: String) throws -> [[String: Any]] {
+        try text.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+
+    @Test("register, list, info, scan, remove")
+    func lifecycle() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = folder.file("catalogue.sqlite")
+        let registered = try run(binary, ["register", "--catalogue", catalogue, "--owner", "Lan's Shop"] + Self.references)
+        #expect(registered.status == 0, "\(registered.stderr)")
+        #expect(registered.stdout.components(separatedBy: "registered ").count - 1 == 3)
+
+        let again = try run(binary, ["register", "--catalogue", catalogue, Self.references[0]])
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("already registered"))
+
+        let listed = try run(binary, ["list", "--catalogue", catalogue])
+        #expect(listed.stdout.contains("mandelbrot_zoom") && listed.stdout.contains("Lan's Shop"))
+        let info = try run(binary, ["info", "--catalogue", catalogue, "2"])
+        #expect(info.status == 0 && info.stdout.contains("sha256:"))
+
+        // Scan the recordings folder; compare with the ground truth of testmedia/generate.sh.
+        let scanned = try run(binary, ["scan", "--catalogue", catalogue, "--jobs", "2", "-q",
+                                       Repository.path("testmedia/recordings")])
+        #expect(scanned.status == 0, "\(scanned.stderr)")
+        let lines = try Self.jsonLines(scanned.stdout)
+        let matches = lines.filter { $0["reference"] is String }
+        for truth in try Self.groundTruth() {
+            let found = matches.filter {
+                ($0["query"] as? String)?.hasSuffix(truth.recording + ".mp4") == true
+                    && $0["reference"] as? String == truth.reference
+            }
+            let match = try #require(found.first, "\(truth.reference) not found in \(truth.recording)")
+            #expect(found.count == 1)
+            let score = try #require(match["score"] as? Double)
+            #expect(score >= 0.5 && score <= 1)
+            for (key, expected) in [("query_start", truth.queryStart), ("query_end", truth.queryEnd),
+                                    ("reference_start", truth.referenceStart), ("reference_end", truth.referenceEnd)] {
+                let value = try #require(match[key] as? Double)
+                #expect(abs(value - expected) <= 0.5, "\(truth.recording) \(key) = \(value), expected \(expected)")
+            }
+            #expect(match["reference_id"] != nil)
+        }
+        // The clean recording matches nothing.
+        #expect(!matches.contains { ($0["query"] as? String)?.contains("without_copies") == true })
+        #expect(lines.contains { ($0["query"] as? String)?.contains("without_copies") == true && $0["matches"] as? Int == 0 })
+
+        let removed = try run(binary, ["remove", "--catalogue", catalogue, "1"])
+        #expect(removed.status == 0)
+        let missing = try run(binary, ["remove", "--catalogue", catalogue, "1"])
+        #expect(missing.status == 1 && missing.stderr.contains("No clip has id 1"))
+    }
+
+    @Test("one broken file in a folder gets an error record and the batch goes on")
+    func brokenFileInBatch() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = folder.file("catalogue.sqlite")
+        #expect(try run(binary, ["register", "--catalogue", catalogue, Self.references[1]]).status == 0)
+        let batch = folder.file("batch")
+        try FileManager.default.createDirectory(atPath: batch, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4"),
+                                         toPath: batch + "/a_first.mp4")
+        try FileManager.default.copyItem(atPath: Repository.path("testmedia/bad/text.mp4"), toPath: batch + "/b_broken.mp4")
+        try FileManager.default.copyItem(atPath: Repository.path("testmedia/bad/empty.mp4"), toPath: batch + "/c_empty.mp4")
+        try FileManager.default.copyItem(atPath: Repository.path("testmedia/recordings/stream_without_copies.mp4"),
+                                         toPath: batch + "/d_last.mp4")
+        for format in ["jsonl", "csv", "json"] {
+            let result = try run(binary, ["scan", "--catalogue", catalogue, "--format", format, "-q", batch])
+            #expect(result.status == 1, "some files failed, so the exit status is 1")
+            #expect(result.stdout.contains("a_first.mp4") && result.stdout.contains("d_last.mp4"))
+            #expect(result.stdout.contains("b_broken.mp4") && result.stdout.contains("c_empty.mp4"))
+            if format == "jsonl" {
+                let lines = try Self.jsonLines(result.stdout)
+                #expect(lines.count == 4)
+                let errors = lines.filter { $0["error"] != nil }
+                #expect(errors.count == 2)
+                #expect(errors.allSatisfy { ($0["error"] as? String)?.hasSuffix(".") == true })
+                #expect(lines.contains { $0["reference"] as? String == "mandelbrot_zoom" })
+            }
+            if format == "csv" {
+                #expect(result.stdout.hasPrefix("query,reference,reference_id,owner,query_start"))
+            }
+        }
+    }
+
+    @Test("bad input on the command line: one clear sentence and a non-zero status")
+    func badInput() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let cases = [
+            ("testmedia/nope.mp4", "no such file"), ("testmedia/bad/text.mp4", "does not recognise"),
+            ("testmedia/formats/audio_only.m4a", "no video stream"), ("testmedia/bad/empty.mp4", "empty"),
+            ("testmedia/formats", "directory"),
+        ]
+        for (file, phrase) in cases {
+            let result = try run(binary, ["fingerprint", Repository.path(file)])
+            #expect(result.status != 0)
+            #expect(result.stderr.lowercased().contains(phrase), "\(file): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1)
+            #expect(result.stdout.isEmpty)
+        }
+        // A text file given as the catalogue is refused and not overwritten.
+        let notes = folder.file("notes.txt")
+        try "keep me".write(toFile: notes, atomically: true, encoding: .utf8)
+        let refused = try run(binary, ["register", "--catalogue", notes, Self.references[0]])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("not a ClipTrace catalogue"))
+        #expect(try String(contentsOfFile: notes, encoding: .utf8) == "keep me")
+    }
+
+    @Test("fingerprint prints the JSON contract and vPDQ lines")
+    func fingerprintFormats() throws {
+        let binary = try Repository.cliptraceBinary()
+        let json = try run(binary, ["fingerprint", Self.references[1]])
+        #expect(json.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["frame_rate"] as? Double == 25)
+        #expect((object["frames"] as? [[String: Any]])?.count == 48)
+        let vpdq = try run(binary, ["fingerprint", "--format", "vpdq", Self.references[1]])
+        let first = try #require(vpdq.stdout.split(separator: "\n").first)
+        #expect(first.split(separator: ",").count == 4)
+    }
+
+    @Test("killing register at random moments never leaves half a clip, and re-running completes it")
+    func killDuringRegister() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = folder.file("catalogue.sqlite")
+        var generator = SplitMix(seed: 5)
+        let trials = Int(ProcessInfo.processInfo.environment["CLIPTRACE_KILL_TRIALS"] ?? "") ?? 8
+        for _ in 0..<trials {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["register", "-q", "--catalogue", catalogue] + Self.references
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32(generator.next() % 1_500_000))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            guard FileManager.default.fileExists(atPath: catalogue) else { continue }
+            let opened = try SQLiteCatalogue(path: catalogue)
+            #expect(try opened.integrityCheck() == "ok")
+            for (record, fingerprint) in try opened.allFingerprints() {
+                #expect(fingerprint.frames.count == record.frameCount, "clip \(record.title) is incomplete")
+                #expect(record.frameCount >= 40)
+            }
+        }
+        let finished = try run(binary, ["register", "--catalogue", catalogue] + Self.references)
+        #expect(finished.status == 0, "\(finished.stderr)")
+        let final = try SQLiteCatalogue(path: catalogue)
+        #expect(try final.clips().count == 3)
+        #expect(try final.integrityCheck() == "ok")
+    }
+}

@@ -1,0 +1,104 @@
+import ClipTraceFingerprint
+import ClipTraceHashing
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("Fingerprint encodings")
+struct FingerprintEncodingTests {
+    /// A fingerprint with hashes whose top bits are set (≥ 2^63), probes, and awkward values.
+    static func sample(frames: Int = 50) -> Fingerprint {
+        var generator = SplitMix(seed: 42)
+        let list = (0..<frames).map { index in
+            Fingerprint.Frame(
+                time: Double(index) * 0.25,
+                hash: PDQHash(w0: generator.next() | 1 << 63, w1: generator.next(), w2: generator.next(), w3: .max),
+                quality: index % 101,
+                probes: index % 3 == 0
+                    ? [.init(hash: PDQHash(w0: generator.next(), w1: 0, w2: 1, w3: generator.next()), orientation: .mirror,
+                             region: .crop)]
+                    : [])
+        }
+        return Fingerprint(duration: Double(frames) * 0.25, frameRate: 29.97, width: 1920, height: 1080, rotation: 90,
+                           codec: "h264", sampleRate: 4, frames: list)
+    }
+
+    @Test("binary encoding round-trips exactly, probes included")
+    func binaryRoundTrip() throws {
+        let original = Self.sample()
+        let bytes = FingerprintBinary.encode(original)
+        #expect(Array(bytes.prefix(4)) == Array("CTFP".utf8))
+        let decoded = try FingerprintBinary.decode(bytes)
+        #expect(decoded == original)
+    }
+
+    @Test("an empty fingerprint (a still with no usable frame) round-trips")
+    func emptyRoundTrip() throws {
+        let empty = Fingerprint(duration: 0, frameRate: 0, width: 1, height: 1, rotation: 0, codec: "png", sampleRate: 4,
+                                frames: [])
+        #expect(try FingerprintBinary.decode(FingerprintBinary.encode(empty)) == empty)
+    }
+
+    @Test("every single-bit flip and every truncation is rejected with an error")
+    func corruptionIsDetected() {
+        let bytes = FingerprintBinary.encode(Self.sample(frames: 6))
+        for index in 0..<bytes.count {
+            var damaged = bytes
+            damaged[index] ^= 0x10
+            #expect(throws: FingerprintError.self) { try FingerprintBinary.decode(damaged) }
+        }
+        for length in 0..<bytes.count {
+            #expect(throws: FingerprintError.self) { try FingerprintBinary.decode(bytes.prefix(length)) }
+        }
+        #expect(throws: FingerprintError.self) { try FingerprintBinary.decode(bytes + [0]) }
+    }
+
+    @Test("the codes say what is wrong")
+    func errorCodes() {
+        var bytes = FingerprintBinary.encode(Self.sample(frames: 3))
+        let wrongMagic = [UInt8](repeating: 0x41, count: bytes.count)
+        #expect(throws: FingerprintError(code: .badMagic, message: "not a ClipTrace fingerprint (bad magic)")) {
+            try FingerprintBinary.decode(wrongMagic)
+        }
+        bytes[bytes.count - 1] ^= 0xFF
+        do {
+            _ = try FingerprintBinary.decode(bytes)
+            Issue.record("a damaged checksum was accepted")
+        } catch {
+            #expect(error.code == .checksumMismatch)
+        }
+    }
+
+    @Test("JSON keeps the contract's field names and round-trips")
+    func jsonRoundTrip() throws {
+        let original = Self.sample(frames: 5)
+        let document = FingerprintDocument(file: "clip.mp4", fingerprint: original)
+        let data = try document.encoded()
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        for key in ["file", "duration", "width", "height", "frame_rate", "rotation", "algorithm", "frames"] {
+            #expect(object[key] != nil, "missing \(key)")
+        }
+        let frames = try #require(object["frames"] as? [[String: Any]])
+        #expect(frames.first?["hash"] as? String == original.frames[0].hash.hexString)
+        let decoded = try JSONDecoder().decode(FingerprintDocument.self, from: data).fingerprint()
+        #expect(decoded.frames.map(\.hash) == original.frames.map(\.hash))
+        #expect(decoded.frames.map(\.quality) == original.frames.map(\.quality))
+        #expect(decoded.duration == original.duration)
+    }
+
+    @Test("vPDQ lines are frame,quality,hash,timestamp and parse back")
+    func vpdqLines() throws {
+        let original = Self.sample(frames: 4)
+        let text = VPDQFormat.encode(original)
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 4)
+        let fields = lines[1].split(separator: ",")
+        #expect(fields.count == 4)
+        #expect(fields[0] == "7")  // 0.25 s at 29.97 fps
+        #expect(fields[2].count == 64)
+        #expect(fields[3] == "0.250")
+        let parsed = try VPDQFormat.decodeFrames(text)
+        #expect(parsed.map(\.hash) == original.frames.map(\.hash))
+        #expect(throws: FingerprintError.self) { try VPDQFormat.decodeFrames("1,2,3\n") }
+    }
+}
