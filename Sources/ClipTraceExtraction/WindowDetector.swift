@@ -9,8 +9,9 @@ import ClipTraceHashing
 /// for long, persistent, axis-aligned lines; pairs of them that enclose a large rectangle are the candidates.
 /// When no such lines exist (an ordinary video) it returns nothing and costs only the gradient update.
 struct WindowDetector {
-    /// Working resolution: the long side of the gradient maps.
-    static let workingSide = 192
+    /// Working resolution: the long side of the gradient maps. PDQ changes a lot when a window is off by a
+    /// few percent, so the maps keep the analysis image's full resolution.
+    static let workingSide = 512
     /// Smallest window side as a share of the frame side.
     static let minimumShare = 0.3
     /// Largest window area as a share of the frame: larger ones are the frame itself.
@@ -20,6 +21,9 @@ struct WindowDetector {
     private var sourceWidth = 0, sourceHeight = 0
     private var meanGx: [Float] = []
     private var meanGy: [Float] = []
+    /// Running mean of the absolute change between consecutive samples: where the picture moves.
+    private var activity: [Float] = []
+    private var previous: [Float] = []
     private var frames = 0
     private let smoothing: Float
 
@@ -48,6 +52,8 @@ struct WindowDetector {
                             let i = y * w + x
                             gx[i] += alpha * (abs(right - here) - gx[i])
                             gy[i] += alpha * (abs(down - here) - gy[i])
+                            if frames > 1 { activity[i] += smoothing * (abs(here - previous[i]) - activity[i]) }
+                            previous[i] = here
                         }
                     }
                 }
@@ -63,6 +69,8 @@ struct WindowDetector {
         height = image.height / scale
         meanGx = [Float](repeating: 0, count: width * height)
         meanGy = [Float](repeating: 0, count: width * height)
+        activity = [Float](repeating: 0, count: width * height)
+        previous = [Float](repeating: 0, count: width * height)
         frames = 0
     }
 
@@ -109,18 +117,43 @@ struct WindowDetector {
         let minimumColumnRun = Int(Self.minimumShare * Double(h))
         let minimumRowRun = Int(Self.minimumShare * Double(w))
         var columns: [Int] = [], rows: [Int] = []
-        for x in 1..<(w - 2) where longestRun(h, { meanGx[$0 * w + x] >= threshold }) >= minimumColumnRun {
+        var columnRuns = [Int](repeating: 0, count: w), rowRuns = [Int](repeating: 0, count: h)
+        for x in 1..<(w - 2) { columnRuns[x] = longestRun(h, { meanGx[$0 * w + x] >= threshold }) }
+        for y in 1..<(h - 2) { rowRuns[y] = longestRun(w, { meanGy[y * w + $0] >= threshold }) }
+        // A blurred border spans two or three neighbouring lines: keep the strongest of each cluster.
+        for x in 1..<(w - 2) where columnRuns[x] >= minimumColumnRun
+            && columnRuns[x] >= columnRuns[x - 1] && columnRuns[x] > columnRuns[x + 1]
+        {
             columns.append(x)
         }
-        for y in 1..<(h - 2) where longestRun(w, { meanGy[y * w + $0] >= threshold }) >= minimumRowRun {
+        for y in 1..<(h - 2) where rowRuns[y] >= minimumRowRun && rowRuns[y] >= rowRuns[y - 1] && rowRuns[y] > rowRuns[y + 1] {
             rows.append(y)
         }
-        guard !columns.isEmpty || !rows.isEmpty else { return [] }
+        let moving = activeRegion()
+        guard !columns.isEmpty || !rows.isEmpty else { return moving.map { [toSource($0, inset: 0)] } ?? [] }
         // The frame's own edges can close a window that touches them.
         let columnChoices = Array(Set(columns + [-1, w - 1])).sorted()
         let rowChoices = Array(Set(rows + [-1, h - 1])).sorted()
-        guard columnChoices.count <= 32, rowChoices.count <= 32 else { return [] }  // a busy texture, not a window
+        guard columnChoices.count <= 32, rowChoices.count <= 32 else {  // a busy texture, not a window
+            return moving.map { [toSource($0, inset: 0)] } ?? []
+        }
 
+        // Integral image of motion: a player window moves inside and is still around it.
+        var motion = [Double](repeating: 0, count: (w + 1) * (h + 1))
+        for y in 0..<h {
+            var rowSum = 0.0
+            for x in 0..<w {
+                rowSum += Double(activity[y * w + x])
+                motion[(y + 1) * (w + 1) + x + 1] = motion[y * (w + 1) + x + 1] + rowSum
+            }
+        }
+        let totalMotion = motion[(h + 1) * (w + 1) - 1]
+        func motionShareInside(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int) -> Double {
+            guard totalMotion > 0 else { return 0 }
+            let inside = motion[y1 * (w + 1) + x1] - motion[y0 * (w + 1) + x1] - motion[y1 * (w + 1) + x0]
+                + motion[y0 * (w + 1) + x0]
+            return inside / totalMotion
+        }
         var scored: [(score: Double, region: PixelRegion)] = []
         for (li, left) in columnChoices.enumerated() {
             for right in columnChoices[(li + 1)...] where Double(right - left) >= Self.minimumShare * Double(w) {
@@ -138,7 +171,10 @@ struct WindowDetector {
                         ].compactMap { $0 }
                         guard sides.count >= 3, let weakest = sides.min(), weakest >= 0.55 else { continue }
                         let mean = sides.reduce(0, +) / Double(sides.count)
-                        let score = mean * Double(sides.count) / 4 + 0.1 * areaShare
+                        // Motion concentrated inside (much more than the area's share) marks the real window.
+                        let concentration = motionShareInside(max(0, x0), max(0, y0), min(w, x1), min(h, y1))
+                            - areaShare
+                        let score = mean * Double(sides.count) / 4 + 0.1 * areaShare + concentration
                         scored.append((score, PixelRegion(x: x0, y: y0, width: x1 - x0, height: y1 - y0)))
                     }
                 }
@@ -151,16 +187,59 @@ struct WindowDetector {
             if picked.contains(where: { Self.overlap($0, candidate.region) > 0.8 }) { continue }
             picked.append(candidate.region)
         }
+        if let moving, !picked.contains(where: { Self.overlap($0, moving) > 0.9 }) { picked.append(moving) }
         // Back to source pixels, inset by one working pixel so the border line itself is not hashed (PDQ is
         // sensitive to a few percent of crop, so no more than that).
-        return picked.map { region in
-            let insetX = 1, insetY = 1
-            let x = min(sourceWidth - 1, (region.x + insetX) * scale)
-            let y = min(sourceHeight - 1, (region.y + insetY) * scale)
-            let width = min(sourceWidth - x, (region.width - 2 * insetX) * scale)
-            let height = min(sourceHeight - y, (region.height - 2 * insetY) * scale)
-            return PixelRegion(x: x, y: y, width: max(8, width), height: max(8, height))
-        }.filter { $0.x + $0.width <= sourceWidth && $0.y + $0.height <= sourceHeight }
+        return picked.map { toSource($0, inset: 1) }
+            .filter { $0.x + $0.width <= sourceWidth && $0.y + $0.height <= sourceHeight }
+    }
+
+    private func toSource(_ region: PixelRegion, inset: Int) -> PixelRegion {
+        let x = min(sourceWidth - 1, (region.x + inset) * scale)
+        let y = min(sourceHeight - 1, (region.y + inset) * scale)
+        let width = min(sourceWidth - x, (region.width - 2 * inset) * scale)
+        let height = min(sourceHeight - y, (region.height - 2 * inset) * scale)
+        return PixelRegion(x: x, y: y, width: max(8, width), height: max(8, height))
+    }
+
+    /// The box where the picture moves while the rest stays still (a player inside a screen recording), or
+    /// nil when motion is everywhere or nowhere.
+    private func activeRegion() -> PixelRegion? {
+        guard frames >= 4 else { return nil }
+        let w = width, h = height
+        var sorted = activity
+        sorted.sort()
+        let high = sorted[sorted.count * 9 / 10]
+        guard high >= 2 else { return nil }  // nothing moves
+        let threshold = max(3, 0.3 * high)
+        var rowCounts = [Int](repeating: 0, count: h), columnCounts = [Int](repeating: 0, count: w)
+        for y in 0..<h {
+            for x in 0..<w where activity[y * w + x] >= threshold {
+                rowCounts[y] += 1
+                columnCounts[x] += 1
+            }
+        }
+        func longestRun(_ counts: [Int], minimum: Int) -> (Int, Int)? {
+            var best: (Int, Int)? = nil, start = -1
+            for index in 0...counts.count {
+                let active = index < counts.count && counts[index] >= minimum
+                if active, start < 0 { start = index }
+                if !active, start >= 0 {
+                    if best == nil || index - start > best!.1 - best!.0 { best = (start, index) }
+                    start = -1
+                }
+            }
+            return best
+        }
+        guard let (top, bottom) = longestRun(rowCounts, minimum: max(2, w / 6)),
+              let (left, right) = longestRun(columnCounts, minimum: max(2, h / 6))
+        else { return nil }
+        let region = PixelRegion(x: left, y: top, width: right - left, height: bottom - top)
+        let share = Double(region.area) / Double(w * h)
+        guard share >= 0.15, share <= 0.85, Double(region.width) >= Self.minimumShare * Double(w),
+              Double(region.height) >= Self.minimumShare * Double(h)
+        else { return nil }
+        return region
     }
 
     static func overlap(_ a: PixelRegion, _ b: PixelRegion) -> Double {

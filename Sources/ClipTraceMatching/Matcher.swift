@@ -165,9 +165,7 @@ public struct Matcher: Sendable {
                 let tr = Double(index.times[Int(candidate.entry)])
                 for (speedIndex, speed) in options.speeds.enumerated() {
                     let bin = Int64(((tr - speed * tq) / binWidth).rounded(.down))
-                    // Most copies keep their speed: a slight prior for 1× settles near-ties (slow pans, zooms).
-                    let prior: Float = abs(speed - 1) < 0.001 ? 1.15 : 1
-                    votes[Int64(speedIndex) << 40 | (bin & 0xFF_FFFF_FFFF), default: 0] += candidate.weight * prior
+                    votes[Int64(speedIndex) << 40 | (bin & 0xFF_FFFF_FFFF), default: 0] += candidate.weight
                 }
             }
             guard let (key, weight) = votes.max(by: { $0.value < $1.value }), weight > 0.5 else { break }
@@ -190,9 +188,21 @@ public struct Matcher: Sendable {
                 remaining.removeAll { inlierByFrame[$0.queryFrame]?.entry == $0.entry }
                 continue
             }
-            var (fitSpeed, fitOffset) = fitLine(inliers, query: query, speed: speed, offset: offset)
+            // Choose the speed on a narrow band: a wrong slope lets the ends of the copy drift out of it.
+            // Near-ties go to 1x, since most copies keep their speed and slow zooms or pans fit many slopes.
+            let middle = inliers.reduce(0.0) { $0 + query.frames[Int($1.queryFrame)].time } / Double(inliers.count)
+            var bestSpeed = speed, bestOffset = offset, bestSupport = -1.0, unitSupport = -1.0, unitOffset = offset
+            for trialSpeed in options.speeds {
+                let around = offset + (speed - trialSpeed) * middle
+                let (trialOffset, support) = refineOffset(remaining, query: query, speed: trialSpeed, around: around,
+                                                          step: step, span: tolerance)
+                if support > bestSupport { (bestSpeed, bestOffset, bestSupport) = (trialSpeed, trialOffset, support) }
+                if abs(trialSpeed - 1) < 0.001 { (unitSupport, unitOffset) = (support, trialOffset) }
+            }
+            if unitSupport >= 0.93 * bestSupport { (bestSpeed, bestOffset) = (1, unitOffset) }
+            var (fitSpeed, fitOffset) = fitLine(inliers, query: query, speed: bestSpeed, offset: bestOffset)
             fitOffset = refineOffset(remaining, query: query, speed: fitSpeed, around: fitOffset, step: step,
-                                     span: tolerance)
+                                     span: tolerance).offset
 
             // Split into runs without long gaps; each run is a segment.
             var runs: [[Candidate]] = [[]]
@@ -228,7 +238,7 @@ public struct Matcher: Sendable {
     /// of it. On slowly changing content the single closest frame per query frame wanders; the support of a
     /// narrow band does not.
     func refineOffset(_ candidates: [Candidate], query: Fingerprint, speed: Double, around offset: Double,
-                      step: Double, span: Double) -> Double
+                      step: Double, span: Double) -> (offset: Double, support: Double)
     {
         let band = max(0.05, step / 2)
         var best = offset, bestSupport = -1.0
@@ -252,8 +262,8 @@ public struct Matcher: Sendable {
             }
             trial += 0.02
         }
-        guard bestSupport > 0 else { return offset }
-        return ties.isEmpty ? best : ties.reduce(0, +) / Double(ties.count)
+        guard bestSupport > 0 else { return (offset, 0) }
+        return (ties.isEmpty ? best : ties.reduce(0, +) / Double(ties.count), bestSupport)
     }
 
     /// Weighted least squares of tr against tq, with the slope kept within the tried speeds.

@@ -1,0 +1,39 @@
+// swift-tools-version: 6.1
+// ClipTrace's package-benchmark suites, a separate package so the main build and CI stay lean.
+//   cd Benchmarks && swift package --disable-sandbox benchmark
+import Foundation
+import PackageDescription
+
+// A path dependency's identity is its folder name, whatever the clone is called.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
+
+let package = Package(
+    name: "ClipTraceBenchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "HashingBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "ClipTraceHashing", package: root),
+            ],
+            path: "Benchmarks/HashingBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "MatchingBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "ClipTraceMatching", package: root),
+                .product(name: "ClipTraceFingerprint", package: root),
+                .product(name: "ClipTraceHashing", package: root),
+            ],
+            path: "Benchmarks/MatchingBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)
