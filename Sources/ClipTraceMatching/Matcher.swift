@@ -10,7 +10,9 @@ public struct MatchingOptions: Hashable, Sendable {
     public var maxDistance: Int
     /// Query frames below this PDQ quality do not vote (flat, dark, fading frames match anything).
     public var minimumQuality: Int
-    /// Probe each 16-bit word and its one-bit neighbours (1), or exact words only (0, faster).
+    /// For the primary hash of each query frame, probe each 16-bit word and its one-bit neighbours (1), or exact
+    /// words only (0). The other probes (orientations, windows) always use exact words: 17 times cheaper, and
+    /// the temporal vote over many frames makes up for the occasional miss.
     public var wordRadius: Int
     /// Closest reference frames kept per query frame.
     public var candidatesPerFrame: Int
@@ -125,7 +127,7 @@ public struct Matcher: Sendable {
                     for i in seen.indices { seen[i] = 0 }
                     stamp = 1
                 }
-                index.search(hash, maxDistance: options.maxDistance, wordRadius: options.wordRadius,
+                index.search(hash, maxDistance: options.maxDistance, wordRadius: probe < 0 ? options.wordRadius : 0,
                              seen: &seen, stamp: stamp) { entry, distance in
                     let key = Int32(entry)
                     if let existing = best[key], existing.distance <= distance { return }
