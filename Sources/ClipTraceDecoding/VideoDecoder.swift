@@ -30,14 +30,14 @@ public struct DecodingOptions: Hashable, Sendable {
     public var threads: Int
     /// Ask the decoder to skip the in-loop deblocking filter: faster, slightly softer frames.
     public var skipLoopFilter: Bool
-    /// Drop non-reference frames before decoding when samples are sparse compared with the frame rate.
+    /// Drop non-reference frames before decoding when samples are sparse (frame rate ≥ 2.5 × sampling rate).
     public var skipNonReferenceFrames: Bool
     /// Decode key frames only (a fast, coarse pass).
     public var keyFramesOnly: Bool
 
     public init(
         samplesPerSecond: Double = 4, maxAnalysisSide: Int = 512, threads: Int = 0,
-        skipLoopFilter: Bool = false, skipNonReferenceFrames: Bool = false, keyFramesOnly: Bool = false
+        skipLoopFilter: Bool = true, skipNonReferenceFrames: Bool = true, keyFramesOnly: Bool = false
     ) {
         self.samplesPerSecond = samplesPerSecond
         self.maxAnalysisSide = maxAnalysisSide
@@ -170,9 +170,13 @@ public final class VideoDecoder {
         codec.pointer.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
         codec.pointer.pointee.pkt_timebase = stream.pointee.time_base
         if options.skipLoopFilter { codec.pointer.pointee.skip_loop_filter = AVDISCARD_ALL }
+        // Frames nobody references (most B-frames) can be dropped unseen when samples are sparse: a sample then
+        // takes the nearest reference frame, at most a frame or two away.
+        let declaredRate = stream.pointee.avg_frame_rate.den > 0
+            ? Double(stream.pointee.avg_frame_rate.num) / Double(stream.pointee.avg_frame_rate.den) : 0
         if options.keyFramesOnly {
             codec.pointer.pointee.skip_frame = AVDISCARD_NONKEY
-        } else if options.skipNonReferenceFrames {
+        } else if options.skipNonReferenceFrames, declaredRate >= 2.5 * options.samplesPerSecond {
             codec.pointer.pointee.skip_frame = AVDISCARD_NONREF
         }
         result = avcodec_open2(codec.pointer, decoder, nil)
@@ -270,6 +274,10 @@ public final class VideoDecoder {
             }
             defer { av_packet_unref(packet.pointer) }
             guard packet.pointer.pointee.stream_index == streamIndex else { continue }
+            if packet.pointer.pointee.pts == cffmpeg_nopts_value(), codec.pointer.pointee.skip_frame == AVDISCARD_NONREF {
+                // Without timestamps, times are counted frame by frame: every frame must be seen.
+                codec.pointer.pointee.skip_frame = AVDISCARD_DEFAULT
+            }
             let sent = avcodec_send_packet(codec.pointer, packet.pointer)
             if sent == 0 || sent == FFmpegError.tryAgain { return }
             try noteError("avcodec_send_packet", sent)

@@ -8,8 +8,11 @@ import Testing
 
 @Suite("Decoding real files through FFmpeg")
 struct DecodingTests {
-    static func decodeAll(_ relative: String, rate: Double = 4) throws -> (VideoStreamInfo, [SampledFrame], [String]) {
-        let decoder = try VideoDecoder(path: Repository.path(relative), options: DecodingOptions(samplesPerSecond: rate))
+    static func decodeAll(_ relative: String, rate: Double = 4, skipNonReference: Bool = false) throws
+        -> (VideoStreamInfo, [SampledFrame], [String])
+    {
+        let options = DecodingOptions(samplesPerSecond: rate, skipNonReferenceFrames: skipNonReference)
+        let decoder = try VideoDecoder(path: Repository.path(relative), options: options)
         var frames: [SampledFrame] = []
         while let frame = try decoder.nextSample() { frames.append(frame) }
         return (decoder.info, frames, decoder.warnings)
@@ -32,9 +35,19 @@ struct DecodingTests {
         #expect(frames.allSatisfy { max($0.image.width, $0.image.height) <= 512 })
     }
 
-    @Test("raw H.264 without timestamps gets synthesized ones")
-    func rawH264() throws {
-        let (info, frames, _) = try Self.decodeAll("testmedia/formats/raw.h264")
+    @Test("skipping non-reference frames keeps each sample within a few frames of its time")
+    func skippingNonReferenceFrames() throws {
+        let (_, exact, _) = try Self.decodeAll("testmedia/references/mandelbrot_zoom.mp4")
+        let (_, fast, _) = try Self.decodeAll("testmedia/references/mandelbrot_zoom.mp4", skipNonReference: true)
+        #expect(abs(fast.count - exact.count) <= 2)
+        for (index, frame) in fast.enumerated() {
+            #expect(abs(frame.time - Double(index) * 0.25) <= 0.1, "sample \(index) at \(frame.time)")
+        }
+    }
+
+    @Test("raw H.264 without timestamps gets synthesized ones", arguments: [false, true])
+    func rawH264(skipNonReference: Bool) throws {
+        let (info, frames, _) = try Self.decodeAll("testmedia/formats/raw.h264", skipNonReference: skipNonReference)
         #expect(info.codec == "h264")
         #expect(frames.count >= 7 && frames.count <= 9)
         let last = try #require(frames.last)
