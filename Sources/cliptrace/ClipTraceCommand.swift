@@ -26,8 +26,8 @@ struct ClipTraceCommand: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            FingerprintCommand.self, RegisterCommand.self, ScanCommand.self, ListCommand.self, InfoCommand.self,
-            RemoveCommand.self,
+            FingerprintCommand.self, RegisterCommand.self, ScanCommand.self, CompareCommand.self, ListCommand.self,
+            InfoCommand.self, RemoveCommand.self,
         ]
     )
 }

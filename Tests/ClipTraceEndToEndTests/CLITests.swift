@@ -154,6 +154,22 @@ struct CLITests {
         #expect(first.split(separator: ",").count == 4)
     }
 
+    @Test("compare finds a suspected copy without a catalogue, and says so when there is none")
+    func compare() throws {
+        let binary = try Repository.cliptraceBinary()
+        let truth = try #require(try Self.groundTruth().first { $0.recording == "stream_with_mirrored_copy" })
+        let recording = Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4")
+        let found = try run(binary, ["compare", "--json", Repository.path("testmedia/references/mandelbrot_zoom.mp4"), recording])
+        #expect(found.status == 0, "\(found.stderr)")
+        let segment = try #require(try Self.jsonLines(found.stdout).first)
+        #expect(abs((segment["query_start"] as? Double ?? -9) - truth.queryStart) <= 0.5)
+        #expect(abs((segment["reference_end"] as? Double ?? -9) - truth.referenceEnd) <= 0.5)
+        #expect(segment["orientation"] as? String == "mirror")
+        let absent = try run(binary, ["compare", Repository.path("testmedia/references/life_colony.mp4"), recording])
+        #expect(absent.status == 3)
+        #expect(absent.stdout.contains("no segment"))
+    }
+
     @Test("killing register at random moments never leaves half a clip, and re-running completes it")
     func killDuringRegister() throws {
         let binary = try Repository.cliptraceBinary()
