@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEMO_DIR ?= demo-output
 BIN = $(shell $(SWIFT) build --show-bin-path)/cliptrace
 
-.PHONY: setup build demo test eval bench ratios testmedia golden clean
+.PHONY: setup build demo test torture eval bench ratios testmedia golden clean
 
 setup:
 	@scripts/setup.sh
@@ -23,6 +23,10 @@ demo: build
 
 test: setup
 	$(SWIFT) test
+
+# The long robustness loops at full size: 50 SIGKILLs during register, 1,000,000 mutated fingerprint files.
+torture: setup
+	CLIPTRACE_KILL_TRIALS=50 CLIPTRACE_FUZZ_ITERATIONS=1000000 $(SWIFT) test --filter "killDuringRegister|mutations"
 
 # Accuracy on the real-content evaluation kit (builds its corpus on first use, ~4 minutes).
 eval: setup

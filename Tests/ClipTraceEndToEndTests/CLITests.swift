@@ -170,6 +170,43 @@ struct CLITests {
         #expect(absent.stdout.contains("no segment"))
     }
 
+    @Test("two processes registering and one scanning the same catalogue at once lose nothing")
+    func concurrentProcesses() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = folder.file("catalogue.sqlite")
+        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue, Self.references[1]]).status == 0)
+        let first = [Self.references[0], Repository.path("testmedia/formats/vp9.webm"),
+                     Repository.path("testmedia/formats/mpeg4.avi")]
+        let second = [Self.references[2], Repository.path("testmedia/formats/mpeg2.ts"),
+                      Repository.path("testmedia/formats/sorenson.flv")]
+        func start(_ arguments: [String]) throws -> (Process, Pipe) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+            let errors = Pipe()
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = errors
+            try process.run()
+            return (process, errors)
+        }
+        let running = try [
+            start(["register", "-q", "--catalogue", catalogue] + first),
+            start(["register", "-q", "--catalogue", catalogue] + second),
+            start(["scan", "-q", "--catalogue", catalogue, "--jobs", "1", Repository.path("testmedia/recordings")]),
+        ]
+        for (process, errors) in running {
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(process.arguments ?? []): \(message)")
+            #expect(!message.contains("locked"))
+        }
+        let final = try SQLiteCatalogue(path: catalogue)
+        #expect(try final.clips().count == 7)
+        #expect(try final.integrityCheck() == "ok")
+    }
+
     @Test("killing register at random moments never leaves half a clip, and re-running completes it")
     func killDuringRegister() throws {
         let binary = try Repository.cliptraceBinary()

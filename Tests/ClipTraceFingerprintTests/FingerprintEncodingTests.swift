@@ -102,3 +102,49 @@ struct FingerprintEncodingTests {
         #expect(throws: FingerprintError.self) { try VPDQFormat.decodeFrames("1,2,3\n") }
     }
 }
+
+@Suite("Fingerprint parser under mutation")
+struct FingerprintFuzzTests {
+    /// Seeded mutations of valid encodings (bit flips, byte overwrites, insertions, deletions, truncations,
+    /// length-field lies with the checksum recomputed): every input must decode or throw, never crash or
+    /// allocate without bound. `CLIPTRACE_FUZZ_ITERATIONS` sets the count (`make torture` runs 1,000,000).
+    @Test("mutated inputs are rejected or decoded, never crash")
+    func mutations() throws {
+        let iterations = Int(ProcessInfo.processInfo.environment["CLIPTRACE_FUZZ_ITERATIONS"] ?? "") ?? 20_000
+        var generator = SplitMix(seed: 2026)
+        let seeds = [1, 3, 17].map { FingerprintBinary.encode(FingerprintEncodingTests.sample(frames: $0)) }
+        var rejected = 0, accepted = 0
+        for iteration in 0..<iterations {
+            var bytes = seeds[iteration % seeds.count]
+            let mutations = 1 + Int(generator.next() % 4)
+            for _ in 0..<mutations where !bytes.isEmpty {
+                let position = Int(generator.next() % UInt64(bytes.count))
+                switch generator.next() % 6 {
+                case 0: bytes[position] ^= UInt8(1 << (generator.next() % 8))
+                case 1: bytes[position] = UInt8(truncatingIfNeeded: generator.next())
+                case 2: bytes.insert(UInt8(truncatingIfNeeded: generator.next()), at: position)
+                case 3: bytes.remove(at: position)
+                case 4: bytes = Array(bytes.prefix(position))
+                default:
+                    // Lie in a length or count field and fix the checksum, so the parser's own checks are hit.
+                    if bytes.count > 16 {
+                        let field = [8, 9, 10, 11, 12, 13, 14, 15, bytes.count / 2][Int(generator.next() % 9)]
+                        bytes[field] = [0xFF, 0x00, 0x7F, 0x80][Int(generator.next() % 4)]
+                        let crc = CRC32.checksum(bytes.prefix(bytes.count - 4))
+                        for k in 0..<4 { bytes[bytes.count - 4 + k] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(k))) }
+                    }
+                }
+            }
+            do {
+                let decoded = try FingerprintBinary.decode(bytes)
+                accepted += 1
+                #expect(decoded.frames.count <= 17)
+            } catch {
+                rejected += 1
+            }
+        }
+        print("fingerprint parser: \(iterations) mutated inputs, \(rejected) rejected, \(accepted) decoded")
+        #expect(rejected + accepted == iterations)
+        #expect(rejected > iterations * 9 / 10)
+    }
+}
