@@ -5,7 +5,7 @@ public struct DecodingError: Error, Hashable, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case notFound, isDirectory, permissionDenied, emptyFile, unrecognizedFormat, noVideoStream
-            case unsupportedCodec, corruptData, noDecodableFrames, limitExceeded, resourceExhausted, invalidArgument
+            case unsupportedCodec, corruptData, noDecodableFrames, limitExceeded, resourceExhausted, invalidArgument, timedOut, notARegularFile
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -34,6 +34,10 @@ public struct DecodingError: Error, Hashable, Sendable {
         public static let resourceExhausted = Code(.resourceExhausted)
         /// A caller passed an option that makes no sense (a negative rate, say).
         public static let invalidArgument = Code(.invalidArgument)
+        /// The file took longer than its time budget (a stalled read, a pathological stream).
+        public static let timedOut = Code(.timedOut)
+        /// A pipe, socket or device: reading it could block forever.
+        public static let notARegularFile = Code(.notARegularFile)
 
         public var description: String { base.rawValue }
     }

@@ -19,14 +19,52 @@ enum FFmpegError {
 // Each FFmpeg object below has exactly one owner that frees it in `deinit`.
 // The C object is acquired first and wrapped only when acquisition succeeded, so a failure cannot leak.
 
+/// A deadline FFmpeg polls through its interrupt callback, so that no read can block past it.
+final class Deadline {
+    let instant: Double  // seconds since the epoch; .infinity for none
+
+    init(seconds: Double?) {
+        if let seconds, seconds > 0 {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            instant = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 + seconds
+        } else {
+            instant = .infinity
+        }
+    }
+
+    var hasPassed: Bool {
+        guard instant.isFinite else { return false }
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 > instant
+    }
+}
+
 /// Owns an `AVFormatContext` opened with `avformat_open_input`.
 final class FormatContext {
     let pointer: UnsafeMutablePointer<AVFormatContext>
+    /// Kept alive as long as the context that polls it.
+    private let deadline: Deadline
 
-    init(path: String) throws(DecodingError) {
-        var context: UnsafeMutablePointer<AVFormatContext>? = nil
+    init(path: String, deadline: Deadline) throws(DecodingError) {
+        self.deadline = deadline
+        guard var context: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context() else {
+            throw DecodingError(code: .resourceExhausted, message: "could not allocate a demuxer", path: path,
+                                cFunction: "avformat_alloc_context")
+        }
+        context!.pointee.interrupt_callback.callback = { opaque in
+            guard let opaque else { return 0 }
+            return Unmanaged<Deadline>.fromOpaque(opaque).takeUnretainedValue().hasPassed ? 1 : 0
+        }
+        context!.pointee.interrupt_callback.opaque = Unmanaged.passUnretained(deadline).toOpaque()
+        // On failure avformat_open_input frees the context it was given.
         let status = avformat_open_input(&context, path, nil, nil)
         guard status >= 0, let context else {
+            if deadline.hasPassed {
+                throw DecodingError(code: .timedOut, message: "the file took too long to open", path: path,
+                                    cFunction: "avformat_open_input", cErrorCode: status)
+            }
             throw DecodingError(
                 code: status == FFmpegError.noMemory ? .resourceExhausted : .unrecognizedFormat,
                 message: "FFmpeg does not recognise this file as video or image",

@@ -34,11 +34,15 @@ public struct DecodingOptions: Hashable, Sendable {
     public var skipNonReferenceFrames: Bool
     /// Decode key frames only (a fast, coarse pass).
     public var keyFramesOnly: Bool
+    /// Give up on a file after this many seconds (nil: no limit). FFmpeg's reads are interrupted too.
+    public var timeLimit: Double?
 
     public init(
         samplesPerSecond: Double = 4, maxAnalysisSide: Int = 512, threads: Int = 0,
-        skipLoopFilter: Bool = true, skipNonReferenceFrames: Bool = true, keyFramesOnly: Bool = false
+        skipLoopFilter: Bool = true, skipNonReferenceFrames: Bool = true, keyFramesOnly: Bool = false,
+        timeLimit: Double? = nil
     ) {
+        self.timeLimit = timeLimit
         self.samplesPerSecond = samplesPerSecond
         self.maxAnalysisSide = maxAnalysisSide
         self.threads = threads
@@ -95,6 +99,7 @@ public final class VideoDecoder {
     public private(set) var skippedErrorCount = 0
 
     private let format: FormatContext
+    private let deadline: Deadline
     private let codec: CodecContext
     private let packet: Packet
     private let frame: Frame
@@ -121,7 +126,8 @@ public final class VideoDecoder {
         try Self.checkReadableFile(path)
         Self.quietFFmpegLogs()
 
-        format = try FormatContext(path: path)
+        deadline = Deadline(seconds: options.timeLimit)
+        format = try FormatContext(path: path, deadline: deadline)
         let status = avformat_find_stream_info(format.pointer, nil)
         if status < 0 {
             throw DecodingError(code: .corruptData, message: "FFmpeg could not read the stream parameters",
@@ -229,6 +235,11 @@ public final class VideoDecoder {
     /// The next sampled frame, or `nil` at the end of the stream (after the decoder has been flushed).
     public func nextSample() throws(DecodingError) -> SampledFrame? {
         while !finished {
+            if deadline.hasPassed {
+                throw DecodingError(code: .timedOut,
+                                    message: "gave up after \(String(format: "%g", options.timeLimit ?? 0)) seconds (the time budget of one file)",
+                                    path: path)
+            }
             let received = avcodec_receive_frame(codec.pointer, frame.pointer)
             if received == 0 {
                 consecutiveErrors = 0
@@ -418,6 +429,10 @@ public final class VideoDecoder {
         }
         if (status.st_mode & S_IFMT) == S_IFDIR {
             throw DecodingError(code: .isDirectory, message: "this is a directory, not a video file", path: path)
+        }
+        if (status.st_mode & S_IFMT) != S_IFREG {
+            throw DecodingError(code: .notARegularFile,
+                                message: "this is a pipe, socket or device, not a video file", path: path)
         }
         if (status.st_mode & S_IFMT) == S_IFREG, status.st_size == 0 {
             throw DecodingError(code: .emptyFile, message: "the file is empty (0 bytes)", path: path)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClipTraceCatalogue
+import ClipTraceExtraction
 import ClipTraceMatching
 import ClipTraceScanning
 import Foundation
@@ -40,6 +41,9 @@ struct ScanCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Files scanned at once (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .long, help: "Give up on one file after this many seconds (0: no limit); it gets an error record.")
+    var fileTimeout: Double = 3600
+
     @OptionGroup var outputOptions: OutputOptions
 
     @Argument(help: "Video files or folders to scan.")
@@ -50,6 +54,7 @@ struct ScanCommand: AsyncParsableCommand {
         if jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be between 1 and 256.") }
         if !(minDuration >= 0) { throw ValidationError("--min-duration must be zero or more seconds.") }
         if !(0...1).contains(minScore) { throw ValidationError("--min-score must be between 0 and 1.") }
+        if !(fileTimeout >= 0) { throw ValidationError("--file-timeout must be zero or more seconds.") }
     }
 
     func run() async throws {
@@ -59,7 +64,9 @@ struct ScanCommand: AsyncParsableCommand {
         matching.minimumScore = minScore
         let scanner: ClipScanner
         do {
-            scanner = try ClipScanner(catalogue: catalogue, jobs: jobs, matching: matching)
+            var extraction = ExtractionOptions.query
+            extraction.decoding.timeLimit = fileTimeout > 0 ? fileTimeout : nil
+            scanner = try ClipScanner(catalogue: catalogue, jobs: jobs, extraction: extraction, matching: matching)
         } catch {
             Terminal.error(ClipScanner.sentence(for: error))
             throw ExitStatus.fatal

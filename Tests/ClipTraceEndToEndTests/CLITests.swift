@@ -132,6 +132,12 @@ struct CLITests {
             #expect(result.stderr.split(separator: "\n").count == 1)
             #expect(result.stdout.isEmpty)
         }
+        // A named pipe would block a reader forever: refused at once.
+        let fifo = folder.file("stream.mp4")
+        #expect(mkfifo(fifo, 0o644) == 0)
+        let piped = try run(binary, ["fingerprint", fifo])
+        #expect(piped.status == 1)
+        #expect(piped.stderr.contains("pipe"))
         // A text file given as the catalogue is refused and not overwritten.
         let notes = folder.file("notes.txt")
         try "keep me".write(toFile: notes, atomically: true, encoding: .utf8)
@@ -168,6 +174,22 @@ struct CLITests {
         let absent = try run(binary, ["compare", Repository.path("testmedia/references/life_colony.mp4"), recording])
         #expect(absent.status == 3)
         #expect(absent.stdout.contains("no segment"))
+    }
+
+    @Test("a file over its time budget gets an error record and the batch goes on")
+    func timeBudget() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = folder.file("catalogue.sqlite")
+        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue, Self.references[1]]).status == 0)
+        let result = try run(binary, ["scan", "-q", "--catalogue", catalogue, "--file-timeout", "0.001",
+                                      Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4")])
+        #expect(result.status == 1)
+        let lines = try Self.jsonLines(result.stdout)
+        #expect(lines.count == 1)
+        #expect((lines.first?["error"] as? String)?.contains("too long") == true
+                || (lines.first?["error"] as? String)?.contains("time budget") == true)
     }
 
     @Test("two processes registering and one scanning the same catalogue at once lose nothing")
