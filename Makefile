@@ -24,9 +24,11 @@ demo: build
 test: setup
 	$(SWIFT) test
 
-# The long robustness loops at full size: 50 SIGKILLs during register, 1,000,000 mutated fingerprint files.
+# The long robustness loops at full size: 50 SIGKILLs during register, 1,000,000 mutated fingerprint files,
+# a scan of 300 hostile files.
 torture: setup
-	CLIPTRACE_KILL_TRIALS=50 CLIPTRACE_FUZZ_ITERATIONS=1000000 $(SWIFT) test --filter "killDuringRegister|mutations"
+	CLIPTRACE_KILL_TRIALS=50 CLIPTRACE_FUZZ_ITERATIONS=1000000 CLIPTRACE_BAD_CORPUS_SIZE=300 \
+		$(SWIFT) test --filter "killDuringRegister|mutations|hostileCorpus"
 
 # Accuracy on the real-content evaluation kit (builds its corpus on first use, ~4 minutes).
 eval: setup

@@ -101,9 +101,10 @@ public struct ClipScanner: Sendable {
                 case .file(let path):
                     group.addTask { await Self.offCooperativePool { self.scan(path: path, order: order) } }
                 case .unusable(let path, let reason):
+                    let sentence = Self.sentence(for: ScanError(message: reason, path: path))
                     group.addTask {
-                        FileScanResult(path: path, order: order, matches: [], error: reason, warnings: [], duration: 0,
-                                       elapsed: 0)
+                        FileScanResult(path: path, order: order, matches: [], error: sentence, warnings: [],
+                                       duration: 0, elapsed: 0)
                     }
                 }
                 return true

@@ -176,6 +176,37 @@ struct CLITests {
         #expect(absent.stdout.contains("no segment"))
     }
 
+    @Test("a folder of hostile files: every entry gets a result or a one-sentence error, nothing crashes or hangs")
+    func hostileCorpus() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let corpus = folder.file("corpus")
+        let size = ProcessInfo.processInfo.environment["CLIPTRACE_BAD_CORPUS_SIZE"] ?? "80"
+        let made = try run("/usr/bin/env", ["python3", Repository.path("Tests/BadInput/make_corpus.py"), corpus, size, "7"])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(mkfifo(corpus + "/fifo.mp4", 0o644) == 0)
+        let entries = made.stdout.split(separator: "\n").count + 1
+        let catalogue = folder.file("catalogue.sqlite")
+        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue, Self.references[0]]).status == 0)
+        let started = Date()
+        let result = try run(binary, ["scan", "-q", "--catalogue", catalogue, "--file-timeout", "60", corpus])
+        #expect(result.status == 1, "exit status \(result.status): \(result.stderr.suffix(500))")
+        #expect(Date().timeIntervalSince(started) < 600)
+        let lines = try Self.jsonLines(result.stdout)
+        #expect(lines.count == entries, "\(lines.count) records for \(entries) entries")
+        for line in lines {
+            #expect(line["query"] is String)
+            if let error = line["error"] as? String {
+                #expect(error.hasSuffix(".") && !error.contains("\n") && error.first?.isUppercase == true, "\(error)")
+            } else {
+                #expect(line.keys.contains("reference"))
+            }
+        }
+        #expect(lines.contains { ($0["error"] as? String)?.contains("pipe") == true })
+        #expect(lines.contains { ($0["query"] as? String)?.hasSuffix("clip.mp4") == true && $0["error"] != nil })
+    }
+
     @Test("a file over its time budget gets an error record and the batch goes on")
     func timeBudget() throws {
         let binary = try Repository.cliptraceBinary()
