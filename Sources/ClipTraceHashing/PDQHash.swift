@@ -67,8 +67,6 @@ public struct PDQHash: Hashable, Sendable, Comparable {
 
     /// Meta's `toHexString`: 16-bit word 15 first, 64 lowercase hex digits.
     public var hexString: String {
-        var text = ""
-        text.reserveCapacity(64)
         let digits = Array("0123456789abcdef".utf8)
         var bytes = [UInt8](repeating: 0, count: 64)
         for position in 0..<16 {
@@ -77,8 +75,7 @@ public struct PDQHash: Hashable, Sendable, Comparable {
                 bytes[position * 4 + nibble] = digits[Int((word >> UInt16(12 - nibble * 4)) & 0xF)]
             }
         }
-        text = String(decoding: bytes, as: UTF8.self)
-        return text
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Parses Meta's hex layout (64 hex digits, word 15 first). Returns nil for anything else.

@@ -231,7 +231,6 @@ public struct Matcher: Sendable {
                 let tq = query.frames[Int(candidate.queryFrame)].time
                 return claimed.contains { tq >= $0.0 - step / 2 && tq <= $0.1 + step / 2 }
             }
-            if claimed.isEmpty { remaining.removeAll { used.contains($0.queryFrame) } }
         }
         return matches
     }

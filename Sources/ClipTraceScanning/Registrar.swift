@@ -18,6 +18,9 @@ public struct RegistrationResult: Sendable {
 public struct Registrar: Sendable {
     public let catalogue: any Catalogue
     public var extraction: ExtractionOptions
+    /// The catalogue's fingerprints, loaded on first use and extended with each clip registered here, so a
+    /// batch of registrations reads the catalogue once instead of once per file.
+    private let known = KnownClips()
 
     public init(catalogue: any Catalogue, extraction: ExtractionOptions = .reference) {
         self.catalogue = catalogue
@@ -48,7 +51,9 @@ public struct Registrar: Sendable {
             let defaultTitle = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             let clip = NewClip(title: title ?? defaultTitle, owner: owner, sourcePath: path, sha256: digest, size: size,
                                fingerprint: extracted.fingerprint)
-            result.outcome = try catalogue.register(clip)
+            let outcome = try catalogue.register(clip)
+            if case .registered(let record) = outcome { known.append(record, extracted.fingerprint) }
+            result.outcome = outcome
         } catch {
             result.error = ClipScanner.sentence(for: error)
         }
@@ -57,12 +62,32 @@ public struct Registrar: Sendable {
 
     /// Registered clips that the new fingerprint matches at a confident score.
     private func resemblances(of fingerprint: Fingerprint) throws -> [(ClipRecord, Double)] {
-        let all = try catalogue.allFingerprints()
+        let all = try known.clips(loadingFrom: catalogue)
         guard !all.isEmpty else { return [] }
-        let index = HashIndex(clips: all.map { (IndexedClip(id: $0.0.id, title: $0.0.title, duration: $0.0.duration), $0.1) })
-        let matches = Matcher(index: index).match(fingerprint).filter { $0.score >= 0.5 }
+        let matches = Matcher(index: ClipScanner.index(of: all)).match(fingerprint).filter { $0.score >= 0.5 }
         var best: [Int64: Double] = [:]
         for match in matches { best[match.clip.id] = max(best[match.clip.id] ?? 0, match.score) }
         return all.compactMap { record, _ in best[record.id].map { (record, $0) } }
+    }
+}
+
+/// Registered clips and their fingerprints, shared by the registrations of one `Registrar`.
+private final class KnownClips: @unchecked Sendable {
+    private let lock = NSLock()
+    private var clips: [(ClipRecord, Fingerprint)]?
+
+    func clips(loadingFrom catalogue: any Catalogue) throws -> [(ClipRecord, Fingerprint)] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let clips { return clips }
+        let loaded = try catalogue.allFingerprints()
+        clips = loaded
+        return loaded
+    }
+
+    func append(_ record: ClipRecord, _ fingerprint: Fingerprint) {
+        lock.lock()
+        defer { lock.unlock() }
+        clips?.append((record, fingerprint))
     }
 }

@@ -49,9 +49,7 @@ public struct ClipScanner: Sendable {
                 extraction: ExtractionOptions = .query, matching: MatchingOptions = MatchingOptions()) throws(CatalogueError)
     {
         let all = try catalogue.allFingerprints()
-        let index = HashIndex(clips: all.map {
-            (IndexedClip(id: $0.0.id, title: $0.0.title, duration: $0.0.duration), $0.1)
-        }, minimumQuality: matching.minimumQuality)
+        let index = Self.index(of: all, minimumQuality: matching.minimumQuality)
         self.init(index: index, records: all.map(\.0), jobs: jobs, extraction: extraction, matching: matching)
     }
 
@@ -133,16 +131,21 @@ public struct ClipScanner: Sendable {
 
     /// One human sentence for any error of the pipeline.
     public static func sentence(for error: any Error) -> String {
+        let message: String
         switch error {
-        case let error as DecodingError:
-            let base = error.message.prefix(1).uppercased() + error.message.dropFirst()
-            return base + "."
-        case let error as CatalogueError:
-            return error.message.prefix(1).uppercased() + error.message.dropFirst() + "."
-        case let error as ScanError:
-            return error.message.prefix(1).uppercased() + error.message.dropFirst() + "."
-        default:
-            return "\(error)"
+        case let error as DecodingError: message = error.message
+        case let error as CatalogueError: message = error.message
+        case let error as ScanError: message = error.message
+        default: return "\(error)"
         }
+        return message.prefix(1).uppercased() + message.dropFirst() + "."
+    }
+
+    /// The search index of a catalogue's clips.
+    static func index(of clips: [(ClipRecord, Fingerprint)], minimumQuality: Int = MatchingOptions.defaultMinimumQuality)
+        -> HashIndex
+    {
+        HashIndex(clips: clips.map { (IndexedClip(id: $0.0.id, title: $0.0.title, duration: $0.0.duration), $0.1) },
+                  minimumQuality: minimumQuality)
     }
 }
