@@ -21,7 +21,8 @@ demo: build
 	@echo "== the same as CSV =="
 	$(BIN) scan --catalogue $(DEMO_DIR)/catalogue.sqlite --format csv --quiet testmedia/recordings
 
-test: setup
+test:
+	@scripts/setup.sh --for-tests
 	$(SWIFT) test
 
 # The long robustness loops at full size: 50 SIGKILLs during register, 1,000,000 mutated fingerprint files,

@@ -136,21 +136,29 @@ final class Frame {
 /// Owns a `SwsContext`, rebuilt only when the source geometry or pixel format changes.
 final class ScaleContext {
     private(set) var pointer: OpaquePointer?
-    private var key: (Int32, Int32, Int32, Int32, Int32, Bool) = (0, 0, -1, 0, 0, false)
+    private struct Key: Equatable {
+        var sourceWidth, sourceHeight, sourceFormat, width, height: Int32
+        var sourceFullRange: Bool
+        var destinationFormat: Int32
+    }
+    private var key: Key?
 
-    /// Returns a context converting `source` frames to full-range GRAY8 of the given size.
+    /// Returns a context converting `source` frames to a full-range picture (GRAY8 for hashing, YUVJ420P for
+    /// thumbnails) of the given size.
     func context(
         sourceWidth: Int32, sourceHeight: Int32, sourceFormat: Int32, sourceFullRange: Bool,
-        width: Int32, height: Int32, path: String
+        width: Int32, height: Int32, destinationFormat: Int32, path: String
     ) throws(DecodingError) -> OpaquePointer {
-        if let pointer, key == (sourceWidth, sourceHeight, sourceFormat, width, height, sourceFullRange) {
+        let wanted = Key(sourceWidth: sourceWidth, sourceHeight: sourceHeight, sourceFormat: sourceFormat, width: width,
+                         height: height, sourceFullRange: sourceFullRange, destinationFormat: destinationFormat)
+        if let pointer, key == wanted {
             return pointer
         }
         if let pointer { sws_freeContext(pointer) }
         pointer = nil
         guard let created = sws_getContext(
             sourceWidth, sourceHeight, AVPixelFormat(rawValue: sourceFormat),
-            width, height, AV_PIX_FMT_GRAY8, SWS_AREA, nil, nil, nil)
+            width, height, AVPixelFormat(rawValue: destinationFormat), SWS_AREA, nil, nil, nil)
         else {
             throw DecodingError(code: .unsupportedCodec, message: "FFmpeg cannot convert this pixel format",
                                 path: path, cFunction: "sws_getContext")
@@ -159,7 +167,7 @@ final class ScaleContext {
         let coefficients = sws_getCoefficients(SWS_CS_DEFAULT)
         _ = sws_setColorspaceDetails(created, coefficients, sourceFullRange ? 1 : 0, coefficients, 1, 0, 1 << 16, 1 << 16)
         pointer = created
-        key = (sourceWidth, sourceHeight, sourceFormat, width, height, sourceFullRange)
+        key = wanted
         return created
     }
 

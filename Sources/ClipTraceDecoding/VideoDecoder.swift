@@ -98,20 +98,20 @@ public final class VideoDecoder {
     /// Corrupt packets or frames skipped.
     public private(set) var skippedErrorCount = 0
 
-    private let format: FormatContext
-    private let deadline: Deadline
-    private let codec: CodecContext
+    let format: FormatContext
+    let deadline: Deadline
+    let codec: CodecContext
     private let packet: Packet
-    private let frame: Frame
+    let frame: Frame
     private let scaler = ScaleContext()
-    private let streamIndex: Int32
-    private let timeBase: Double
-    private let frameDuration: Double
-    private var originTime: Double?
-    private var lastFrameTime: Double?
+    let streamIndex: Int32
+    let timeBase: Double
+    let frameDuration: Double
+    var originTime: Double?
+    var lastFrameTime: Double?
     private var nextSampleTime = 0.0
-    private var sentFlush = false
-    private var finished = false
+    var sentFlush = false
+    var finished = false
     private var consecutiveErrors = 0
 
     /// Opens `path` and prepares its best video stream for decoding.
@@ -268,7 +268,7 @@ public final class VideoDecoder {
     }
 
     /// Reads the next packet of the video stream and sends it to the decoder; at the end, sends the flush packet.
-    private func feedDecoder() throws(DecodingError) {
+    func feedDecoder() throws(DecodingError) {
         if sentFlush {
             // The decoder has everything; it will answer EOF once drained.
             return
@@ -295,7 +295,7 @@ public final class VideoDecoder {
         }
     }
 
-    private func noteError(_ function: String, _ code: Int32) throws(DecodingError) {
+    func noteError(_ function: String, _ code: Int32) throws(DecodingError) {
         skippedErrorCount += 1
         consecutiveErrors += 1
         if skippedErrorCount == 1 {
@@ -318,6 +318,18 @@ public final class VideoDecoder {
 
     /// Decides whether the frame just received is the one for the next sample time, and converts it if so.
     private func sampleFromCurrentFrame() throws(DecodingError) -> SampledFrame? {
+        let time = frameTime()
+
+        // Take this frame for every sample time it is the nearest decoded frame to.
+        guard time + frameDuration / 2 >= nextSampleTime else { return nil }
+        let step = 1 / options.samplesPerSecond
+        nextSampleTime += step
+        while nextSampleTime <= time { nextSampleTime += step }
+        return SampledFrame(time: max(0, time), image: try convertCurrentFrame())
+    }
+
+    /// The time of the frame just received, seconds from the first frame; counts it as decoded.
+    func frameTime() -> Double {
         decodedFrameCount += 1
         let raw = frame.pointer.pointee
         var time: Double
@@ -332,14 +344,7 @@ public final class VideoDecoder {
             time = lastFrameTime.map { $0 + frameDuration } ?? 0
         }
         lastFrameTime = time
-        if info.isStillImage { time = 0 }
-
-        // Take this frame for every sample time it is the nearest decoded frame to.
-        guard time + frameDuration / 2 >= nextSampleTime else { return nil }
-        let step = 1 / options.samplesPerSecond
-        nextSampleTime += step
-        while nextSampleTime <= time { nextSampleTime += step }
-        return SampledFrame(time: max(0, time), image: try convertCurrentFrame())
+        return info.isStillImage ? 0 : time
     }
 
     /// Scales the current frame straight to small full-range luminance and applies the display rotation.
@@ -364,16 +369,10 @@ public final class VideoDecoder {
         let width = max(8, Int((displayWidth * scale).rounded()))
         let height = max(8, Int((Double(sourceHeight) * scale).rounded()))
 
-        let descriptor = av_pix_fmt_desc_get(AVPixelFormat(rawValue: raw.format))
-        let isRGB = descriptor.map { ($0.pointee.flags & UInt64(AV_PIX_FMT_FLAG_RGB)) != 0 } ?? false
-        let isGray = descriptor.map { $0.pointee.nb_components <= 2 } ?? false
-        let isJPEGRange = raw.color_range == AVCOL_RANGE_JPEG
-            || [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUVJ444P, AV_PIX_FMT_YUVJ440P]
-                .map(\.rawValue).contains(raw.format)
         let context = try scaler.context(
             sourceWidth: raw.width, sourceHeight: raw.height, sourceFormat: raw.format,
-            sourceFullRange: isRGB || isGray || isJPEGRange,
-            width: Int32(width), height: Int32(height), path: path)
+            sourceFullRange: Self.isFullRange(raw),
+            width: Int32(width), height: Int32(height), destinationFormat: AV_PIX_FMT_GRAY8.rawValue, path: path)
 
         var pixels = [UInt8](repeating: 0, count: width * height)
         let scaled: Int32 = pixels.withUnsafeMutableBufferPointer { buffer in
@@ -394,6 +393,16 @@ public final class VideoDecoder {
                                 path: path, cFunction: "sws_scale", cErrorCode: scaled)
         }
         return Self.rotate(LumaImage(width: width, height: height, pixels: pixels), clockwise: info.rotation)
+    }
+
+    /// Whether a decoded frame's samples span 0–255 (RGB, grey, JPEG-range YUV) rather than video range.
+    static func isFullRange(_ raw: AVFrame) -> Bool {
+        let descriptor = av_pix_fmt_desc_get(AVPixelFormat(rawValue: raw.format))
+        let isRGB = descriptor.map { ($0.pointee.flags & UInt64(AV_PIX_FMT_FLAG_RGB)) != 0 } ?? false
+        let isGray = descriptor.map { $0.pointee.nb_components <= 2 } ?? false
+        return isRGB || isGray || raw.color_range == AVCOL_RANGE_JPEG
+            || [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUVJ444P, AV_PIX_FMT_YUVJ440P]
+                .map(\.rawValue).contains(raw.format)
     }
 
     /// Turns an image clockwise by 90, 180 or 270 degrees.

@@ -83,6 +83,18 @@ public struct Fingerprinter: Sendable {
         public var info: VideoStreamInfo
         /// Problems that did not stop decoding.
         public var warnings: [String]
+        /// For each fingerprint frame, the share of the picture inside its content rectangle (1: no bars).
+        public var contentShares: [Float] = []
+
+        /// Whether the frames between two times were mostly shown inside bars (letterbox, pillarbox, borders).
+        public func hadBars(from start: Double, to end: Double) -> Bool {
+            var shares: [Float] = []
+            for (frame, share) in zip(fingerprint.frames, contentShares) where frame.time >= start && frame.time <= end {
+                shares.append(share)
+            }
+            guard !shares.isEmpty else { return false }
+            return shares.sorted()[shares.count / 2] < 0.93
+        }
     }
 
     public func fingerprint(
@@ -91,6 +103,7 @@ public struct Fingerprinter: Sendable {
         let decoder = try VideoDecoder(path: path, options: options.decoding)
         let hasher = PDQHasher()
         var frames: [Fingerprint.Frame] = []
+        var contentShares: [Float] = []
         if let duration = decoder.info.duration {
             frames.reserveCapacity(Int(min(duration, 36_000) * options.decoding.samplesPerSecond) + 16)
         }
@@ -107,6 +120,7 @@ public struct Fingerprinter: Sendable {
             let image = frame.image
             let full = PixelRegion(x: 0, y: 0, width: image.width, height: image.height)
             let area = options.detectContentRectangle ? region : full
+            contentShares.append(Float(area.width * area.height) / Float(max(1, full.width * full.height)))
             image.pixels.withUnsafeBufferPointer { pixels in
                 let content = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: area,
                                             variants: orientations)
@@ -172,6 +186,6 @@ public struct Fingerprinter: Sendable {
         let fingerprint = Fingerprint(
             duration: duration, frameRate: info.frameRate, width: info.width, height: info.height,
             rotation: info.rotation, codec: info.codec, sampleRate: options.decoding.samplesPerSecond, frames: frames)
-        return Result(fingerprint: fingerprint, info: info, warnings: warnings)
+        return Result(fingerprint: fingerprint, info: info, warnings: warnings, contentShares: contentShares)
     }
 }

@@ -3,7 +3,39 @@ import Foundation
 
 /// Output formats of `cliptrace scan`. Field names are a contract: other tools read them.
 public enum ReportFormat: String, CaseIterable, Sendable {
-    case jsonl, json, csv
+    case jsonl, json, csv, html
+}
+
+/// The totals of one scan, for the end of a report.
+public struct ScanSummary: Sendable {
+    public var files: Int
+    public var failed: Int
+    public var matchedFiles: Int
+    public var matches: Int
+    public var secondsOfVideo: Double
+    public var elapsed: Double
+    public var catalogue: String
+    public var clips: Int
+    public var generated: Date
+
+    public init(files: Int, failed: Int, matchedFiles: Int, matches: Int, secondsOfVideo: Double, elapsed: Double,
+                catalogue: String, clips: Int, generated: Date = Date()) {
+        self.files = files
+        self.failed = failed
+        self.matchedFiles = matchedFiles
+        self.matches = matches
+        self.secondsOfVideo = secondsOfVideo
+        self.elapsed = elapsed
+        self.catalogue = catalogue
+        self.clips = clips
+        self.generated = generated
+    }
+
+    var jsonObject: [String: Any] {
+        ["files": files, "failed": failed, "matched_files": matchedFiles, "matches": matches,
+         "seconds_of_video": (secondsOfVideo * 10).rounded() / 10, "elapsed": (elapsed * 100).rounded() / 100,
+         "catalogue": catalogue, "clips": clips]
+    }
 }
 
 /// Writes scan results as they arrive (JSON lines, CSV) or at the end (one JSON document).
@@ -11,6 +43,7 @@ public final class ReportWriter {
     public let format: ReportFormat
     private let sink: (String) throws -> Void
     private var documents: [(Int, [String: Any])] = []
+    private var collected: [FileScanResult] = []
     private var wroteHeader = false
 
     public init(format: ReportFormat, sink: @escaping (String) throws -> Void) {
@@ -46,7 +79,7 @@ public final class ReportWriter {
                     result.path, match.clip.title, String(match.clip.id), match.clip.owner ?? "",
                     Self.format(m.queryStart), Self.format(m.queryEnd), Self.format(m.referenceStart),
                     Self.format(m.referenceEnd), String(format: "%.4f", m.score), String(m.matchedFrames),
-                    Self.transforms(m).joined(separator: " "), "",
+                    match.transforms.joined(separator: " "), "",
                 ]))
             }
         case .json:
@@ -55,14 +88,22 @@ public final class ReportWriter {
             if let error = result.error { object["error"] = error }
             if !result.warnings.isEmpty { object["warnings"] = result.warnings }
             documents.append((result.order, object))
+        case .html:
+            collected.append(result)
         }
     }
 
-    /// Ends the report (the JSON document is written here).
-    public func finish(summary: [String: Any]) throws {
-        guard format == .json else { return }
-        let files = documents.sorted { $0.0 < $1.0 }.map(\.1)
-        try sink(Self.json(["files": files, "summary": summary], pretty: true) + "\n")
+    /// Ends the report (the JSON document and the HTML page are written here).
+    public func finish(summary: ScanSummary) throws {
+        switch format {
+        case .json:
+            let files = documents.sorted { $0.0 < $1.0 }.map(\.1)
+            try sink(Self.json(["files": files, "summary": summary.jsonObject], pretty: true) + "\n")
+        case .html:
+            try sink(HTMLReport().render(results: collected.sorted { $0.order < $1.order }, summary: summary))
+        case .jsonl, .csv:
+            break
+        }
     }
 
     static let csvHeader = [
@@ -79,7 +120,7 @@ public final class ReportWriter {
             "score": (m.score * 10_000).rounded() / 10_000,
             "matched_frames": m.matchedFrames, "query_frames": m.queryFrames,
             "mean_distance": (m.meanDistance * 10).rounded() / 10, "speed": (m.speed * 1000).rounded() / 1000,
-            "transforms": transforms(m),
+            "transforms": scanMatch.transforms,
             "evidence": m.evidence.map {
                 ["query_time": round($0.queryTime), "reference_time": round($0.referenceTime), "distance": $0.distance]
             },
@@ -87,15 +128,6 @@ public final class ReportWriter {
         if let owner = scanMatch.clip.owner { object["owner"] = owner }
         if let query { object["query"] = query }
         return object
-    }
-
-    /// What the copy had to undergo to match, in words.
-    static func transforms(_ match: ClipTraceMatching.Match) -> [String] {
-        var out: [String] = []
-        if match.orientation != .original { out.append(match.orientation.description) }
-        if match.region != .content { out.append(match.region.description) }
-        if abs(match.speed - 1) >= 0.025 { out.append(String(format: "speed %.2fx", match.speed)) }
-        return out
     }
 
     static func round(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }

@@ -24,6 +24,24 @@ public struct FileScanResult: Sendable {
 public struct ScanMatch: Sendable {
     public var match: Match
     public var clip: ClipRecord
+    /// The copy was shown inside bars (letterbox, pillarbox, borders) that were cut away before matching.
+    public var letterboxed = false
+
+    public init(match: Match, clip: ClipRecord, letterboxed: Bool = false) {
+        self.match = match
+        self.clip = clip
+        self.letterboxed = letterboxed
+    }
+
+    /// What the copy underwent, in words: orientation, region, bars, speed.
+    public var transforms: [String] {
+        var out: [String] = []
+        if match.orientation != .original { out.append(match.orientation.description) }
+        if match.region != .content { out.append(match.region.description) }
+        if letterboxed, match.region == .content { out.append("letterboxed") }
+        if abs(match.speed - 1) >= 0.025 { out.append(String(format: "speed %.2fx", match.speed)) }
+        return out
+    }
 }
 
 /// Progress of a batch.
@@ -75,7 +93,8 @@ public struct ClipScanner: Sendable {
             let result = try Fingerprinter(options: extraction).fingerprint(path: path)
             let matches = matcher.match(result.fingerprint).compactMap { match -> ScanMatch? in
                 guard let record = records[match.clip.id] else { return nil }
-                return ScanMatch(match: match, clip: record)
+                return ScanMatch(match: match, clip: record,
+                                 letterboxed: result.hadBars(from: match.queryStart, to: match.queryEnd))
             }
             return FileScanResult(path: path, order: order, matches: matches, error: nil, warnings: result.warnings,
                                   duration: result.fingerprint.duration, elapsed: Date().timeIntervalSince(started))

@@ -19,6 +19,8 @@ struct ScanCommand: AsyncParsableCommand {
             reference_start, reference_end (seconds), score (0-1, 0.5 = confident), and evidence fields; a file \
             without matches gets {"query":…, "reference":null, "matches":0}; a failed file {"query":…, "error":…}.
             json: one document with per-file results and a summary. csv: a header row, one row per match or error.
+            html: one self-contained page (use with --output) with a card per match: both timelines, thumbnails of \
+            query and reference at the start, middle and end of the match, score and transforms; failures at the end.
 
             Exit codes: 0 every file was scanned; 1 some files could not be scanned; 2 the catalogue or the output \
             could not be used.
@@ -26,7 +28,7 @@ struct ScanCommand: AsyncParsableCommand {
 
     @OptionGroup var catalogueOptions: CatalogueOptions
 
-    @Option(name: .shortAndLong, help: "Output format: jsonl, json or csv.")
+    @Option(name: .shortAndLong, help: "Output format: jsonl, json, csv or html.")
     var format: ReportFormat = .jsonl
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Write the report to this file instead of stdout.", valueName: "PATH"))
@@ -110,11 +112,11 @@ struct ScanCommand: AsyncParsableCommand {
                 try writer.write(result)
             }
             let elapsed = Date().timeIntervalSince(started)
-            try writer.finish(summary: [
-                "files": scanned, "failed": failed, "matched_files": matchedFiles, "matches": matchCount,
-                "seconds_of_video": (seconds * 10).rounded() / 10, "elapsed": (elapsed * 100).rounded() / 100,
-                "catalogue": catalogue.path, "clips": scanner.matcher.index.clips.count,
-            ])
+            if format == .html { progress.finish() }
+            try writer.finish(summary: ScanSummary(
+                files: scanned, failed: failed, matchedFiles: matchedFiles, matches: matchCount,
+                secondsOfVideo: seconds, elapsed: elapsed, catalogue: catalogue.path,
+                clips: scanner.matcher.index.clips.count))
             try sink.commit()
         } catch {
             progress.finish()

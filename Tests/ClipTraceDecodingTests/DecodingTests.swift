@@ -168,3 +168,58 @@ struct FingerprintMediaTests {
         #expect(flat == nil)
     }
 }
+
+@Suite("Thumbnails for reports")
+struct ThumbnailTests {
+    /// Writes a thumbnail to disk and hashes it the way a fingerprint hashes a frame.
+    static func hash(of thumbnail: Thumbnail, in folder: TemporaryFolder) throws -> PDQHash {
+        let file = folder.file("thumbnail-\(thumbnail.requestedTime).jpg")
+        try Data(thumbnail.jpeg).write(to: URL(fileURLWithPath: file))
+        let result = try Fingerprinter(options: ExtractionOptions(detectContentRectangle: false)).fingerprint(path: file)
+        return try #require(result.fingerprint.frames.first).hash
+    }
+
+    @Test("pictures come from the asked moments, in the asked order, seeking or not",
+          arguments: ["references/mandelbrot_zoom.mp4", "references/life_colony.mp4", "formats/raw.h264",
+                      "formats/vp9.webm", "formats/mpeg2.ts"])
+    func moments(_ file: String) throws {
+        let path = Repository.path("testmedia/" + file)
+        let folder = try TemporaryFolder("cliptrace-thumbnails")
+        defer { folder.cleanUp() }
+        let fingerprint = try Fingerprinter(options: ExtractionOptions(detectContentRectangle: false))
+            .fingerprint(path: path).fingerprint
+        let times = [0.5, 0.1, 0.85, 0, 0.3].map { ($0 * fingerprint.duration * 4).rounded() / 4 }
+        let pictures = try VideoDecoder.thumbnails(path: path, at: times, maxSide: 160)
+        #expect(pictures.map(\.requestedTime) == times)
+        for picture in pictures {
+            #expect(Array(picture.jpeg.prefix(2)) == [0xFF, 0xD8], "a JPEG")
+            #expect(max(picture.width, picture.height) == 160)
+            #expect(abs(picture.time - picture.requestedTime) <= 0.05, "\(file): asked \(picture.requestedTime), got \(picture.time)")
+            // The picture shows that moment: its hash is nearest the fingerprint frame of the same time.
+            let hash = try Self.hash(of: picture, in: folder)
+            let nearest = try #require(fingerprint.frames.min {
+                abs($0.time - picture.requestedTime) < abs($1.time - picture.requestedTime)
+            })
+            let elsewhere = fingerprint.frames.filter { abs($0.time - picture.requestedTime) >= 0.5 }
+                .map { $0.hash.distance(to: hash) }.min() ?? 256
+            // (JPEG at 160 px blurs the cellular automaton's fine grain, hence the loose absolute bound.)
+            #expect(nearest.hash.distance(to: hash) < 80 && nearest.hash.distance(to: hash) < elsewhere,
+                    "\(file) at \(picture.requestedTime): \(nearest.hash.distance(to: hash)) vs \(elsewhere) elsewhere")
+        }
+    }
+
+    @Test("rotation is applied, times past the end show the last frame, stills work")
+    func edges() throws {
+        let rotated = try VideoDecoder.thumbnails(path: Repository.path("testmedia/formats/rotated90.mp4"), at: [0.5])
+        let decoder = try VideoDecoder(path: Repository.path("testmedia/formats/rotated90.mp4"))
+        let shown = try #require(rotated.first)
+        #expect((shown.width > shown.height) == (decoder.info.width > decoder.info.height))
+        let late = try VideoDecoder.thumbnails(path: Repository.path("testmedia/references/life_colony.mp4"), at: [999])
+        #expect(late.first.map { $0.time > 9 && $0.time < 10.1 } == true)
+        let still = try VideoDecoder.thumbnails(path: Repository.path("testmedia/images/testsrc.jpg"), at: [0, 3])
+        #expect(still.count == 2 && still.allSatisfy { $0.time == 0 && $0.jpeg.count > 100 })
+        #expect(throws: DecodingError.self) {
+            try VideoDecoder.thumbnails(path: Repository.path("testmedia/formats/audio_only.m4a"), at: [1])
+        }
+    }
+}
