@@ -269,7 +269,7 @@ public struct HTMLReport {
         .timeline .length{width:64px;text-align:right;color:var(--muted);font-size:.85em}
         .bar{position:relative;flex:1;height:14px;background:var(--bg);border:1px solid var(--line);border-radius:7px;overflow:hidden}
         .segment{position:absolute;top:0;bottom:0;background:var(--accent)}
-        .moments{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:10px}
+        .moments{display:grid;grid-template-columns:repeat(auto-fit,minmax(250px,1fr));gap:10px}
         .moment{margin:0;display:grid;grid-template-columns:1fr 1fr;gap:6px;align-items:start}
         .moment figcaption{grid-column:1/3;color:var(--muted);font-size:.8em;text-transform:uppercase;letter-spacing:.05em}
         .shot img{display:block;width:100%;height:auto;border-radius:4px;background:#000}.shot span{font-size:.8em;color:var(--muted)}

@@ -3,6 +3,7 @@ import ClipTraceExtraction
 import ClipTraceFingerprint
 import ClipTraceMatching
 import Foundation
+import Logging
 
 /// The outcome of scanning one file.
 public struct FileScanResult: Sendable {
@@ -60,6 +61,8 @@ public struct ClipScanner: Sendable {
     public var extraction: ExtractionOptions
     public var matching: MatchingOptions
     public let matcher: Matcher
+    /// Per-file details at debug level (decode and match figures); silent unless the handler wants them.
+    public var logger = Logger(label: "cliptrace.scanner")
     private let records: [Int64: ClipRecord]
 
     /// Loads the catalogue's fingerprints into an in-memory index.
@@ -91,11 +94,19 @@ public struct ClipScanner: Sendable {
         let started = Date()
         do {
             let result = try Fingerprinter(options: extraction).fingerprint(path: path)
+            let fingerprinted = Date()
             let matches = matcher.match(result.fingerprint).compactMap { match -> ScanMatch? in
                 guard let record = records[match.clip.id] else { return nil }
                 return ScanMatch(match: match, clip: record,
                                  letterboxed: result.hadBars(from: match.queryStart, to: match.queryEnd))
             }
+            logger.debug("fingerprinted and matched", metadata: [
+                "file": "\(path)", "codec": "\(result.info.codec)",
+                "size": "\(result.info.width)x\(result.info.height)", "frames": "\(result.fingerprint.frames.count)",
+                "probes": "\(result.fingerprint.frames.reduce(0) { $0 + $1.probes.count })",
+                "decode_hash_seconds": "\(String(format: "%.2f", fingerprinted.timeIntervalSince(started)))",
+                "match_seconds": "\(String(format: "%.3f", Date().timeIntervalSince(fingerprinted)))",
+            ])
             return FileScanResult(path: path, order: order, matches: matches, error: nil, warnings: result.warnings,
                                   duration: result.fingerprint.duration, elapsed: Date().timeIntervalSince(started))
         } catch {

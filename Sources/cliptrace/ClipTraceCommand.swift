@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import ClipTraceCatalogue
 import ClipTraceExtraction
 import ClipTraceFingerprint
@@ -67,6 +68,30 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "No progress line.")
     var quiet = false
 
-    @Flag(name: .shortAndLong, help: "Log each file's details on stderr.")
+    @Flag(name: .shortAndLong, help: "Log each file's details on stderr (swift-log, level debug).")
     var verbose = false
+
+    /// A logger for `label`; the first call sets up swift-log for the process (stderr, debug with --verbose).
+    func logger(_ label: String) -> Logger {
+        Logs.bootstrap(verbose: verbose)
+        return Logger(label: label)
+    }
+}
+
+/// swift-log's stderr handler, set up once per process: quiet (warnings only) unless --verbose.
+enum Logs {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var done = false
+
+    static func bootstrap(verbose: Bool) {
+        lock.withLock {
+            guard !done else { return }
+            done = true
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = verbose ? .debug : .warning
+                return handler
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import ClipTraceCatalogue
 import ClipTraceScanning
 import Foundation
+import Logging
 
 struct RegisterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,13 +35,24 @@ struct RegisterCommand: ParsableCommand {
 
     func run() throws {
         let catalogue = try catalogueOptions.open(create: true)
+        let logger = outputOptions.logger("cliptrace.register")
         let registrar = Registrar(catalogue: catalogue)
         let progress = ProgressLine(quiet: outputOptions.quiet)
         var failures = 0
+        var secondsRegistered = 0.0
         for (number, file) in files.enumerated() {
-            progress.update(done: number, total: files.count, current: file, secondsOfVideo: 0)
+            progress.update(done: number, total: files.count, current: file, secondsOfVideo: secondsRegistered)
+            let started = Date()
             let result = registrar.register(path: file, title: title, owner: owner)
             progress.finish()
+            if case .registered(let record) = result.outcome {
+                secondsRegistered += record.duration
+                logger.info("registered", metadata: [
+                    "file": "\(file)", "id": "\(record.id)", "video_seconds": "\(String(format: "%.1f", record.duration))",
+                    "frames": "\(record.frameCount)", "elapsed": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
+                    "sha256": "\(record.sha256)",
+                ])
+            }
             for warning in result.warnings { Terminal.warning("\(file): \(warning)") }
             if let error = result.error {
                 failures += 1

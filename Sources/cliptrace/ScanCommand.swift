@@ -4,6 +4,7 @@ import ClipTraceExtraction
 import ClipTraceMatching
 import ClipTraceScanning
 import Foundation
+import Logging
 
 extension ReportFormat: ExpressibleByArgument {}
 
@@ -60,6 +61,7 @@ struct ScanCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let logger = outputOptions.logger("cliptrace.scan")
         let catalogue = try catalogueOptions.open(create: false)
         var matching = MatchingOptions()
         matching.minimumDuration = minDuration
@@ -68,11 +70,17 @@ struct ScanCommand: AsyncParsableCommand {
         do {
             var extraction = ExtractionOptions.query
             extraction.decoding.timeLimit = fileTimeout > 0 ? fileTimeout : nil
-            scanner = try ClipScanner(catalogue: catalogue, jobs: jobs, extraction: extraction, matching: matching)
+            var loaded = try ClipScanner(catalogue: catalogue, jobs: jobs, extraction: extraction, matching: matching)
+            loaded.logger = logger
+            scanner = loaded
         } catch {
             Terminal.error(ClipScanner.sentence(for: error))
             throw ExitStatus.fatal
         }
+        logger.debug("catalogue loaded", metadata: [
+            "catalogue": "\(catalogue.path)", "clips": "\(scanner.matcher.index.clips.count)",
+            "jobs": "\(jobs)", "decoder_threads": "\(scanner.extraction.decoding.threads)",
+        ])
         if scanner.matcher.index.clips.isEmpty {
             Terminal.warning("the catalogue \(catalogue.path) has no clips; nothing can match")
         }
@@ -105,9 +113,11 @@ struct ScanCommand: AsyncParsableCommand {
                 matchCount += result.matches.count
                 if verbose {
                     progress.finish()
-                    for warning in result.warnings { Terminal.warning("\(result.path): \(warning)") }
-                    Terminal.info(String(format: "%@: %.1f s of video in %.2f s, %d match(es)", result.path,
-                                         result.duration, result.elapsed, result.matches.count))
+                    for warning in result.warnings { logger.notice("\(warning)", metadata: ["file": "\(result.path)"]) }
+                    logger.info("scanned", metadata: [
+                        "file": "\(result.path)", "video_seconds": "\(String(format: "%.1f", result.duration))",
+                        "elapsed": "\(String(format: "%.2f", result.elapsed))", "matches": "\(result.matches.count)",
+                    ])
                 }
                 try writer.write(result)
             }

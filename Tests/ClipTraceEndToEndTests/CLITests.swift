@@ -115,6 +115,25 @@ struct CLITests {
         }
     }
 
+    @Test("--verbose logs each file through swift-log; without it stderr holds only warnings and the summary")
+    func verboseLogging() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = folder.file("catalogue.sqlite")
+        let registered = try run(binary, ["register", "-v", "--catalogue", catalogue, Self.references[1]])
+        #expect(registered.stderr.contains("info cliptrace.register") && registered.stderr.contains("frames=48"),
+                "\(registered.stderr)")
+        let recording = Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4")
+        let verbose = try run(binary, ["scan", "-v", "--catalogue", catalogue, recording])
+        #expect(verbose.status == 0)
+        #expect(verbose.stderr.contains("debug cliptrace.scan: catalogue=\(catalogue) clips=1"), "\(verbose.stderr)")
+        #expect(verbose.stderr.contains("fingerprinted and matched") && verbose.stderr.contains("matches=1"))
+        let plain = try run(binary, ["scan", "--catalogue", catalogue, recording])
+        #expect(!plain.stderr.contains("cliptrace.scan"), "\(plain.stderr)")
+        #expect(plain.stdout == verbose.stdout, "logging never changes the results")
+    }
+
     @Test("bad input on the command line: one clear sentence and a non-zero status")
     func badInput() throws {
         let binary = try Repository.cliptraceBinary()
