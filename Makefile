@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEMO_DIR ?= demo-output
 BIN = $(shell $(SWIFT) build --show-bin-path)/cliptrace
 
-.PHONY: setup build demo test torture eval bench ratios testmedia golden clean
+.PHONY: setup build demo test torture sanitize eval bench ratios testmedia golden clean
 
 setup:
 	@scripts/setup.sh
@@ -28,8 +28,17 @@ test:
 # The long robustness loops at full size: 50 SIGKILLs during register, 1,000,000 mutated fingerprint files,
 # a scan of 300 hostile files.
 torture: setup
-	CLIPTRACE_KILL_TRIALS=50 CLIPTRACE_FUZZ_ITERATIONS=1000000 CLIPTRACE_BAD_CORPUS_SIZE=300 \
-		$(SWIFT) test --filter "killDuringRegister|mutations|hostileCorpus"
+	CLIPTRACE_KILL_TRIALS=50 CLIPTRACE_FUZZ_ITERATIONS=1000000 CLIPTRACE_BAD_CORPUS_SIZE=300 CLIPTRACE_LEAK_FILES=1000 \
+		$(SWIFT) test --filter "killDuringRegister|mutations|hostileCorpus|manyFiles"
+
+# The suite under AddressSanitizer (with LeakSanitizer: a leak fails the run), then the parts that run work
+# concurrently (scan's task group, the HTML report's parallel thumbnails, processes sharing a catalogue)
+# under ThreadSanitizer. Separate build folders: the instrumented builds take a few minutes each.
+sanitize:
+	@scripts/setup.sh --for-tests
+	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 $(SWIFT) test --sanitize=address --scratch-path .build/asan
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --sanitize=thread --scratch-path .build/tsan \
+		--filter "CLITests|HTMLReportTests|MatcherTests"
 
 # Accuracy on the real-content evaluation kit (builds its corpus on first use, ~4 minutes).
 eval: setup

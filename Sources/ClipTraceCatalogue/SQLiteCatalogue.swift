@@ -24,11 +24,19 @@ public final class SQLiteCatalogue: Catalogue {
             try Self.checkHeader(path)
             try Self.checkOwnership(path)
         }
+        // A catalogue we may read but not write (a shared or archived one) still serves scans and listings.
+        let readOnly = exists && access(path, W_OK) != 0
+        if readOnly, create {
+            throw CatalogueError(code: .cannotOpen, message: "the catalogue is read-only for this user; registering needs write access",
+                                 path: path)
+        }
+        self.isReadOnly = readOnly
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.foreignKeysEnabled = true
+        configuration.readonly = readOnly
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            if !readOnly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         }
         do {
             let directory = (path as NSString).deletingLastPathComponent
@@ -39,8 +47,15 @@ public final class SQLiteCatalogue: Catalogue {
         } catch {
             throw Self.translate(error, path: path, action: "open the catalogue")
         }
-        try migrate(isNew: !exists)
+        if readOnly {
+            try checkSchemaIsCurrent()
+        } else {
+            try migrate(isNew: !exists)
+        }
     }
+
+    /// True when the file could only be opened for reading: scans and listings work, changes are refused.
+    public let isReadOnly: Bool
 
     /// Refuses files that are not SQLite, before SQLite gets a chance to touch them.
     private static func checkHeader(_ path: String) throws(CatalogueError) {
@@ -81,7 +96,8 @@ public final class SQLiteCatalogue: Catalogue {
         }
     }
 
-    private func migrate(isNew: Bool) throws(CatalogueError) {
+    /// Every schema version, in order.
+    private static func migrator(path: String) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: clips with binary fingerprints") { db in
             try db.create(table: "clip") { t in
@@ -103,6 +119,37 @@ public final class SQLiteCatalogue: Catalogue {
             }
             try db.execute(sql: "PRAGMA application_id = \(Self.applicationID)")
         }
+        return migrator
+    }
+
+    /// A read-only catalogue cannot be migrated: it must already have every migration this version knows.
+    private func checkSchemaIsCurrent() throws(CatalogueError) {
+        let migrator = Self.migrator(path: path)
+        do {
+            try database.read { db in
+                let applied = try migrator.appliedIdentifiers(db)
+                let known = Set(migrator.migrations)
+                if applied.contains(where: { !known.contains($0) }) {
+                    throw CatalogueError(code: .unsupportedVersion,
+                                         message: "this catalogue was written by a newer ClipTrace; upgrade to use it",
+                                         path: path)
+                }
+                if !known.isSubset(of: applied) {
+                    throw CatalogueError(code: .unsupportedVersion,
+                                         message: "this catalogue needs an upgrade, which needs write access to it",
+                                         path: path)
+                }
+            }
+        } catch let error as CatalogueError {
+            throw error
+        } catch {
+            throw Self.translate(error, path: path, action: "open the catalogue")
+        }
+    }
+
+    private func migrate(isNew: Bool) throws(CatalogueError) {
+        let migrator = Self.migrator(path: path)
+
         do {
             try database.writeWithoutTransaction { db in
                 let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0

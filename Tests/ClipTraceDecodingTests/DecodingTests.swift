@@ -223,3 +223,41 @@ struct ThumbnailTests {
         }
     }
 }
+
+@Suite("Memory over many files")
+struct LeakTests {
+    /// Resident memory of this process in bytes (Linux /proc).
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+    }
+
+    @Test("fingerprinting good and broken files over and over keeps memory flat (CLIPTRACE_LEAK_FILES, 1,000 in make torture)")
+    func manyFiles() throws {
+        let count = Int(ProcessInfo.processInfo.environment["CLIPTRACE_LEAK_FILES"] ?? "") ?? 90
+        let files = (["formats/vp9.webm", "formats/mpeg4.avi", "formats/ffv1.mkv", "formats/mpeg2.ts", "formats/raw.h264",
+                      "formats/sorenson.flv", "formats/mjpeg.mov", "formats/rotated90.mp4", "formats/audio_only.m4a",
+                      "images/testsrc.jpg", "bad/corrupt_packets.ts", "bad/empty.mp4", "bad/text.mp4",
+                      "bad/truncated_half.mp4", "bad/truncated_header.mp4"]).map { Repository.path("testmedia/" + $0) }
+        let fingerprinter = Fingerprinter(options: .query)
+        var failures = 0, thumbnails = 0
+        func once(_ index: Int) {
+            let path = files[index % files.count]
+            do {
+                _ = try fingerprinter.fingerprint(path: path)
+                thumbnails += try VideoDecoder.thumbnails(path: path, at: [0.5, 0.1], maxSide: 96).count
+            } catch {
+                failures += 1
+            }
+        }
+        // Warm up: FFmpeg's and Foundation's one-time allocations are not leaks.
+        for index in 0..<files.count * 2 { once(index) }
+        let before = Self.residentBytes()
+        for index in 0..<count { once(index) }
+        let growth = Self.residentBytes() - before
+        #expect(failures > 0 && thumbnails > 0, "both the good and the failure paths ran")
+        #expect(growth < 16 << 20, "resident memory grew by \(growth >> 10) KiB over \(count) files")
+        print("leak check: \(count) files, \(failures) failures, resident growth \(growth >> 10) KiB")
+    }
+}

@@ -226,6 +226,83 @@ struct CLITests {
         #expect(lines.contains { ($0["query"] as? String)?.hasSuffix("clip.mp4") == true && $0["error"] != nil })
     }
 
+    @Test("a file the user may not read gets a permission error record; the rest of the folder is scanned")
+    func unreadableFile() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = folder.file("catalogue.sqlite")
+        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue, Self.references[1]]).status == 0)
+        let batch = folder.file("batch")
+        try FileManager.default.createDirectory(atPath: batch, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4"),
+                                         toPath: batch + "/readable.mp4")
+        try FileManager.default.copyItem(atPath: Self.references[1], toPath: batch + "/locked.mp4")
+        #expect(chmod(batch + "/locked.mp4", 0) == 0)
+        // root reads everything, so as root the scan runs as nobody (setpriv, util-linux); the catalogue and the
+        // folders must then be readable by others.
+        var command = [binary, "scan", "-q", "--catalogue", catalogue, batch]
+        if getuid() == 0 {
+            // The catalogue stays root's and read-only for nobody: a shared catalogue serves scans.
+            chmod(folder.path, 0o1777)
+            chmod(batch, 0o755)
+            chmod(catalogue, 0o644)
+            command = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] + command
+        }
+        let result = try run(command[0], Array(command.dropFirst()))
+        #expect(result.status == 1, "\(result.stderr)")
+        let lines = try Self.jsonLines(result.stdout)
+        #expect(lines.count == 2)
+        let locked = try #require(lines.first { ($0["query"] as? String)?.hasSuffix("locked.mp4") == true })
+        #expect((locked["error"] as? String)?.contains("ermission denied") == true, "\(locked)")
+        #expect(lines.contains { ($0["query"] as? String)?.hasSuffix("readable.mp4") == true
+                && $0["reference"] as? String == "mandelbrot_zoom" })
+        if getuid() == 0 {
+            // The same user may not change that catalogue: a clear refusal, and the file is untouched.
+            let before = try Data(contentsOf: URL(fileURLWithPath: catalogue))
+            let refused = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", binary,
+                                                       "register", "--catalogue", catalogue, Self.references[0]])
+            #expect(refused.status == 2 && refused.stderr.contains("read-only"), "\(refused.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: catalogue)) == before)
+        }
+    }
+
+    @Test("a file still being written while it is scanned gets a result or an error, never a hang or a crash")
+    func growingFile() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = folder.file("catalogue.sqlite")
+        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue, Self.references[1]]).status == 0)
+        // MPEG-TS, as a recorder writes it: readable from the first packets on, the rest arriving as it is scanned.
+        let source = try Data(contentsOf: URL(fileURLWithPath: Repository.path("testmedia/bad/corrupt_packets.ts")))
+        let whole = try Data(contentsOf: URL(fileURLWithPath: Repository.path("testmedia/formats/mpeg2.ts"))) + source
+        let growing = folder.file("recording.ts")
+        let head = whole.count / 5
+        try whole.prefix(head).write(to: URL(fileURLWithPath: growing))
+        let writer = Thread {
+            guard let handle = FileHandle(forWritingAtPath: growing) else { return }
+            handle.seekToEndOfFile()
+            var offset = head
+            while offset < whole.count {
+                let end = min(whole.count, offset + 8192)
+                handle.write(whole.subdata(in: offset..<end))
+                offset = end
+                usleep(20_000)
+            }
+            try? handle.close()
+        }
+        writer.start()
+        let started = Date()
+        let result = try run(binary, ["scan", "-q", "--catalogue", catalogue, "--file-timeout", "60", growing])
+        #expect(Date().timeIntervalSince(started) < 60)
+        #expect(result.status == 0 || result.status == 1, "\(result.stderr)")
+        let lines = try Self.jsonLines(result.stdout)
+        #expect(!lines.isEmpty, "one record, or one per match")
+        #expect(lines.allSatisfy { $0["query"] as? String == growing && ($0["error"] is String || $0.keys.contains("reference")) })
+        while writer.isExecuting { usleep(10_000) }
+    }
+
     @Test("a file over its time budget gets an error record and the batch goes on")
     func timeBudget() throws {
         let binary = try Repository.cliptraceBinary()
