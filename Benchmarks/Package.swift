@@ -35,5 +35,15 @@ let package = Package(
             path: "Benchmarks/MatchingBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Not a package-benchmark suite: one catalogue size per process, so that peak RSS belongs to that size.
+        .executableTarget(
+            name: "IndexScaling",
+            dependencies: [
+                .product(name: "ClipTraceMatching", package: root),
+                .product(name: "ClipTraceFingerprint", package: root),
+                .product(name: "ClipTraceHashing", package: root),
+            ],
+            path: "Benchmarks/IndexScaling"
+        ),
     ]
 )

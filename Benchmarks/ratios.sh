@@ -5,7 +5,9 @@
 #
 # Prints, for 60 s 1080p and 720p H.264 clips with B-frames:
 #   cliptrace fingerprint time ÷ `ffmpeg -threads 2 -i clip -f null -` time, and peak RSS of each;
-# and `cliptrace scan --jobs 2` ÷ `--jobs 1` on 8 files.
+# `cliptrace scan --jobs 2` ÷ `--jobs 1` on 8 files; `scan --fast` (keyframes only) ÷ `scan`;
+# and a 1-hour query against synthetic catalogues of 100, 1,000 and 10,000 hours (IndexScaling: build time,
+# index bytes per frame, query time, planted copies found, peak RSS; HOURS="100 1000" to skip the largest).
 # Each timing is the median of 3 runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,3 +59,10 @@ read -r two_s two_mb < <(measure "$bin" scan -q --catalogue "$catalogue" --jobs 
 printf '%-34s %10s %10s %8s\n' "scan 8 files --jobs 1" "$one_s" "$one_mb" ""
 printf '%-34s %10s %10s %8s\n' "scan 8 files --jobs 2" "$two_s" "$two_mb" "$(ratio "$one_s" "$two_s")"
 echo "(ratio: fingerprint ÷ ffmpeg decode, lower is faster; scan: jobs 1 ÷ jobs 2, the speed-up)"
+
+echo
+echo "1-hour query against synthetic catalogues (one process per size; 10,000 h needs about 16 GB of RAM)"
+swift build -c release --package-path Benchmarks --product IndexScaling >/dev/null
+scaling="$(swift build -c release --package-path Benchmarks --show-bin-path)/IndexScaling"
+"$scaling" 100 direct
+for hours in ${HOURS:-100 1000 10000}; do "$scaling" "$hours" seeded; done

@@ -179,13 +179,19 @@ public struct Fingerprinter: Sendable {
         let duration = info.isStillImage ? 0 : max(info.duration ?? 0, lastTime + frameStep)
         info.duration = duration
         var warnings = decoder.warnings
-        if !info.isStillImage, let declared = decoder.info.duration, declared - lastTime > max(2.0, 0.1 * declared) {
+        // Samples are a step apart (and keyframes further), so the last one may sit that far before the end.
+        let step = options.decoding.keyFramesOnly ? 10 : 1 / options.decoding.samplesPerSecond
+        if !info.isStillImage, let declared = decoder.info.duration,
+           declared - lastTime > max(2.0, 0.1 * declared) + step
+        {
             warnings.append(String(format: "decoded up to %.1f s of a declared %.1f s; the file may be truncated",
                                    lastTime, declared))
         }
         let fingerprint = Fingerprint(
             duration: duration, frameRate: info.frameRate, width: info.width, height: info.height,
-            rotation: info.rotation, codec: info.codec, sampleRate: options.decoding.samplesPerSecond, frames: frames)
+            rotation: info.rotation, codec: info.codec,
+            // Keyframes come when the encoder put them, not on a grid: 0 tells the matcher to use their spacing.
+            sampleRate: options.decoding.keyFramesOnly ? 0 : options.decoding.samplesPerSecond, frames: frames)
         return Result(fingerprint: fingerprint, info: info, warnings: warnings, contentShares: contentShares)
     }
 }

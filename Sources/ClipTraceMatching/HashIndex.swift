@@ -40,8 +40,18 @@ public final class HashIndex: Sendable {
         hashes.count * (MemoryLayout<PDQHash>.stride + 4 + 4 + 16 * 4) + 16 * 65_537 * 4
     }
 
-    public init(clips: [(IndexedClip, Fingerprint)], minimumQuality: Int = MatchingOptions.defaultMinimumQuality) {
-        self.minimumQuality = minimumQuality
+    public convenience init(clips: [(IndexedClip, Fingerprint)],
+                            minimumQuality: Int = MatchingOptions.defaultMinimumQuality) {
+        let flat = Self.flatten(clips, minimumQuality: minimumQuality)
+        self.init(clips: clips.map(\.0), hashes: flat.hashes, owners: flat.owners, times: flat.times,
+                  minimumQuality: minimumQuality)
+    }
+
+    /// Every indexed hash of the clips in order (frames of quality ≥ `minimumQuality`, each followed by its
+    /// probes, which for references are crops), with its clip and time.
+    static func flatten(_ clips: [(IndexedClip, Fingerprint)], minimumQuality: Int)
+        -> (hashes: [PDQHash], owners: [Int32], times: [Float])
+    {
         var hashes: [PDQHash] = [], owners: [Int32] = [], times: [Float] = []
         let total = clips.reduce(0) { $0 + $1.1.frames.reduce(0) { $0 + 1 + $1.probes.count } }
         hashes.reserveCapacity(total)
@@ -60,7 +70,12 @@ public final class HashIndex: Sendable {
                 }
             }
         }
-        self.clips = clips.map(\.0)
+        return (hashes, owners, times)
+    }
+
+    init(clips: [IndexedClip], hashes: [PDQHash], owners: [Int32], times: [Float], minimumQuality: Int) {
+        self.minimumQuality = minimumQuality
+        self.clips = clips
         self.hashes = hashes
         self.owners = owners
         self.times = times

@@ -24,6 +24,8 @@ public struct MatchingOptions: Hashable, Sendable {
     public var minimumDuration: Double
     /// Matches below this score are not reported.
     public var minimumScore: Double
+    /// Seeded search: query frames that must reach a clip through a whole key before the clip is matched.
+    public var minimumSeedFrames = 1
 
     public init(
         maxDistance: Int = 76, minimumQuality: Int = MatchingOptions.defaultMinimumQuality, wordRadius: Int = 1,

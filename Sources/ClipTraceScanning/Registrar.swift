@@ -64,7 +64,7 @@ public struct Registrar: Sendable {
     private func resemblances(of fingerprint: Fingerprint) throws -> [(ClipRecord, Double)] {
         let all = try known.clips(loadingFrom: catalogue)
         guard !all.isEmpty else { return [] }
-        let matches = Matcher(index: ClipScanner.index(of: all)).match(fingerprint).filter { $0.score >= 0.5 }
+        let matches = CatalogueMatcher(clips: ClipScanner.indexedClips(all)).match(fingerprint).filter { $0.score >= 0.5 }
         var best: [Int64: Double] = [:]
         for match in matches { best[match.clip.id] = max(best[match.clip.id] ?? 0, match.score) }
         return all.compactMap { record, _ in best[record.id].map { (record, $0) } }

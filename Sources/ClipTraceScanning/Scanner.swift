@@ -60,32 +60,34 @@ public struct ClipScanner: Sendable {
     public var jobs: Int
     public var extraction: ExtractionOptions
     public var matching: MatchingOptions
-    public let matcher: Matcher
+    public let matcher: CatalogueMatcher
     /// Per-file details at debug level (decode and match figures); silent unless the handler wants them.
     public var logger = Logger(label: "cliptrace.scanner")
     private let records: [Int64: ClipRecord]
+    /// FFmpeg's threads were left to us: they share the cores with the files decoded at once.
+    private let automaticThreads: Bool
+
+    static func decoderThreads(filesAtOnce: Int) -> Int {
+        max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, filesAtOnce))
+    }
 
     /// Loads the catalogue's fingerprints into an in-memory index.
     public init(catalogue: any Catalogue, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
-                extraction: ExtractionOptions = .query, matching: MatchingOptions = MatchingOptions()) throws(CatalogueError)
+                extraction: ExtractionOptions = .query, matching: MatchingOptions = MatchingOptions(),
+                strategy: SearchStrategy = .auto) throws(CatalogueError)
     {
         let all = try catalogue.allFingerprints()
-        let index = Self.index(of: all, minimumQuality: matching.minimumQuality)
-        self.init(index: index, records: all.map(\.0), jobs: jobs, extraction: extraction, matching: matching)
+        let matcher = CatalogueMatcher(clips: Self.indexedClips(all), options: matching, strategy: strategy)
+        self.init(matcher: matcher, records: all.map(\.0), jobs: jobs, extraction: extraction)
     }
 
-    public init(index: HashIndex, records: [ClipRecord], jobs: Int, extraction: ExtractionOptions,
-                matching: MatchingOptions)
-    {
+    public init(matcher: CatalogueMatcher, records: [ClipRecord], jobs: Int, extraction: ExtractionOptions) {
         self.jobs = max(1, jobs)
-        var extraction = extraction
-        // Files run in parallel; FFmpeg's own threads share what is left of the cores.
-        if extraction.decoding.threads == 0 {
-            extraction.decoding.threads = max(1, ProcessInfo.processInfo.activeProcessorCount / self.jobs)
-        }
         self.extraction = extraction
-        self.matching = matching
-        matcher = Matcher(index: index, options: matching)
+        automaticThreads = extraction.decoding.threads == 0
+        if automaticThreads { self.extraction.decoding.threads = Self.decoderThreads(filesAtOnce: self.jobs) }
+        self.matching = matcher.options
+        self.matcher = matcher
         self.records = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -120,6 +122,12 @@ public struct ClipScanner: Sendable {
         _ entries: [MediaFiles.Entry], progress: (@Sendable (BatchProgress) -> Void)? = nil,
         onResult: (FileScanResult) throws -> Void
     ) async rethrows {
+        // Fewer files than jobs: the decoders get the idle cores.
+        var tuned = self
+        if automaticThreads {
+            tuned.extraction.decoding.threads = Self.decoderThreads(filesAtOnce: min(jobs, entries.count))
+        }
+        let scanner = tuned
         var progressState = BatchProgress(done: 0, total: entries.count, failed: 0, current: nil, secondsOfVideo: 0)
         var pending = entries.enumerated().makeIterator()
         try await withThrowingTaskGroup(of: FileScanResult.self) { group in
@@ -127,7 +135,7 @@ public struct ClipScanner: Sendable {
                 guard let (order, entry) = pending.next() else { return false }
                 switch entry {
                 case .file(let path):
-                    group.addTask { await Self.offCooperativePool { self.scan(path: path, order: order) } }
+                    group.addTask { await Self.offCooperativePool { scanner.scan(path: path, order: order) } }
                 case .unusable(let path, let reason):
                     let sentence = Self.sentence(for: ScanError(message: reason, path: path))
                     group.addTask {
@@ -172,10 +180,7 @@ public struct ClipScanner: Sendable {
     }
 
     /// The search index of a catalogue's clips.
-    static func index(of clips: [(ClipRecord, Fingerprint)], minimumQuality: Int = MatchingOptions.defaultMinimumQuality)
-        -> HashIndex
-    {
-        HashIndex(clips: clips.map { (IndexedClip(id: $0.0.id, title: $0.0.title, duration: $0.0.duration), $0.1) },
-                  minimumQuality: minimumQuality)
+    static func indexedClips(_ clips: [(ClipRecord, Fingerprint)]) -> [(IndexedClip, Fingerprint)] {
+        clips.map { (IndexedClip(id: $0.0.id, title: $0.0.title, duration: $0.0.duration), $0.1) }
     }
 }

@@ -7,6 +7,7 @@ import Foundation
 import Logging
 
 extension ReportFormat: ExpressibleByArgument {}
+extension SearchStrategy: ExpressibleByArgument {}
 
 struct ScanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,6 +45,14 @@ struct ScanCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Files scanned at once (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Flag(name: .long, help: "Decode keyframes only: several times faster, for recordings with a keyframe every 1-2 s (livestreams); copies shorter than a few keyframe intervals can be missed.")
+    var fast = false
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Catalogue search: direct (every frame), seeded (whole-key seeds, then the seeded clips directly; for large catalogues) or auto (seeded above \(CatalogueMatcher.seedingThreshold / 14_400) hours).",
+        valueName: "auto|direct|seeded"))
+    var index: SearchStrategy = .auto
+
     @Option(name: .long, help: "Give up on one file after this many seconds (0: no limit); it gets an error record.")
     var fileTimeout: Double = 3600
 
@@ -70,7 +79,9 @@ struct ScanCommand: AsyncParsableCommand {
         do {
             var extraction = ExtractionOptions.query
             extraction.decoding.timeLimit = fileTimeout > 0 ? fileTimeout : nil
-            var loaded = try ClipScanner(catalogue: catalogue, jobs: jobs, extraction: extraction, matching: matching)
+            extraction.decoding.keyFramesOnly = fast
+            var loaded = try ClipScanner(catalogue: catalogue, jobs: jobs, extraction: extraction, matching: matching,
+                                         strategy: index)
             loaded.logger = logger
             scanner = loaded
         } catch {
@@ -78,10 +89,12 @@ struct ScanCommand: AsyncParsableCommand {
             throw ExitStatus.fatal
         }
         logger.debug("catalogue loaded", metadata: [
-            "catalogue": "\(catalogue.path)", "clips": "\(scanner.matcher.index.clips.count)",
+            "catalogue": "\(catalogue.path)", "clips": "\(scanner.matcher.clips.count)",
+            "index": "\(scanner.matcher.strategy.rawValue)", "index_frames": "\(scanner.matcher.frameCount)",
+            "index_bytes": "\(scanner.matcher.memoryBytes)",
             "jobs": "\(jobs)", "decoder_threads": "\(scanner.extraction.decoding.threads)",
         ])
-        if scanner.matcher.index.clips.isEmpty {
+        if scanner.matcher.clips.isEmpty {
             Terminal.warning("the catalogue \(catalogue.path) has no clips; nothing can match")
         }
         let entries = MediaFiles.expand(paths)
@@ -126,7 +139,7 @@ struct ScanCommand: AsyncParsableCommand {
             try writer.finish(summary: ScanSummary(
                 files: scanned, failed: failed, matchedFiles: matchedFiles, matches: matchCount,
                 secondsOfVideo: seconds, elapsed: elapsed, catalogue: catalogue.path,
-                clips: scanner.matcher.index.clips.count))
+                clips: scanner.matcher.clips.count))
             try sink.commit()
         } catch {
             progress.finish()

@@ -125,4 +125,44 @@ struct MatcherTests {
         let candidates = Matcher(index: index).collectCandidates(query)
         #expect(candidates.contains { $0.distance == 0 })
     }
+
+    static var clips: [(IndexedClip, Fingerprint)] {
+        [(IndexedClip(id: 11, title: "A", duration: 40), fingerprint(referenceA.enumerated().map { (Double($0) / 4, $1, 90) })),
+         (IndexedClip(id: 12, title: "B", duration: 30), fingerprint(referenceB.enumerated().map { (Double($0) / 4, $1, 90) }))]
+    }
+
+    @Test("seeded search: the ten 24-bit keys cover the first 240 bits, each bit once")
+    func seedKeys() {
+        var covered = [Int](repeating: 0, count: 256)
+        for bit in 0..<256 {
+            var words: [UInt64] = [0, 0, 0, 0]
+            words[bit / 64] = 1 << UInt64(bit % 64)
+            let hash = PDQHash(w0: words[0], w1: words[1], w2: words[2], w3: words[3])
+            covered[bit] = (0..<SeedIndex.tableCount).filter { SeedIndex.key(hash, $0) != 0 }.count
+        }
+        #expect(covered[0..<240].allSatisfy { $0 == 1 } && covered[240...].allSatisfy { $0 == 0 })
+        #expect(SeedIndex.key(PDQHash(w0: ~0, w1: ~0, w2: ~0, w3: ~0), 2) == 0xFF_FFFF)
+    }
+
+    @Test("seeded search finds what the direct search finds, on both timelines", arguments: [0, 12, 20])
+    func seededEqualsDirect(_ noise: Int) throws {
+        let query = Self.query(prefix: 12, start: 3, length: 20, noise: noise)
+        let direct = CatalogueMatcher(clips: Self.clips, strategy: .direct).match(query)
+        let seeded = CatalogueMatcher(clips: Self.clips, strategy: .seeded).match(query)
+        let best = try #require(seeded.max { $0.score < $1.score })
+        #expect(best.clip.title == "A")
+        #expect(abs(best.queryStart - 12) <= 0.5 && abs(best.referenceStart - 3) <= 0.5)
+        #expect(seeded.map(\.queryStart) == direct.map(\.queryStart))
+        #expect(seeded.map(\.score) == direct.map(\.score))
+    }
+
+    @Test("seeded search matches nothing on unrelated content and seeds no clip")
+    func seededNegative() {
+        var generator = SplitMix(seed: 77)
+        let query = Self.fingerprint((0..<400).map { (Double($0) / 4, Self.random(&generator), 90) })
+        let seeds = SeedIndex(clips: Self.clips)
+        #expect(seeds.seededClips(for: query, options: MatchingOptions()).isEmpty)
+        #expect(CatalogueMatcher(clips: Self.clips, strategy: .seeded).match(query).isEmpty)
+        #expect(CatalogueMatcher(clips: Self.clips).strategy == .direct, "small catalogues are searched directly")
+    }
 }

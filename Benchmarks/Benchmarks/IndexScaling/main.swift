@@ -1,0 +1,152 @@
+// Index scaling: a 1-hour query against synthetic catalogues of 100, 1,000 and 10,000 hours.
+//
+//   swift run -c release --package-path Benchmarks IndexScaling HOURS [direct|seeded]
+//
+// The catalogue has the shape `cliptrace register` gives real video: 4 hashes per second, frames drifting a few
+// bits from one to the next with a cut every 5 s, in 10-minute clips. The query is an hour of unrelated video
+// (16 hashes per frame, as scan computes: 8 orientations of content and whole frame) with three copies planted
+// in it: 5 minutes, 2 minutes and 30 seconds of catalogue clips, each frame re-encoded (16 bits flipped).
+// Prints build time, index bytes per frame, query time, whether each planted copy was found on both timelines,
+// and peak RSS.
+import ClipTraceFingerprint
+import ClipTraceHashing
+import ClipTraceMatching
+import Foundation
+
+struct Generator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func hash() -> PDQHash { PDQHash(w0: next(), w1: next(), w2: next(), w3: next()) }
+    mutating func flip(_ hash: PDQHash, bits: Int) -> PDQHash {
+        var words = [hash.w0, hash.w1, hash.w2, hash.w3]
+        for _ in 0..<bits {
+            let bit = Int(next() % 256)
+            words[bit / 64] ^= 1 << UInt64(bit % 64)
+        }
+        return PDQHash(w0: words[0], w1: words[1], w2: words[2], w3: words[3])
+    }
+}
+
+let framesPerClip = 10 * 60 * 4
+
+/// Frame `index` of synthetic clip `clip`, regenerated on demand (the catalogue is never held twice).
+func clipFrames(_ clip: Int) -> [PDQHash] {
+    var generator = Generator(state: 0xC11F_0000 &+ UInt64(clip))
+    var current = generator.hash()
+    return (0..<framesPerClip).map { index in
+        current = index % 20 == 0 ? generator.hash() : generator.flip(current, bits: 6)
+        return current
+    }
+}
+
+func peakRSSMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+    else { return 0 }
+    let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+    return (Double(fields.dropFirst().first ?? "0") ?? 0) / 1024
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 2, let hours = Int(arguments[1]), hours > 0 else {
+    FileHandle.standardError.write(Data("usage: IndexScaling HOURS [direct|seeded]\n".utf8))
+    exit(64)
+}
+let strategy = arguments.count > 2 ? arguments[2] : "seeded"
+let clipCount = hours * 6
+
+// The catalogue, as flat arrays.
+var started = Date()
+var clips: [IndexedClip] = [], hashes: [PDQHash] = [], owners: [Int32] = [], times: [Float] = []
+hashes.reserveCapacity(clipCount * framesPerClip)
+owners.reserveCapacity(clipCount * framesPerClip)
+times.reserveCapacity(clipCount * framesPerClip)
+for clip in 0..<clipCount {
+    clips.append(IndexedClip(id: Int64(clip + 1), title: "clip \(clip + 1)", duration: 600))
+    for (index, hash) in clipFrames(clip).enumerated() {
+        hashes.append(hash)
+        owners.append(Int32(clip))
+        times.append(Float(index) / 4)
+    }
+}
+let generated = Date().timeIntervalSince(started)
+
+// The query: an hour of unrelated frames with three planted copies.
+struct Planted { var clip: Int; var referenceStart: Double; var queryStart: Double; var seconds: Double }
+let planted = [
+    Planted(clip: clipCount / 3, referenceStart: 120, queryStart: 600, seconds: 300),
+    Planted(clip: clipCount - 1, referenceStart: 30, queryStart: 2_000, seconds: 120),
+    Planted(clip: 0, referenceStart: 400, queryStart: 3_300, seconds: 30),
+]
+var generator = Generator(state: 99)
+var queryFrames: [Fingerprint.Frame] = []
+for index in 0..<(3_600 * 4) {
+    let time = Double(index) / 4
+    var hash = generator.hash()
+    if let copy = planted.first(where: { time >= $0.queryStart && time < $0.queryStart + $0.seconds }) {
+        let referenceIndex = Int((copy.referenceStart + time - copy.queryStart) * 4)
+        hash = generator.flip(clipFrames(copy.clip)[referenceIndex], bits: 16)
+    }
+    let probes = (0..<15).map { probe in
+        Fingerprint.Probe(hash: generator.hash(), orientation: Dihedral(rawValue: probe % 8)!,
+                          region: probe < 7 ? .content : .fullFrame)
+    }
+    queryFrames.append(.init(time: time, hash: hash, quality: 90, probes: probes))
+}
+let query = Fingerprint(duration: 3_600, frameRate: 30, width: 1280, height: 720, rotation: 0, codec: "h264",
+                        sampleRate: 4, frames: queryFrames)
+
+started = Date()
+let options = MatchingOptions()
+let matches: [Match]
+let frameCount: Int, memory: Int
+var queryTime = 0.0, buildTime = 0.0
+if strategy == "direct" {
+    let flatClips = clips.enumerated().map { position, clip in
+        (clip, Fingerprint(duration: 600, frameRate: 30, width: 1280, height: 720, rotation: 0, codec: "h264",
+                           sampleRate: 4, frames: clipFrames(position).enumerated().map {
+                               .init(time: Double($0.offset) / 4, hash: $0.element, quality: 90)
+                           }))
+    }
+    hashes = []; owners = []; times = []
+    started = Date()
+    let index = HashIndex(clips: flatClips)
+    buildTime = Date().timeIntervalSince(started)
+    frameCount = index.frameCount
+    memory = index.memoryBytes
+    started = Date()
+    matches = Matcher(index: index, options: options).match(query)
+    queryTime = Date().timeIntervalSince(started)
+} else {
+    let index = SeedIndex(clips: clips, hashes: hashes, owners: owners, times: times)
+    hashes = []; owners = []; times = []
+    buildTime = Date().timeIntervalSince(started)
+    frameCount = index.frameCount
+    memory = index.memoryBytes
+    started = Date()
+    let seeded = index.seededClips(for: query, options: options)
+    matches = seeded.isEmpty ? [] : Matcher(index: index.directIndex(of: seeded), options: options).match(query)
+    queryTime = Date().timeIntervalSince(started)
+}
+
+var found = 0
+for copy in planted {
+    let hit = matches.first {
+        $0.clip.id == Int64(copy.clip + 1) && abs($0.queryStart - copy.queryStart) <= 0.5
+            && abs($0.queryEnd - (copy.queryStart + copy.seconds - 0.25)) <= 0.5
+            && abs($0.referenceStart - copy.referenceStart) <= 0.5
+    }
+    if hit != nil { found += 1 }
+}
+let falseMatches = matches.filter { match in
+    !planted.contains { $0.clip + 1 == Int(match.clip.id) && match.score >= 0.5 } && match.score >= 0.5
+}.count
+print(String(format: "%6d h  %-6@  %10d frames  generate %6.1f s  build %6.1f s  %5.1f B/frame  query 1 h %6.2f s  planted found %d/3  false %d  peak RSS %7.0f MB",
+             hours, strategy, frameCount, generated, buildTime, Double(memory) / Double(max(1, frameCount)), queryTime,
+             found, falseMatches, peakRSSMegabytes()))

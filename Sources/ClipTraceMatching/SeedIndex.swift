@@ -1,0 +1,197 @@
+import ClipTraceFingerprint
+import ClipTraceHashing
+
+/// The catalogue index for large catalogues (hundreds to tens of thousands of hours), searched in two stages.
+///
+/// ``HashIndex`` reads a posting list of (catalogue frames ÷ 65,536) entries per 16-bit word and probe, so its
+/// query time grows in step with the catalogue. Here each hash is cut into ten 24-bit keys instead; a key
+/// lookup meets about (catalogue frames ÷ 16.7 million) unrelated entries, so seeding costs almost the same
+/// for 100 or 10,000 hours. A copy shows up as query frames sharing a key with a reference frame: the primary
+/// hash of each query frame also tries every key one bit away, so a frame 40 bits from its original still
+/// seeds six times in ten (exact keys alone: one in six), and a copied stretch has dozens of frames. Only the clips seeded that way are then matched exactly as before, through a ``HashIndex`` built
+/// on the spot over their frames: the alignment, the scores and the timelines are those of the direct search.
+///
+/// Memory: the hash (32 B), time (4 B) and clip (4 B) of each indexed frame, and per key table one byte of the
+/// key and a 4-byte entry number: 90 bytes per indexed frame, plus 2.6 MB of bucket offsets.
+public final class SeedIndex: Sendable {
+    public let clips: [IndexedClip]
+    let hashes: [PDQHash]
+    let owners: [Int32]
+    let times: [Float]
+    /// Entries of each clip, contiguous: clip `c` owns `clipStarts[c] ..< clipStarts[c + 1]`.
+    let clipStarts: [Int]
+    /// Per key table: entries sorted by key; bucket offsets by the key's top 16 bits, then its low 8 bits.
+    let bucketOffsets: [[UInt32]]
+    let lowBytes: [[UInt8]]
+    let entries: [[UInt32]]
+    public let minimumQuality: Int
+
+    static let tableCount = 10
+    static let keyBits = 24
+
+    public var frameCount: Int { hashes.count }
+
+    /// Resident bytes of the index structures.
+    public var memoryBytes: Int {
+        hashes.count * (MemoryLayout<PDQHash>.stride + 4 + 4 + Self.tableCount * 5)
+            + Self.tableCount * 65_537 * 4 + clipStarts.count * 8
+    }
+
+    public convenience init(clips: [(IndexedClip, Fingerprint)],
+                            minimumQuality: Int = MatchingOptions.defaultMinimumQuality) {
+        let flat = HashIndex.flatten(clips, minimumQuality: minimumQuality)
+        self.init(clips: clips.map(\.0), hashes: flat.hashes, owners: flat.owners, times: flat.times,
+                  minimumQuality: minimumQuality)
+    }
+
+    /// Builds from flat arrays (one entry per indexed hash, grouped by clip in order), so a very large
+    /// catalogue never has to exist as ``Fingerprint`` values too. `owners` are indices into `clips`.
+    public init(clips: [IndexedClip], hashes: [PDQHash], owners: [Int32], times: [Float],
+                minimumQuality: Int = MatchingOptions.defaultMinimumQuality) {
+        precondition(hashes.count == owners.count && hashes.count == times.count, "one owner and time per hash")
+        precondition(zip(owners, owners.dropFirst()).allSatisfy { $0 <= $1 }, "entries grouped by clip, in order")
+        self.minimumQuality = minimumQuality
+        self.clips = clips
+        self.hashes = hashes
+        self.owners = owners
+        self.times = times
+        var starts = [Int](repeating: 0, count: clips.count + 1)
+        for owner in owners { starts[Int(owner) + 1] += 1 }
+        for clip in 0..<clips.count { starts[clip + 1] += starts[clip] }
+        clipStarts = starts
+
+        // Entries sorted by their 24-bit key (stable: in entry order within a key). Large catalogues use a
+        // counting sort over all 16.7 million keys; small ones a comparison sort that does not touch them all.
+        let count = hashes.count
+        var allOffsets: [[UInt32]] = [], allLow: [[UInt8]] = [], allEntries: [[UInt32]] = []
+        let counting = count >= 1 << 20
+        var counts = [UInt32](repeating: 0, count: counting ? 1 << Self.keyBits + 1 : 0)
+        for table in 0..<Self.tableCount {
+            var low = [UInt8](repeating: 0, count: count)
+            var sorted = [UInt32](repeating: 0, count: count)
+            var buckets = [UInt32](repeating: 0, count: 65_537)
+            if counting {
+                for i in counts.indices { counts[i] = 0 }
+                hashes.withUnsafeBufferPointer { hashes in
+                    for hash in hashes { counts[Int(Self.key(hash, table)) + 1] += 1 }
+                }
+                for value in 0..<(1 << Self.keyBits) { counts[value + 1] += counts[value] }
+                for high in 0...65_536 { buckets[high] = counts[min(high << 8, 1 << Self.keyBits)] }
+                hashes.withUnsafeBufferPointer { hashes in
+                    for entry in 0..<count {
+                        let key = Int(Self.key(hashes[entry], table))
+                        let position = Int(counts[key])
+                        counts[key] += 1
+                        sorted[position] = UInt32(entry)
+                        low[position] = UInt8(key & 0xFF)
+                    }
+                }
+            } else {
+                let keyed = hashes.indices.map { UInt64(Self.key(hashes[$0], table)) << 32 | UInt64($0) }.sorted()
+                for (position, item) in keyed.enumerated() {
+                    sorted[position] = UInt32(truncatingIfNeeded: item)
+                    low[position] = UInt8(truncatingIfNeeded: item >> 32)
+                    buckets[Int(item >> 40) + 1] += 1
+                }
+                for high in 0..<65_536 { buckets[high + 1] += buckets[high] }
+            }
+            allOffsets.append(buckets)
+            allLow.append(low)
+            allEntries.append(sorted)
+        }
+        bucketOffsets = allOffsets
+        lowBytes = allLow
+        entries = allEntries
+    }
+
+    /// Bits `24·table ..< 24·table + 24` of the hash.
+    @inline(__always)
+    static func key(_ hash: PDQHash, _ table: Int) -> UInt32 {
+        let bit = table * keyBits
+        let words = (hash.w0, hash.w1, hash.w2, hash.w3)
+        func word(_ index: Int) -> UInt64 {
+            switch index {
+            case 0: words.0
+            case 1: words.1
+            case 2: words.2
+            default: words.3
+            }
+        }
+        let index = bit / 64, offset = bit % 64
+        var value = word(index) >> UInt64(offset)
+        if offset > 64 - keyBits, index < 3 { value |= word(index + 1) << UInt64(64 - offset) }
+        return UInt32(truncatingIfNeeded: value) & (1 << UInt32(keyBits) - 1)
+    }
+
+    /// Calls `body(entry)` for every indexed frame sharing a whole key with `hash`, or (with `radius` 1) a key
+    /// one bit away.
+    @inline(__always)
+    func lookup(_ hash: PDQHash, radius: Int, _ body: (Int) -> Void) {
+        for table in 0..<Self.tableCount {
+            let exact = Self.key(hash, table)
+            for flip in -1..<(radius > 0 ? Self.keyBits : 0) {
+                lookup(key: flip < 0 ? exact : exact ^ (1 << UInt32(flip)), table: table, body)
+            }
+        }
+    }
+
+    @inline(__always)
+    private func lookup(key: UInt32, table: Int, _ body: (Int) -> Void) {
+        let high = Int(key >> 8), low = UInt8(key & 0xFF)
+        bucketOffsets[table].withUnsafeBufferPointer { offsets in
+            lowBytes[table].withUnsafeBufferPointer { lows in
+                entries[table].withUnsafeBufferPointer { entries in
+                    // Binary search for the first entry with this low byte, then walk while it holds.
+                    var start = Int(offsets[high]), end = Int(offsets[high + 1])
+                    while start < end {
+                        let middle = (start + end) / 2
+                        if lows[middle] < low { start = middle + 1 } else { end = middle }
+                    }
+                    let bucketEnd = Int(offsets[high + 1])
+                    while start < bucketEnd, lows[start] == low {
+                        body(Int(entries[start]))
+                        start += 1
+                    }
+                }
+            }
+        }
+    }
+
+    /// Clips at least two query frames lead to through a whole key and a distance within `maxDistance`,
+    /// strongest first, at most `limit`.
+    public func seededClips(for query: Fingerprint, options: MatchingOptions, limit: Int = 64) -> [Int] {
+        var framesPerClip = [Int32](repeating: 0, count: clips.count)
+        var lastFrame = [Int32](repeating: -1, count: clips.count)
+        hashes.withUnsafeBufferPointer { hashes in
+            for (frameIndex, frame) in query.frames.enumerated() where frame.quality >= options.minimumQuality {
+                for probe in -1..<frame.probes.count {
+                    let hash = probe < 0 ? frame.hash : frame.probes[probe].hash
+                    lookup(hash, radius: probe < 0 ? options.wordRadius : 0) { entry in
+                        let clip = Int(owners[entry])
+                        guard lastFrame[clip] != Int32(frameIndex),
+                              hashes[entry].distance(to: hash) <= options.maxDistance
+                        else { return }
+                        lastFrame[clip] = Int32(frameIndex)
+                        framesPerClip[clip] += 1
+                    }
+                }
+            }
+        }
+        let seeded = framesPerClip.indices.filter { framesPerClip[$0] >= options.minimumSeedFrames }
+            .sorted { framesPerClip[$0] > framesPerClip[$1] }
+        return Array(seeded.prefix(limit))
+    }
+
+    /// A direct index over the frames of some clips, for the exact second stage.
+    public func directIndex(of clipIndices: [Int]) -> HashIndex {
+        var subHashes: [PDQHash] = [], subOwners: [Int32] = [], subTimes: [Float] = []
+        for (position, clip) in clipIndices.enumerated() {
+            let range = clipStarts[clip]..<clipStarts[clip + 1]
+            subHashes += hashes[range]
+            subTimes += times[range]
+            subOwners += repeatElement(Int32(position), count: range.count)
+        }
+        return HashIndex(clips: clipIndices.map { clips[$0] }, hashes: subHashes, owners: subOwners, times: subTimes,
+                         minimumQuality: minimumQuality)
+    }
+}
