@@ -20,6 +20,9 @@ demo: build
 	$(BIN) scan --catalogue $(DEMO_DIR)/catalogue.sqlite testmedia/recordings
 	@echo "== the same as CSV =="
 	$(BIN) scan --catalogue $(DEMO_DIR)/catalogue.sqlite --format csv --quiet testmedia/recordings
+	@echo "== and as an HTML report =="
+	$(BIN) scan --catalogue $(DEMO_DIR)/catalogue.sqlite --format html --output $(DEMO_DIR)/report.html --quiet testmedia/recordings
+	@echo "open $(DEMO_DIR)/report.html in a browser"
 
 test:
 	@scripts/setup.sh --for-tests
@@ -36,8 +39,9 @@ torture: setup
 # under ThreadSanitizer. Separate build folders: the instrumented builds take a few minutes each.
 sanitize:
 	@scripts/setup.sh --for-tests
-	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 $(SWIFT) test --sanitize=address --scratch-path .build/asan
-	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --sanitize=thread --scratch-path .build/tsan \
+	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
+		$(SWIFT) test --disable-xctest --sanitize=address --scratch-path .build/asan
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --disable-xctest --sanitize=thread --scratch-path .build/tsan \
 		--filter "CLITests|HTMLReportTests|MatcherTests"
 
 # Accuracy on the real-content evaluation kit (builds its corpus on first use, ~4 minutes).

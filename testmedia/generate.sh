@@ -39,6 +39,14 @@ ff -f lavfi -i "$filler_b" -i "$out/references/spinning_pattern.mp4" -filter_com
    [1:v]trim=1:8.7,setpts=(PTS-STARTPTS)/1.1,fps=25,drawbox=x=200:y=170:w=110:h=60:color=red@0.9:t=fill,setsar=1[b];\
    [a][b]concat=n=2:v=1:a=0,format=yuv420p[v]" -map "[v]" -r 25 "${x264[@]}" \
    "$out/recordings/stream_with_fast_copy.mp4"
+# picture-in-picture: life_colony 2.0–9.0 s scaled into a 400×300 window (52 % of the screen) at the top left
+# of a streamer's 640×360 layout, beside a camera tile, at query 2.0–9.0 s.
+ff -f lavfi -i "color=c=0x303848:size=640x360:rate=25,drawbox=x=0:y=320:w=640:h=40:color=0x101018:t=fill" \
+   -i "$out/references/life_colony.mp4" \
+   -f lavfi -i "life=size=200x150:rate=25:seed=99:ratio=0.6:mold=5:life_color=#40ff80:death_color=#401010,gblur=sigma=2" \
+   -filter_complex "[1:v]trim=2:9,setpts=PTS-STARTPTS+2/TB,scale=400:300,setsar=1[w];\
+   [0:v][w]overlay=x=16:y=12:enable='between(t,2,9)'[bg];[bg][2:v]overlay=x=430:y=20[v]" \
+   -map "[v]" -t 11 "${x264[@]}" "$out/recordings/stream_with_window_copy.mp4"
 # no registered content at all.
 ff -f lavfi -i "$filler_a" -f lavfi -i "$filler_b" -filter_complex \
   "[0:v]trim=0:5,setpts=PTS-STARTPTS[a];[1:v]trim=0:5,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1:a=0[v]" \
@@ -46,6 +54,7 @@ ff -f lavfi -i "$filler_a" -f lavfi -i "$filler_b" -filter_complex \
 printf 'recording\treference\tquery_start\tquery_end\treference_start\treference_end\ttransforms\n' > "$out/recordings.tsv"
 printf 'stream_with_mirrored_copy\tmandelbrot_zoom\t4.0\t11.0\t2.0\t9.0\thflip,letterbox,crf30\n' >> "$out/recordings.tsv"
 printf 'stream_with_fast_copy\tspinning_pattern\t3.0\t10.0\t1.0\t8.7\tspeed1.1,overlay\n' >> "$out/recordings.tsv"
+printf 'stream_with_window_copy\tlife_colony\t2.0\t9.0\t2.0\t9.0\tpip,scale1.25\n' >> "$out/recordings.tsv"
 
 # --- Codecs and containers (2 s each) -----------------------------------------------------------------
 src="mandelbrot=size=320x240:rate=25:start_scale=2:end_scale=0.5"

@@ -129,7 +129,7 @@ public struct Matcher: Sendable {
                     for i in seen.indices { seen[i] = 0 }
                     stamp = 1
                 }
-                index.search(hash, maxDistance: options.maxDistance, wordRadius: probe < 0 ? options.wordRadius : 0,
+                index.search(hash, maxDistance: options.maxDistance, wordRadius: Self.searchesNeighbours(frame, probe) ? options.wordRadius : 0,
                              seen: &seen, stamp: stamp) { entry, distance in
                     let key = Int32(entry)
                     if let existing = best[key], existing.distance <= distance { return }
@@ -152,6 +152,16 @@ public struct Matcher: Sendable {
             }
         }
         return out
+    }
+
+    /// Whether a hash is searched with its words' one-bit neighbours: the primary hash, and a window seen
+    /// upright. A window is rescaled from a few hundred pixels, so its hash sits further from the original
+    /// (40-50 bits on fine textures) than a re-encode does, and exact words alone find only half its frames.
+    @inline(__always)
+    static func searchesNeighbours(_ frame: Fingerprint.Frame, _ probe: Int) -> Bool {
+        guard probe >= 0 else { return true }
+        let taken = frame.probes[probe]
+        return taken.region == .window && taken.orientation == .original
     }
 
     /// Hough vote over (speed, offset) for one clip, then segments along the strongest lines.

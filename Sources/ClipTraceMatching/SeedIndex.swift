@@ -166,7 +166,7 @@ public final class SeedIndex: Sendable {
             for (frameIndex, frame) in query.frames.enumerated() where frame.quality >= options.minimumQuality {
                 for probe in -1..<frame.probes.count {
                     let hash = probe < 0 ? frame.hash : frame.probes[probe].hash
-                    lookup(hash, radius: probe < 0 ? options.wordRadius : 0) { entry in
+                    lookup(hash, radius: Matcher.searchesNeighbours(frame, probe) ? options.wordRadius : 0) { entry in
                         let clip = Int(owners[entry])
                         guard lastFrame[clip] != Int32(frameIndex),
                               hashes[entry].distance(to: hash) <= options.maxDistance

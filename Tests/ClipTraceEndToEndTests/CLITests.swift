@@ -70,6 +70,15 @@ struct CLITests {
                 #expect(abs(value - expected) <= 0.5, "\(truth.recording) \(key) = \(value), expected \(expected)")
             }
             #expect(match["reference_id"] != nil)
+            // Each method shows in the report: the mirror probe and bar removal, the fitted slope, the window.
+            let transforms = Set(match["transforms"] as? [String] ?? [])
+            let expected: Set<String> = switch truth.recording {
+            case "stream_with_mirrored_copy": ["mirror", "letterboxed"]
+            case "stream_with_fast_copy": ["speed 1.10x"]
+            case "stream_with_window_copy": ["window"]
+            default: []
+            }
+            #expect(expected.isSubset(of: transforms), "\(truth.recording): \(transforms)")
         }
         // The clean recording matches nothing.
         #expect(!matches.contains { ($0["query"] as? String)?.contains("without_copies") == true })
