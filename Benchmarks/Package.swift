@@ -15,6 +15,12 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // Deterministic synthetic hashes and clips shared by the suites.
+        .target(
+            name: "SyntheticFingerprints",
+            dependencies: [.product(name: "ClipTraceHashing", package: root)],
+            path: "Benchmarks/SyntheticFingerprints"
+        ),
         .executableTarget(
             name: "HashingBenchmarks",
             dependencies: [
@@ -28,6 +34,7 @@ let package = Package(
             name: "MatchingBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                "SyntheticFingerprints",
                 .product(name: "ClipTraceMatching", package: root),
                 .product(name: "ClipTraceFingerprint", package: root),
                 .product(name: "ClipTraceHashing", package: root),
@@ -39,6 +46,7 @@ let package = Package(
         .executableTarget(
             name: "IndexScaling",
             dependencies: [
+                "SyntheticFingerprints",
                 .product(name: "ClipTraceMatching", package: root),
                 .product(name: "ClipTraceFingerprint", package: root),
                 .product(name: "ClipTraceHashing", package: root),

@@ -50,7 +50,7 @@ public final class SQLiteCatalogue: Catalogue {
         if readOnly {
             try checkSchemaIsCurrent()
         } else {
-            try migrate(isNew: !exists)
+            try migrate()
         }
     }
 
@@ -97,7 +97,7 @@ public final class SQLiteCatalogue: Catalogue {
     }
 
     /// Every schema version, in order.
-    private static func migrator(path: String) -> DatabaseMigrator {
+    private static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: clips with binary fingerprints") { db in
             try db.create(table: "clip") { t in
@@ -117,24 +117,28 @@ public final class SQLiteCatalogue: Catalogue {
                 t.column("frame_count", .integer).notNull()
                 t.column("fingerprint", .blob).notNull()
             }
-            try db.execute(sql: "PRAGMA application_id = \(Self.applicationID)")
+            try db.execute(sql: "PRAGMA application_id = \(SQLiteCatalogue.applicationID)")
         }
         return migrator
+    }()
+
+    /// Refuses a catalogue carrying migrations this version does not know: a newer ClipTrace wrote it.
+    private static func refuseNewerSchema(_ db: Database, path: String) throws {
+        let known = Set(migrator.migrations)
+        if try migrator.appliedIdentifiers(db).contains(where: { !known.contains($0) }) {
+            throw CatalogueError(code: .unsupportedVersion,
+                                 message: "this catalogue was written by a newer ClipTrace; upgrade to use it",
+                                 path: path)
+        }
     }
 
     /// A read-only catalogue cannot be migrated: it must already have every migration this version knows.
     private func checkSchemaIsCurrent() throws(CatalogueError) {
-        let migrator = Self.migrator(path: path)
+        let migrator = Self.migrator
         do {
             try database.read { db in
-                let applied = try migrator.appliedIdentifiers(db)
-                let known = Set(migrator.migrations)
-                if applied.contains(where: { !known.contains($0) }) {
-                    throw CatalogueError(code: .unsupportedVersion,
-                                         message: "this catalogue was written by a newer ClipTrace; upgrade to use it",
-                                         path: path)
-                }
-                if !known.isSubset(of: applied) {
+                try Self.refuseNewerSchema(db, path: path)
+                if !Set(migrator.migrations).isSubset(of: try migrator.appliedIdentifiers(db)) {
                     throw CatalogueError(code: .unsupportedVersion,
                                          message: "this catalogue needs an upgrade, which needs write access to it",
                                          path: path)
@@ -147,9 +151,8 @@ public final class SQLiteCatalogue: Catalogue {
         }
     }
 
-    private func migrate(isNew: Bool) throws(CatalogueError) {
-        let migrator = Self.migrator(path: path)
-
+    private func migrate() throws(CatalogueError) {
+        let migrator = Self.migrator
         do {
             try database.writeWithoutTransaction { db in
                 let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
@@ -160,13 +163,7 @@ public final class SQLiteCatalogue: Catalogue {
                                          message: "this SQLite file belongs to another application, not ClipTrace; it was left untouched",
                                          path: path)
                 }
-                let applied = try migrator.appliedIdentifiers(db)
-                let known = Set(migrator.migrations)
-                if applied.contains(where: { !known.contains($0) }) {
-                    throw CatalogueError(code: .unsupportedVersion,
-                                         message: "this catalogue was written by a newer ClipTrace; upgrade to use it",
-                                         path: path)
-                }
+                try Self.refuseNewerSchema(db, path: path)
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
             }
             try migrator.migrate(database)

@@ -143,9 +143,52 @@ final class ScaleContext {
     }
     private var key: Key?
 
-    /// Returns a context converting `source` frames to a full-range picture (GRAY8 for hashing, YUVJ420P for
-    /// thumbnails) of the given size.
-    func context(
+    /// Converts the whole of `frame` to a full-range `width`×`height` picture in `format` (GRAY8 for hashing,
+    /// YUVJ420P for thumbnails), writing plane `i` at `planes[i].offset` of `buffer`, rows `stride` bytes apart.
+    func convert(
+        _ frame: UnsafeMutablePointer<AVFrame>, width: Int, height: Int, format: AVPixelFormat,
+        planes: [(offset: Int, stride: Int)], into buffer: inout [UInt8], path: String
+    ) throws(DecodingError) {
+        let raw = frame.pointee
+        let context = try context(
+            sourceWidth: raw.width, sourceHeight: raw.height, sourceFormat: raw.format,
+            sourceFullRange: Self.isFullRange(raw), width: Int32(width), height: Int32(height),
+            destinationFormat: format.rawValue, path: path)
+        let scaled: Int32 = buffer.withUnsafeMutableBufferPointer { bytes in
+            var destinations = [UnsafeMutablePointer<UInt8>?](repeating: nil, count: 4)
+            var strides = [Int32](repeating: 0, count: 4)
+            for (index, plane) in planes.enumerated() {
+                destinations[index] = bytes.baseAddress! + plane.offset
+                strides[index] = Int32(plane.stride)
+            }
+            return withUnsafePointer(to: frame.pointee.data) { dataTuple in
+                withUnsafePointer(to: frame.pointee.linesize) { lineTuple in
+                    dataTuple.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { data in
+                        lineTuple.withMemoryRebound(to: Int32.self, capacity: 8) { lines in
+                            sws_scale(context, data, lines, 0, raw.height, &destinations, &strides)
+                        }
+                    }
+                }
+            }
+        }
+        if scaled <= 0 {
+            throw DecodingError(code: .corruptData, message: "FFmpeg could not convert a decoded frame",
+                                path: path, cFunction: "sws_scale", cErrorCode: scaled)
+        }
+    }
+
+    /// Whether a decoded frame's samples span 0–255 (RGB, grey, JPEG-range YUV) rather than video range.
+    static func isFullRange(_ raw: AVFrame) -> Bool {
+        let descriptor = av_pix_fmt_desc_get(AVPixelFormat(rawValue: raw.format))
+        let isRGB = descriptor.map { ($0.pointee.flags & UInt64(AV_PIX_FMT_FLAG_RGB)) != 0 } ?? false
+        let isGray = descriptor.map { $0.pointee.nb_components <= 2 } ?? false
+        return isRGB || isGray || raw.color_range == AVCOL_RANGE_JPEG
+            || [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUVJ444P, AV_PIX_FMT_YUVJ440P]
+                .map(\.rawValue).contains(raw.format)
+    }
+
+    /// A context converting `source` frames to the given size and format, reused while they stay the same.
+    private func context(
         sourceWidth: Int32, sourceHeight: Int32, sourceFormat: Int32, sourceFullRange: Bool,
         width: Int32, height: Int32, destinationFormat: Int32, path: String
     ) throws(DecodingError) -> OpaquePointer {

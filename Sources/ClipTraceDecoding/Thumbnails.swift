@@ -27,10 +27,11 @@ extension VideoDecoder {
         options.threads = 1
         let decoder = try VideoDecoder(path: path, options: options)
         let encoder = try JPEGEncoder(path: path, quality: quality)
-        var pictures: [Thumbnail] = []
+        var pictures = [Thumbnail?](repeating: nil, count: times.count)
         // In time order so that a file that cannot seek is still read once, forwards.
         var still: HeldFrame? = nil
-        for time in times.sorted() {
+        for index in times.indices.sorted(by: { times[$0] < times[$1] }) {
+            let time = times[index]
             let frame: HeldFrame
             if decoder.info.isStillImage {
                 // One picture serves every time.
@@ -43,11 +44,10 @@ extension VideoDecoder {
             } else {
                 frame = try decoder.decodeFrame(at: max(0, time))
             }
-            pictures.append(try encoder.encode(frame, requestedTime: time, maxSide: maxSide,
-                                               rotation: decoder.info.rotation, path: path))
+            pictures[index] = try encoder.encode(frame, requestedTime: time, maxSide: maxSide,
+                                                 rotation: decoder.info.rotation, path: path)
         }
-        // Back to the caller's order.
-        return times.map { time in pictures.first { $0.requestedTime == time }! }
+        return pictures.compactMap { $0 }
     }
 }
 
@@ -92,25 +92,11 @@ extension VideoDecoder {
 
     /// The next decoded frame (moved out of the decoder), or nil at the end of the stream.
     private func receiveFrame() throws(DecodingError) -> HeldFrame? {
-        while !finished {
-            if deadline.hasPassed {
-                throw DecodingError(code: .timedOut, message: "gave up extracting a picture", path: path)
-            }
-            let received = avcodec_receive_frame(codec.pointer, frame.pointer)
-            if received == 0 {
-                let time = frameTime()
-                let held = try Frame(path: path)
-                av_frame_move_ref(held.pointer, frame.pointer)
-                return HeldFrame(frame: held, time: time)
-            }
-            if received == FFmpegError.endOfFile {
-                finished = true
-                break
-            }
-            if received != FFmpegError.tryAgain { try noteError("avcodec_receive_frame", received) }
-            try feedDecoder()
-        }
-        return nil
+        guard try receiveNextFrame() else { return nil }
+        let time = frameTime()
+        let held = try Frame(path: path)
+        av_frame_move_ref(held.pointer, frame.pointer)
+        return HeldFrame(frame: held, time: time)
     }
 }
 
@@ -138,48 +124,21 @@ final class JPEGEncoder {
         guard raw.width > 0, raw.height > 0 else {
             throw DecodingError(code: .corruptData, message: "a decoded frame has no size", path: path)
         }
-        var displayWidth = Double(raw.width)
-        let sar = raw.sample_aspect_ratio
-        if sar.num > 0, sar.den > 0, Double(sar.num) / Double(sar.den) > 0.1, Double(sar.num) / Double(sar.den) < 10 {
-            displayWidth *= Double(sar.num) / Double(sar.den)
-        }
+        let displayWidth = VideoDecoder.displayWidth(raw)
         let scale = min(1, Double(maxSide) / max(displayWidth, Double(raw.height)))
         // 4:2:0 wants even sides.
         let width = max(2, Int((displayWidth * scale / 2).rounded()) * 2)
         let height = max(2, Int((Double(raw.height) * scale / 2).rounded()) * 2)
 
-        // Scale into three planes of our own, turn them, then hand them to the encoder.
-        let context = try scaler.context(
-            sourceWidth: raw.width, sourceHeight: raw.height, sourceFormat: raw.format,
-            sourceFullRange: VideoDecoder.isFullRange(raw),
-            width: Int32(width), height: Int32(height), destinationFormat: AV_PIX_FMT_YUVJ420P.rawValue, path: path)
-        var luma = [UInt8](repeating: 0, count: width * height)
-        var blue = [UInt8](repeating: 128, count: width * height / 4)
-        var red = [UInt8](repeating: 128, count: width * height / 4)
-        let scaled: Int32 = luma.withUnsafeMutableBufferPointer { y in
-            blue.withUnsafeMutableBufferPointer { u in
-                red.withUnsafeMutableBufferPointer { v in
-                    var destinations: [UnsafeMutablePointer<UInt8>?] = [y.baseAddress, u.baseAddress, v.baseAddress, nil]
-                    var strides: [Int32] = [Int32(width), Int32(width / 2), Int32(width / 2), 0]
-                    return withUnsafePointer(to: held.frame.pointer.pointee.data) { dataTuple in
-                        withUnsafePointer(to: held.frame.pointer.pointee.linesize) { lineTuple in
-                            dataTuple.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { data in
-                                lineTuple.withMemoryRebound(to: Int32.self, capacity: 8) { lines in
-                                    sws_scale(context, data, lines, 0, raw.height, &destinations, &strides)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if scaled <= 0 {
-            throw DecodingError(code: .corruptData, message: "FFmpeg could not convert a decoded frame",
-                                path: path, cFunction: "sws_scale", cErrorCode: scaled)
-        }
-        let planes = [LumaImage(width: width, height: height, pixels: luma),
-                      LumaImage(width: width / 2, height: height / 2, pixels: blue),
-                      LumaImage(width: width / 2, height: height / 2, pixels: red)]
+        // Scale into planes of our own, turn them, then hand them to the encoder.
+        let lumaSize = width * height, chromaSize = width * height / 4
+        var yuv = [UInt8](repeating: 128, count: lumaSize + 2 * chromaSize)
+        try scaler.convert(held.frame.pointer, width: width, height: height, format: AV_PIX_FMT_YUVJ420P,
+                           planes: [(0, width), (lumaSize, width / 2), (lumaSize + chromaSize, width / 2)],
+                           into: &yuv, path: path)
+        let planes = [LumaImage(width: width, height: height, pixels: Array(yuv[..<lumaSize])),
+                      LumaImage(width: width / 2, height: height / 2, pixels: Array(yuv[lumaSize..<(lumaSize + chromaSize)])),
+                      LumaImage(width: width / 2, height: height / 2, pixels: Array(yuv[(lumaSize + chromaSize)...]))]
             .map { VideoDecoder.rotate($0, clockwise: rotation) }
         let outWidth = planes[0].width, outHeight = planes[0].height
 

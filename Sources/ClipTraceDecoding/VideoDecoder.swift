@@ -234,6 +234,23 @@ public final class VideoDecoder {
 
     /// The next sampled frame, or `nil` at the end of the stream (after the decoder has been flushed).
     public func nextSample() throws(DecodingError) -> SampledFrame? {
+        while try receiveNextFrame() {
+            defer { av_frame_unref(frame.pointer) }
+            if let sample = try sampleFromCurrentFrame() { return sample }
+        }
+        if decodedFrameCount == 0 {
+            throw DecodingError(code: .noDecodableFrames,
+                                message: skippedErrorCount > 0
+                                    ? "no frame could be decoded; the video data is corrupt or truncated"
+                                    : "the video stream holds no frames",
+                                path: path)
+        }
+        return nil
+    }
+
+    /// Receives the next decoded frame into `frame`: true when one arrived, false at the end of the stream
+    /// (after the flush). Corrupt frames are skipped and counted; the time budget is checked on the way.
+    func receiveNextFrame() throws(DecodingError) -> Bool {
         while !finished {
             if deadline.hasPassed {
                 throw DecodingError(code: .timedOut,
@@ -243,9 +260,7 @@ public final class VideoDecoder {
             let received = avcodec_receive_frame(codec.pointer, frame.pointer)
             if received == 0 {
                 consecutiveErrors = 0
-                defer { av_frame_unref(frame.pointer) }
-                if let sample = try sampleFromCurrentFrame() { return sample }
-                continue
+                return true
             }
             if received == FFmpegError.endOfFile {
                 finished = true
@@ -257,14 +272,7 @@ public final class VideoDecoder {
             }
             try feedDecoder()
         }
-        if decodedFrameCount == 0 {
-            throw DecodingError(code: .noDecodableFrames,
-                                message: skippedErrorCount > 0
-                                    ? "no frame could be decoded; the video data is corrupt or truncated"
-                                    : "the video stream holds no frames",
-                                path: path)
-        }
-        return nil
+        return false
     }
 
     /// Reads the next packet of the video stream and sends it to the decoder; at the end, sends the flush packet.
@@ -357,52 +365,23 @@ public final class VideoDecoder {
             throw DecodingError(code: .limitExceeded, message: "a decoded frame has an impossible size \(sourceWidth)×\(sourceHeight)",
                                 path: path)
         }
-        // Display aspect: honour the sample aspect ratio so the analysis image has the shape people see.
-        var displayWidth = Double(sourceWidth)
-        let sar = raw.sample_aspect_ratio
-        if sar.num > 0, sar.den > 0 {
-            let ratio = Double(sar.num) / Double(sar.den)
-            if ratio > 0.1, ratio < 10 { displayWidth *= ratio }
-        }
+        let displayWidth = Self.displayWidth(raw)
         let longSide = max(displayWidth, Double(sourceHeight))
         let scale = min(1, Double(options.maxAnalysisSide) / longSide)
         let width = max(8, Int((displayWidth * scale).rounded()))
         let height = max(8, Int((Double(sourceHeight) * scale).rounded()))
-
-        let context = try scaler.context(
-            sourceWidth: raw.width, sourceHeight: raw.height, sourceFormat: raw.format,
-            sourceFullRange: Self.isFullRange(raw),
-            width: Int32(width), height: Int32(height), destinationFormat: AV_PIX_FMT_GRAY8.rawValue, path: path)
-
         var pixels = [UInt8](repeating: 0, count: width * height)
-        let scaled: Int32 = pixels.withUnsafeMutableBufferPointer { buffer in
-            var destination: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-            var stride = Int32(width)
-            return withUnsafePointer(to: frame.pointer.pointee.data) { dataTuple in
-                withUnsafePointer(to: frame.pointer.pointee.linesize) { lineTuple in
-                    dataTuple.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { data in
-                        lineTuple.withMemoryRebound(to: Int32.self, capacity: 8) { lines in
-                            sws_scale(context, data, lines, 0, raw.height, &destination, &stride)
-                        }
-                    }
-                }
-            }
-        }
-        if scaled <= 0 {
-            throw DecodingError(code: .corruptData, message: "FFmpeg could not convert a decoded frame",
-                                path: path, cFunction: "sws_scale", cErrorCode: scaled)
-        }
+        try scaler.convert(frame.pointer, width: width, height: height, format: AV_PIX_FMT_GRAY8,
+                           planes: [(offset: 0, stride: width)], into: &pixels, path: path)
         return Self.rotate(LumaImage(width: width, height: height, pixels: pixels), clockwise: info.rotation)
     }
 
-    /// Whether a decoded frame's samples span 0–255 (RGB, grey, JPEG-range YUV) rather than video range.
-    static func isFullRange(_ raw: AVFrame) -> Bool {
-        let descriptor = av_pix_fmt_desc_get(AVPixelFormat(rawValue: raw.format))
-        let isRGB = descriptor.map { ($0.pointee.flags & UInt64(AV_PIX_FMT_FLAG_RGB)) != 0 } ?? false
-        let isGray = descriptor.map { $0.pointee.nb_components <= 2 } ?? false
-        return isRGB || isGray || raw.color_range == AVCOL_RANGE_JPEG
-            || [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUVJ444P, AV_PIX_FMT_YUVJ440P]
-                .map(\.rawValue).contains(raw.format)
+    /// The width people see: the coded width stretched by the sample aspect ratio (when it is plausible).
+    static func displayWidth(_ raw: AVFrame) -> Double {
+        let sar = raw.sample_aspect_ratio
+        guard sar.num > 0, sar.den > 0 else { return Double(raw.width) }
+        let ratio = Double(sar.num) / Double(sar.den)
+        return ratio > 0.1 && ratio < 10 ? Double(raw.width) * ratio : Double(raw.width)
     }
 
     /// Turns an image clockwise by 90, 180 or 270 degrees.

@@ -12,37 +12,13 @@ import ClipTraceFingerprint
 import ClipTraceHashing
 import ClipTraceMatching
 import Foundation
-
-struct Generator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func hash() -> PDQHash { PDQHash(w0: next(), w1: next(), w2: next(), w3: next()) }
-    mutating func flip(_ hash: PDQHash, bits: Int) -> PDQHash {
-        var words = [hash.w0, hash.w1, hash.w2, hash.w3]
-        for _ in 0..<bits {
-            let bit = Int(next() % 256)
-            words[bit / 64] ^= 1 << UInt64(bit % 64)
-        }
-        return PDQHash(w0: words[0], w1: words[1], w2: words[2], w3: words[3])
-    }
-}
+import SyntheticFingerprints
 
 let framesPerClip = 10 * 60 * 4
 
-/// Frame `index` of synthetic clip `clip`, regenerated on demand (the catalogue is never held twice).
+/// The hashes of synthetic clip `clip`, regenerated on demand (the catalogue is never held twice).
 func clipFrames(_ clip: Int) -> [PDQHash] {
-    var generator = Generator(state: 0xC11F_0000 &+ UInt64(clip))
-    var current = generator.hash()
-    return (0..<framesPerClip).map { index in
-        current = index % 20 == 0 ? generator.hash() : generator.flip(current, bits: 6)
-        return current
-    }
+    SyntheticGenerator.clipHashes(seed: 0xC11F_0000 &+ UInt64(clip), count: framesPerClip)
 }
 
 func peakRSSMegabytes() -> Double {
@@ -84,7 +60,7 @@ let planted = [
     Planted(clip: clipCount - 1, referenceStart: 30, queryStart: 2_000, seconds: 120),
     Planted(clip: 0, referenceStart: 400, queryStart: 3_300, seconds: 30),
 ]
-var generator = Generator(state: 99)
+var generator = SyntheticGenerator(seed: 99)
 var queryFrames: [Fingerprint.Frame] = []
 for index in 0..<(3_600 * 4) {
     let time = Double(index) / 4
