@@ -10,9 +10,8 @@ public struct MatchingOptions: Hashable, Sendable {
     public var maxDistance: Int
     /// Query frames below this PDQ quality do not vote (flat, dark, fading frames match anything).
     public var minimumQuality: Int
-    /// For the primary hash of each query frame, probe each 16-bit word and its one-bit neighbours (1), or exact
-    /// words only (0). The other probes (orientations, windows) always use exact words: 17 times cheaper, and
-    /// the temporal vote over many frames makes up for the occasional miss.
+    /// For the primary hash of each query frame and its other orientations (see `searchesNeighbours`), probe
+    /// each 16-bit word and its one-bit neighbours (1), or exact words only (0).
     public var wordRadius: Int
     /// Closest reference frames kept per query frame.
     public var candidatesPerFrame: Int
@@ -105,7 +104,7 @@ public struct Matcher: Sendable {
             matches += align(clipCandidates, clip: index.clips[Int(clipIndex)], query: query, step: step)
         }
         return matches.filter { $0.score >= options.minimumScore && $0.queryDuration >= options.minimumDuration }
-            .sorted { ($0.queryStart, -$0.score) < ($1.queryStart, -$1.score) }
+            .sorted { ($0.queryStart, -$0.score, $0.clip.id) < ($1.queryStart, -$1.score, $1.clip.id) }
     }
 
     private func medianStep(_ query: Fingerprint) -> Double {
@@ -138,8 +137,10 @@ public struct Matcher: Sendable {
             }
             guard !best.isEmpty else { continue }
             var ranked = best.map { (entry: $0.key, distance: $0.value.distance, probe: $0.value.probe) }
+            // Sorted whatever the dictionary's (per-process random) order, so that ties keep the same entries
+            // and results repeat exactly from run to run.
+            ranked.sort { ($0.distance, $0.entry) < ($1.distance, $1.entry) }
             if ranked.count > options.candidatesPerFrame {
-                ranked.sort { $0.distance < $1.distance }
                 ranked.removeLast(ranked.count - options.candidatesPerFrame)
             }
             // A query frame that resembles many different clips (black frame, logo, intro) is weak evidence.
@@ -154,14 +155,16 @@ public struct Matcher: Sendable {
         return out
     }
 
-    /// Whether a hash is searched with its words' one-bit neighbours: the primary hash, and a window seen
-    /// upright. A window is rescaled from a few hundred pixels, so its hash sits further from the original
-    /// (40-50 bits on fine textures) than a re-encode does, and exact words alone find only half its frames.
+    /// Whether a hash is searched with its words' one-bit neighbours: the content rectangle in every orientation
+    /// (a mirrored copy with an overlay sat 30-60 bits from its reference, with no exact 16-bit word in most
+    /// frames), and a window seen upright. A window is rescaled from a few hundred pixels, so its hash sits
+    /// further from the original (40-50 bits on fine textures) than a re-encode does, and exact words alone
+    /// find only half its frames. Whole-frame and rotated-window probes keep exact words: 17 times cheaper.
     @inline(__always)
     static func searchesNeighbours(_ frame: Fingerprint.Frame, _ probe: Int) -> Bool {
         guard probe >= 0 else { return true }
         let taken = frame.probes[probe]
-        return taken.region == .window && taken.orientation == .original
+        return taken.region == .content || (taken.region == .window && taken.orientation == .original)
     }
 
     /// Hough vote over (speed, offset) for one clip, then segments along the strongest lines.
@@ -182,7 +185,9 @@ public struct Matcher: Sendable {
                     votes[Int64(speedIndex) << 40 | (bin & 0xFF_FFFF_FFFF), default: 0] += candidate.weight
                 }
             }
-            guard let (key, weight) = votes.max(by: { $0.value < $1.value }), weight > 0.5 else { break }
+            // Ties go to the smallest key (lowest speed, then offset): dictionary order differs between runs.
+            guard let (key, weight) = votes.max(by: { ($0.value, $1.key) < ($1.value, $0.key) }), weight > 0.5
+            else { break }
             let speed = options.speeds[Int(key >> 40)]
             var bin = key & 0xFF_FFFF_FFFF
             if bin & 0x80_0000_0000 != 0 { bin |= ~0xFF_FFFF_FFFF }  // sign-extend
@@ -265,7 +270,8 @@ public struct Matcher: Sendable {
                 guard residual <= band else { continue }
                 perFrame[candidate.queryFrame] = max(perFrame[candidate.queryFrame] ?? 0, Double(candidate.weight))
             }
-            let support = perFrame.values.reduce(0, +)
+            // Summed in frame order: floating-point sums in dictionary order differ in the last bits between runs.
+            let support = perFrame.sorted { $0.key < $1.key }.reduce(0) { $0 + $1.value }
             if support > bestSupport + 1e-6 {
                 bestSupport = support
                 best = trial

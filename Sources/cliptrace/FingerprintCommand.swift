@@ -26,8 +26,10 @@ struct FingerprintCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file instead of stdout.", valueName: "PATH"))
     var output: String?
 
-    @Option(name: .long, help: "Frames sampled per second of video.")
-    var rate: Double = DecodingOptions().samplesPerSecond
+    @Option(name: .long, help: ArgumentHelp(
+        "Frames sampled per second of video (default: \(Int(ExtractionOptions.referenceSamplesPerSecond)) as register does, \(Int(ExtractionOptions.querySamplesPerSecond)) with --probes as scan does).",
+        valueName: "rate"))
+    var rate: Double?
 
     @Flag(name: .long, help: "Hash the whole frame: do not remove letterbox/pillarbox bars.")
     var keepBars = false
@@ -38,12 +40,12 @@ struct FingerprintCommand: ParsableCommand {
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
-        guard rate > 0, rate <= 120 else { throw ValidationError("--rate must be between 0 and 120 frames per second.") }
+        if let rate, !(rate > 0 && rate <= 120) { throw ValidationError("--rate must be between 0 and 120 frames per second.") }
     }
 
     func run() throws {
         var options = probes ? ExtractionOptions.query : ExtractionOptions.reference
-        options.decoding.samplesPerSecond = rate
+        if let rate { options.decoding.samplesPerSecond = rate }
         options.detectContentRectangle = !keepBars
         let progressLine = ProgressLine(quiet: outputOptions.quiet)
         let result: Fingerprinter.Result

@@ -131,7 +131,7 @@ struct CLITests {
         defer { folder.cleanUp() }
         let catalogue = folder.file("catalogue.sqlite")
         let registered = try run(binary, ["register", "-v", "--catalogue", catalogue, Self.references[1]])
-        #expect(registered.stderr.contains("info cliptrace.register") && registered.stderr.contains("frames=48"),
+        #expect(registered.stderr.contains("info cliptrace.register") && registered.stderr.contains("frames=96"),
                 "\(registered.stderr)")
         let recording = Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4")
         let verbose = try run(binary, ["scan", "-v", "--catalogue", catalogue, recording])
@@ -205,7 +205,7 @@ struct CLITests {
         #expect(json.status == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(object["frame_rate"] as? Double == 25)
-        #expect((object["frames"] as? [[String: Any]])?.count == 48)
+        #expect((object["frames"] as? [[String: Any]])?.count == 96)  // 12 s at 8 per second
         let vpdq = try run(binary, ["fingerprint", "--format", "vpdq", Self.references[1]])
         let first = try #require(vpdq.stdout.split(separator: "\n").first)
         #expect(first.split(separator: ",").count == 4)
