@@ -84,18 +84,25 @@ struct WindowDetector {
         let typical = sorted[sorted.count * 3 / 4]
         let threshold = max(10, 2.5 * typical)
 
+        // A window on a moving textured background (a streamer's animated backdrop) has no persistent luminance
+        // edge, but its border still separates two kinds of motion: steps in the activity map, averaged along
+        // the border's direction so that the texture's own cells cancel out, mark it too.
+        let activityEdges = activitySteps()
+        let isColumnLine = (0..<(w * h)).map { meanGx[$0] >= threshold || activityEdges.columns[$0] }
+        let isRowLine = (0..<(w * h)).map { meanGy[$0] >= threshold || activityEdges.rows[$0] }
+
         // Edge between column x and x+1 is in gx[x]; between row y and y+1 in gy[y]. Prefix counts of line
         // pixels make every side-coverage question O(1).
         var columnPrefix = [Int32](repeating: 0, count: w * (h + 1))  // [x * (h+1) + y]
         var rowPrefix = [Int32](repeating: 0, count: h * (w + 1))     // [y * (w+1) + x]
         for x in 0..<w {
             for y in 0..<h {
-                columnPrefix[x * (h + 1) + y + 1] = columnPrefix[x * (h + 1) + y] + (meanGx[y * w + x] >= threshold ? 1 : 0)
+                columnPrefix[x * (h + 1) + y + 1] = columnPrefix[x * (h + 1) + y] + (isColumnLine[y * w + x] ? 1 : 0)
             }
         }
         for y in 0..<h {
             for x in 0..<w {
-                rowPrefix[y * (w + 1) + x + 1] = rowPrefix[y * (w + 1) + x] + (meanGy[y * w + x] >= threshold ? 1 : 0)
+                rowPrefix[y * (w + 1) + x + 1] = rowPrefix[y * (w + 1) + x] + (isRowLine[y * w + x] ? 1 : 0)
             }
         }
         func verticalCoverage(_ x: Int, _ top: Int, _ bottom: Int) -> Double {
@@ -118,8 +125,8 @@ struct WindowDetector {
         let minimumRowRun = Int(Self.minimumShare * Double(w))
         var columns: [Int] = [], rows: [Int] = []
         var columnRuns = [Int](repeating: 0, count: w), rowRuns = [Int](repeating: 0, count: h)
-        for x in 1..<(w - 2) { columnRuns[x] = longestRun(h, { meanGx[$0 * w + x] >= threshold }) }
-        for y in 1..<(h - 2) { rowRuns[y] = longestRun(w, { meanGy[y * w + $0] >= threshold }) }
+        for x in 1..<(w - 2) { columnRuns[x] = longestRun(h, { isColumnLine[$0 * w + x] }) }
+        for y in 1..<(h - 2) { rowRuns[y] = longestRun(w, { isRowLine[y * w + $0] }) }
         // A blurred border spans two or three neighbouring lines: keep the strongest of each cluster.
         for x in 1..<(w - 2) where columnRuns[x] >= minimumColumnRun
             && columnRuns[x] >= columnRuns[x - 1] && columnRuns[x] > columnRuns[x + 1]
@@ -171,9 +178,10 @@ struct WindowDetector {
                         ].compactMap { $0 }
                         guard sides.count >= 3, let weakest = sides.min(), weakest >= 0.55 else { continue }
                         let mean = sides.reduce(0, +) / Double(sides.count)
-                        // Motion concentrated inside (much more than the area's share) marks the real window.
-                        let concentration = motionShareInside(max(0, x0), max(0, y0), min(w, x1), min(h, y1))
-                            - areaShare
+                        // Motion that differs across the border marks the real window: concentrated inside (a
+                        // player on a still screen) or clearly less than around it (a window on a busy backdrop).
+                        let concentration = abs(motionShareInside(max(0, x0), max(0, y0), min(w, x1), min(h, y1))
+                            - areaShare)
                         let score = mean * Double(sides.count) / 4 + 0.1 * areaShare + concentration
                         scored.append((score, PixelRegion(x: x0, y: y0, width: x1 - x0, height: y1 - y0)))
                     }
@@ -184,14 +192,65 @@ struct WindowDetector {
         var picked: [PixelRegion] = []
         for candidate in scored where picked.count < limit {
             // Skip near-duplicates of a better window.
-            if picked.contains(where: { Self.overlap($0, candidate.region) > 0.8 }) { continue }
+            if picked.contains(where: { sameWindow($0, candidate.region) }) { continue }
             picked.append(candidate.region)
         }
-        if let moving, !picked.contains(where: { Self.overlap($0, moving) > 0.9 }) { picked.append(moving) }
+        if let moving, !picked.contains(where: { sameWindow($0, moving) }) { picked.append(moving) }
         // Back to source pixels, inset by one working pixel so the border line itself is not hashed (PDQ is
         // sensitive to a few percent of crop, so no more than that).
         return picked.map { toSource($0, inset: 1) }
             .filter { $0.x + $0.width <= sourceWidth && $0.y + $0.height <= sourceHeight }
+    }
+
+    /// Whether two windows would hash alike: every edge within 1.5 % of the frame side. PDQ moves by about
+    /// 30 bits for a 1 % shift and 55 for 2 %, so a window that contains another with a margin of 5 % is a
+    /// different probe, not a duplicate (a player's progress bar can end the lines 8 % above its real edge).
+    private func sameWindow(_ a: PixelRegion, _ b: PixelRegion) -> Bool {
+        let dx = max(abs(a.x - b.x), abs(a.x + a.width - b.x - b.width))
+        let dy = max(abs(a.y - b.y), abs(a.y + a.height - b.y - b.height))
+        return Double(dx) <= 0.015 * Double(width) && Double(dy) <= 0.015 * Double(height)
+    }
+
+    /// Steps in the motion map: `columns[i]` marks a vertical border between pixel i and i+1, `rows[i]` a
+    /// horizontal one between i and the pixel below. The map is averaged over 7 pixels along the border and
+    /// differenced across 2, so a fine moving texture on one side does not mark lines of its own.
+    private func activitySteps() -> (columns: [Bool], rows: [Bool]) {
+        let w = width, h = height
+        var columns = [Bool](repeating: false, count: w * h), rows = [Bool](repeating: false, count: w * h)
+        guard frames >= 4, w >= 8, h >= 8 else { return (columns, rows) }
+        var sorted = activity
+        sorted.sort()
+        let high = sorted[sorted.count * 9 / 10]
+        guard high >= 4 else { return (columns, rows) }  // hardly anything moves: luminance edges suffice
+        let threshold = max(4, 0.35 * high)
+        let reach = 3
+        // Vertical running sums for column borders, horizontal ones for row borders.
+        var alongY = [Float](repeating: 0, count: w * h), alongX = [Float](repeating: 0, count: w * h)
+        for x in 0..<w {
+            for y in 0..<h {
+                var sum: Float = 0
+                for k in max(0, y - reach)...min(h - 1, y + reach) { sum += activity[k * w + x] }
+                alongY[y * w + x] = sum / Float(min(h - 1, y + reach) - max(0, y - reach) + 1)
+            }
+        }
+        for y in 0..<h {
+            for x in 0..<w {
+                var sum: Float = 0
+                for k in max(0, x - reach)...min(w - 1, x + reach) { sum += activity[y * w + k] }
+                alongX[y * w + x] = sum / Float(min(w - 1, x + reach) - max(0, x - reach) + 1)
+            }
+        }
+        for y in 0..<h {
+            for x in 1..<(w - 1) where abs(alongY[y * w + x + 1] - alongY[y * w + x - 1]) >= threshold {
+                columns[y * w + x] = true
+            }
+        }
+        for y in 1..<(h - 1) {
+            for x in 0..<w where abs(alongX[(y + 1) * w + x] - alongX[(y - 1) * w + x]) >= threshold {
+                rows[y * w + x] = true
+            }
+        }
+        return (columns, rows)
     }
 
     private func toSource(_ region: PixelRegion, inset: Int) -> PixelRegion {
@@ -211,7 +270,9 @@ struct WindowDetector {
         sorted.sort()
         let high = sorted[sorted.count * 9 / 10]
         guard high >= 2 else { return nil }  // nothing moves
-        let threshold = max(3, 0.3 * high)
+        // A low bar, so that dimmed parts of a player (a translucent control bar over the bottom 8 %) still
+        // count as moving: the box must reach the player's real edge, since PDQ cannot take 8 % of crop.
+        let threshold = max(2, 0.15 * high)
         var rowCounts = [Int](repeating: 0, count: h), columnCounts = [Int](repeating: 0, count: w)
         for y in 0..<h {
             for x in 0..<w where activity[y * w + x] >= threshold {
@@ -240,13 +301,5 @@ struct WindowDetector {
               Double(region.height) >= Self.minimumShare * Double(h)
         else { return nil }
         return region
-    }
-
-    static func overlap(_ a: PixelRegion, _ b: PixelRegion) -> Double {
-        let x0 = max(a.x, b.x), x1 = min(a.x + a.width, b.x + b.width)
-        let y0 = max(a.y, b.y), y1 = min(a.y + a.height, b.y + b.height)
-        guard x1 > x0, y1 > y0 else { return 0 }
-        let intersection = Double((x1 - x0) * (y1 - y0))
-        return intersection / Double(min(a.area, b.area))
     }
 }
