@@ -1,10 +1,12 @@
 // Index scaling: a 1-hour query against synthetic catalogues of 100, 1,000 and 10,000 hours.
 //
-//   swift run -c release --package-path Benchmarks IndexScaling HOURS [direct|seeded]
+//   swift run -c release --package-path Benchmarks IndexScaling HOURS [direct|seeded] [REFERENCE_RATE] [QUERY_RATE]
 //
-// The catalogue has the shape `cliptrace register` gives real video: 4 hashes per second, frames drifting a few
-// bits from one to the next with a cut every 5 s, in 10-minute clips. The query is an hour of unrelated video
-// (16 hashes per frame, as scan computes: 8 orientations of content and whole frame) with three copies planted
+// The catalogue has the shape `cliptrace register` gives real video: 8 hashes per second by default
+// (`ExtractionOptions.referenceSamplesPerSecond`), frames drifting a few bits from one to the next with a cut every
+// 20 frames, in 10-minute clips. The query is an hour of unrelated video at 6 frames per second
+// (`ExtractionOptions.querySamplesPerSecond`), 16 hashes per frame as scan computes them (8 orientations of the
+// content, searched with one-bit word neighbours, and of the whole frame), with three copies planted
 // in it: 5 minutes, 2 minutes and 30 seconds of catalogue clips, each frame re-encoded (16 bits flipped).
 // Prints build time, index bytes per frame, query time, whether each planted copy was found on both timelines,
 // and peak RSS.
@@ -14,7 +16,10 @@ import ClipTraceMatching
 import Foundation
 import SyntheticFingerprints
 
-let framesPerClip = 10 * 60 * 4
+let arguments = CommandLine.arguments
+let referenceRate = arguments.count > 3 ? Double(arguments[3]) ?? 8 : 8
+let queryRate = arguments.count > 4 ? Double(arguments[4]) ?? 6 : 6
+let framesPerClip = Int(10 * 60 * referenceRate)
 
 /// The hashes of synthetic clip `clip`, regenerated on demand (the catalogue is never held twice).
 func clipFrames(_ clip: Int) -> [PDQHash] {
@@ -29,9 +34,8 @@ func peakRSSMegabytes() -> Double {
     return (Double(fields.dropFirst().first ?? "0") ?? 0) / 1024
 }
 
-let arguments = CommandLine.arguments
 guard arguments.count >= 2, let hours = Int(arguments[1]), hours > 0 else {
-    FileHandle.standardError.write(Data("usage: IndexScaling HOURS [direct|seeded]\n".utf8))
+    FileHandle.standardError.write(Data("usage: IndexScaling HOURS [direct|seeded] [REFERENCE_RATE] [QUERY_RATE]\n".utf8))
     exit(64)
 }
 let strategy = arguments.count > 2 ? arguments[2] : "seeded"
@@ -48,7 +52,7 @@ for clip in 0..<clipCount {
     for (index, hash) in clipFrames(clip).enumerated() {
         hashes.append(hash)
         owners.append(Int32(clip))
-        times.append(Float(index) / 4)
+        times.append(Float(Double(index) / referenceRate))
     }
 }
 let generated = Date().timeIntervalSince(started)
@@ -62,11 +66,11 @@ let planted = [
 ]
 var generator = SyntheticGenerator(seed: 99)
 var queryFrames: [Fingerprint.Frame] = []
-for index in 0..<(3_600 * 4) {
-    let time = Double(index) / 4
+for index in 0..<Int(3_600 * queryRate) {
+    let time = Double(index) / queryRate
     var hash = generator.hash()
     if let copy = planted.first(where: { time >= $0.queryStart && time < $0.queryStart + $0.seconds }) {
-        let referenceIndex = Int((copy.referenceStart + time - copy.queryStart) * 4)
+        let referenceIndex = Int(((copy.referenceStart + time - copy.queryStart) * referenceRate).rounded())
         hash = generator.flip(clipFrames(copy.clip)[referenceIndex], bits: 16)
     }
     let probes = (0..<15).map { probe in
@@ -76,18 +80,18 @@ for index in 0..<(3_600 * 4) {
     queryFrames.append(.init(time: time, hash: hash, quality: 90, probes: probes))
 }
 let query = Fingerprint(duration: 3_600, frameRate: 30, width: 1280, height: 720, rotation: 0, codec: "h264",
-                        sampleRate: 4, frames: queryFrames)
+                        sampleRate: queryRate, frames: queryFrames)
 
 started = Date()
 let options = MatchingOptions()
 let matches: [Match]
 let frameCount: Int, memory: Int
-var queryTime = 0.0, buildTime = 0.0
+var queryTime = 0.0, buildTime = 0.0, seedTime = 0.0, seededCount = 0
 if strategy == "direct" {
     let flatClips = clips.enumerated().map { position, clip in
         (clip, Fingerprint(duration: 600, frameRate: 30, width: 1280, height: 720, rotation: 0, codec: "h264",
-                           sampleRate: 4, frames: clipFrames(position).enumerated().map {
-                               .init(time: Double($0.offset) / 4, hash: $0.element, quality: 90)
+                           sampleRate: referenceRate, frames: clipFrames(position).enumerated().map {
+                               .init(time: Double($0.offset) / referenceRate, hash: $0.element, quality: 90)
                            }))
     }
     hashes = []; owners = []; times = []
@@ -107,6 +111,8 @@ if strategy == "direct" {
     memory = index.memoryBytes
     started = Date()
     let seeded = index.seededClips(for: query, options: options)
+    seedTime = Date().timeIntervalSince(started)
+    seededCount = seeded.count
     matches = seeded.isEmpty ? [] : Matcher(index: index.directIndex(of: seeded), options: options).match(query)
     queryTime = Date().timeIntervalSince(started)
 }
@@ -115,7 +121,7 @@ var found = 0
 for copy in planted {
     let hit = matches.first {
         $0.clip.id == Int64(copy.clip + 1) && abs($0.queryStart - copy.queryStart) <= 0.5
-            && abs($0.queryEnd - (copy.queryStart + copy.seconds - 0.25)) <= 0.5
+            && abs($0.queryEnd - (copy.queryStart + copy.seconds - 1 / queryRate)) <= 0.5
             && abs($0.referenceStart - copy.referenceStart) <= 0.5
     }
     if hit != nil { found += 1 }
@@ -123,6 +129,7 @@ for copy in planted {
 let falseMatches = matches.filter { match in
     !planted.contains { $0.clip + 1 == Int(match.clip.id) && match.score >= 0.5 } && match.score >= 0.5
 }.count
-print(String(format: "%6d h  %-6@  %10d frames  generate %6.1f s  build %6.1f s  %5.1f B/frame  query 1 h %6.2f s  planted found %d/3  false %d  peak RSS %7.0f MB",
-             hours, strategy, frameCount, generated, buildTime, Double(memory) / Double(max(1, frameCount)), queryTime,
+if strategy != "direct" { print(String(format: "seeding %.2f s, %d clips seeded", seedTime, seededCount)) }
+print(String(format: "%6d h  %-6@  ref %.0f/s  query %.0f/s  %10d frames  generate %6.1f s  build %6.1f s  %5.1f B/frame  query 1 h %6.2f s  planted found %d/3  false %d  peak RSS %7.0f MB",
+             hours, strategy, referenceRate, queryRate, frameCount, generated, buildTime, Double(memory) / Double(max(1, frameCount)), queryTime,
              found, falseMatches, peakRSSMegabytes()))
