@@ -47,6 +47,23 @@ ff -f lavfi -i "color=c=0x303848:size=640x360:rate=25,drawbox=x=0:y=320:w=640:h=
    -filter_complex "[1:v]trim=2:9,setpts=PTS-STARTPTS+2/TB,scale=400:300,setsar=1[w];\
    [0:v][w]overlay=x=16:y=12:enable='between(t,2,9)'[bg];[bg][2:v]overlay=x=430:y=20[v]" \
    -map "[v]" -t 11 "${x264[@]}" "$out/recordings/stream_with_window_copy.mp4"
+# overlays covering about a fifth of the picture: a red banner over the top 17 % and a translucent comment strip
+# near the bottom (12 %), on mandelbrot_zoom 3.0–10.0 s at query 2.0–9.0 s.
+ff -f lavfi -i "$filler_b" -i "$out/references/mandelbrot_zoom.mp4" -f lavfi -i "$filler_a" -filter_complex \
+  "[0:v]trim=0:2,setpts=PTS-STARTPTS,setsar=1[a];\
+   [1:v]trim=3:10,setpts=PTS-STARTPTS,drawbox=x=0:y=0:w=320:h=40:color=red@0.85:t=fill,\
+   drawbox=x=16:y=196:w=288:h=30:color=black@0.55:t=fill,drawbox=x=24:y=204:w=200:h=6:color=white@0.9:t=fill,\
+   drawbox=x=24:y=214:w=150:h=6:color=white@0.9:t=fill,setsar=1[b];\
+   [2:v]trim=0:3,setpts=PTS-STARTPTS,setsar=1[c];\
+   [a][b][c]concat=n=3:v=1:a=0,format=yuv420p[v]" -map "[v]" -r 25 "${x264[@]}" \
+   "$out/recordings/stream_with_overlaid_copy.mp4"
+# picture-in-picture on a moving, high-texture backdrop (a cellular automaton, no flat border around the window):
+# spinning_pattern 1.0–8.0 s in a 360×270 window (42 % of 640×360) at query 1.5–8.5 s.
+ff -f lavfi -i "cellauto=size=640x360:rate=25:rule=110:seed=5,format=yuv420p" \
+   -i "$out/references/spinning_pattern.mp4" \
+   -filter_complex "[1:v]trim=1:8,setpts=PTS-STARTPTS+1.5/TB,scale=360:270,setsar=1[w];\
+   [0:v][w]overlay=x=240:y=50:enable='between(t,1.5,8.5)'[v]" \
+   -map "[v]" -t 10 "${x264[@]}" "$out/recordings/stream_with_window_on_texture.mp4"
 # no registered content at all.
 ff -f lavfi -i "$filler_a" -f lavfi -i "$filler_b" -filter_complex \
   "[0:v]trim=0:5,setpts=PTS-STARTPTS[a];[1:v]trim=0:5,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1:a=0[v]" \
@@ -55,6 +72,8 @@ printf 'recording\treference\tquery_start\tquery_end\treference_start\treference
 printf 'stream_with_mirrored_copy\tmandelbrot_zoom\t4.0\t11.0\t2.0\t9.0\thflip,letterbox,crf30\n' >> "$out/recordings.tsv"
 printf 'stream_with_fast_copy\tspinning_pattern\t3.0\t10.0\t1.0\t8.7\tspeed1.1,overlay\n' >> "$out/recordings.tsv"
 printf 'stream_with_window_copy\tlife_colony\t2.0\t9.0\t2.0\t9.0\tpip,scale1.25\n' >> "$out/recordings.tsv"
+printf 'stream_with_overlaid_copy\tmandelbrot_zoom\t2.0\t9.0\t3.0\t10.0\tbanner,comments\n' >> "$out/recordings.tsv"
+printf 'stream_with_window_on_texture\tspinning_pattern\t1.5\t8.5\t1.0\t8.0\tpip,textured-backdrop\n' >> "$out/recordings.tsv"
 
 # --- Codecs and containers (2 s each) -----------------------------------------------------------------
 src="mandelbrot=size=320x240:rate=25:start_scale=2:end_scale=0.5"

@@ -127,6 +127,10 @@ public struct Fingerprinter: Sendable {
         var lastReport = -1.0
         var windowDetector = WindowDetector(samplesPerSecond: options.decoding.samplesPerSecond)
         var windows: [PixelRegion] = []
+        // Windows found at each search, with the time of the newest frame then: a frame is hashed about two
+        // seconds after it is decoded, when a window that closed since is already fading from the detector's
+        // running means, so it also gets the windows seen at its own time.
+        var windowHistory: [(time: Double, windows: [PixelRegion])] = []
         var framesSinceWindowSearch = Int.max
 
         func hash(_ frame: SampledFrame, _ region: PixelRegion) {
@@ -148,7 +152,15 @@ public struct Fingerprinter: Sendable {
                         probes.append(.init(hash: whole.hashes[index], orientation: orientation, region: .fullFrame))
                     }
                 }
-                for window in windows where window.x + window.width <= image.width && window.y + window.height <= image.height {
+                var frameWindows = windows
+                if let then = windowHistory.last(where: { $0.time <= frame.time }) {
+                    for window in then.windows where !frameWindows.contains(where: {
+                        WindowDetector.nearlySame($0, window, width: image.width, height: image.height)
+                    }) {
+                        frameWindows.append(window)
+                    }
+                }
+                for window in frameWindows where window.x + window.width <= image.width && window.y + window.height <= image.height {
                     let inside = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: window,
                                                variants: orientations)
                     for (index, orientation) in orientations.enumerated() {
@@ -179,6 +191,9 @@ public struct Fingerprinter: Sendable {
                 framesSinceWindowSearch = framesSinceWindowSearch == Int.max ? Int.max : framesSinceWindowSearch + 1
                 if framesSinceWindowSearch >= 4 {
                     windows = windowDetector.windows()
+                    windowHistory.append((sample.time, windows))
+                    // Only searches since the oldest frame still waiting to be hashed matter.
+                    windowHistory.removeAll { $0.time < sample.time - 4 - 2 * Double(tracker.radius) / options.decoding.samplesPerSecond }
                     framesSinceWindowSearch = 0
                 }
             }

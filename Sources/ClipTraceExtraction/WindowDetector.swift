@@ -205,10 +205,14 @@ struct WindowDetector {
     /// Whether two windows would hash alike: every edge within 1.5 % of the frame side. PDQ moves by about
     /// 30 bits for a 1 % shift and 55 for 2 %, so a window that contains another with a margin of 5 % is a
     /// different probe, not a duplicate (a player's progress bar can end the lines 8 % above its real edge).
-    private func sameWindow(_ a: PixelRegion, _ b: PixelRegion) -> Bool {
+    static func nearlySame(_ a: PixelRegion, _ b: PixelRegion, width: Int, height: Int) -> Bool {
         let dx = max(abs(a.x - b.x), abs(a.x + a.width - b.x - b.width))
         let dy = max(abs(a.y - b.y), abs(a.y + a.height - b.y - b.height))
         return Double(dx) <= 0.015 * Double(width) && Double(dy) <= 0.015 * Double(height)
+    }
+
+    private func sameWindow(_ a: PixelRegion, _ b: PixelRegion) -> Bool {
+        Self.nearlySame(a, b, width: width, height: height)
     }
 
     /// Steps in the motion map: `columns[i]` marks a vertical border between pixel i and i+1, `rows[i]` a
