@@ -79,15 +79,16 @@ struct WindowDetector {
         guard frames >= 2, width >= 32, height >= 32 else { return [] }
         let w = width, h = height
         // A line pixel: a strong persistent gradient, relative to this video's own gradient level.
-        var sorted = meanGx + meanGy
-        sorted.sort()
-        let typical = sorted[sorted.count * 3 / 4]
+        let gradients = meanGx + meanGy
+        let typical = Self.kthSmallest(gradients, gradients.count * 3 / 4)
         let threshold = max(10, 2.5 * typical)
+        // How much the busiest tenth of the picture moves: the scale for motion borders and the moving box.
+        let activityHigh = frames >= 4 ? Self.kthSmallest(activity, activity.count * 9 / 10) : 0
 
         // A window on a moving textured background (a streamer's animated backdrop) has no persistent luminance
         // edge, but its border still separates two kinds of motion: steps in the activity map, averaged along
         // the border's direction so that the texture's own cells cancel out, mark it too.
-        let activityEdges = activitySteps()
+        let activityEdges = activitySteps(high: activityHigh)
         let isColumnLine = (0..<(w * h)).map { meanGx[$0] >= threshold || activityEdges.columns[$0] }
         let isRowLine = (0..<(w * h)).map { meanGy[$0] >= threshold || activityEdges.rows[$0] }
 
@@ -136,7 +137,7 @@ struct WindowDetector {
         for y in 1..<(h - 2) where rowRuns[y] >= minimumRowRun && rowRuns[y] >= rowRuns[y - 1] && rowRuns[y] > rowRuns[y + 1] {
             rows.append(y)
         }
-        let moving = activeRegion()
+        let moving = activeRegion(high: activityHigh)
         guard !columns.isEmpty || !rows.isEmpty else { return moving.map { [toSource($0, inset: 0)] } ?? [] }
         // The frame's own edges can close a window that touches them.
         let columnChoices = Array(Set(columns + [-1, w - 1])).sorted()
@@ -218,13 +219,10 @@ struct WindowDetector {
     /// Steps in the motion map: `columns[i]` marks a vertical border between pixel i and i+1, `rows[i]` a
     /// horizontal one between i and the pixel below. The map is averaged over 7 pixels along the border and
     /// differenced across 2, so a fine moving texture on one side does not mark lines of its own.
-    private func activitySteps() -> (columns: [Bool], rows: [Bool]) {
+    private func activitySteps(high: Float) -> (columns: [Bool], rows: [Bool]) {
         let w = width, h = height
         var columns = [Bool](repeating: false, count: w * h), rows = [Bool](repeating: false, count: w * h)
         guard frames >= 4, w >= 8, h >= 8 else { return (columns, rows) }
-        var sorted = activity
-        sorted.sort()
-        let high = sorted[sorted.count * 9 / 10]
         guard high >= 4 else { return (columns, rows) }  // hardly anything moves: luminance edges suffice
         let threshold = max(4, 0.35 * high)
         let reach = 3
@@ -257,6 +255,36 @@ struct WindowDetector {
         return (columns, rows)
     }
 
+    /// The element a full sort would put at `k`, found by quickselect in linear time. The maps hold about
+    /// 150,000 values and many equal ones (zeros where nothing moves), hence the three-way partition; three
+    /// full sorts per search were most of the detector's time.
+    static func kthSmallest(_ input: [Float], _ k: Int) -> Float {
+        precondition(k >= 0 && k < input.count)
+        var values = input
+        return values.withUnsafeMutableBufferPointer { values in
+            var low = 0, high = values.count - 1
+            while low < high {
+                let a = values[low], b = values[(low + high) / 2], c = values[high]
+                let pivot = max(min(a, b), min(max(a, b), c))  // median of three
+                var below = low, index = low, above = high
+                while index <= above {
+                    if values[index] < pivot {
+                        values.swapAt(below, index)
+                        below += 1
+                        index += 1
+                    } else if values[index] > pivot {
+                        values.swapAt(index, above)
+                        above -= 1
+                    } else {
+                        index += 1
+                    }
+                }
+                if k < below { high = below - 1 } else if k > above { low = above + 1 } else { return pivot }
+            }
+            return values[low]
+        }
+    }
+
     private func toSource(_ region: PixelRegion, inset: Int) -> PixelRegion {
         let x = min(sourceWidth - 1, (region.x + inset) * scale)
         let y = min(sourceHeight - 1, (region.y + inset) * scale)
@@ -267,12 +295,9 @@ struct WindowDetector {
 
     /// The box where the picture moves while the rest stays still (a player inside a screen recording), or
     /// nil when motion is everywhere or nowhere.
-    private func activeRegion() -> PixelRegion? {
+    private func activeRegion(high: Float) -> PixelRegion? {
         guard frames >= 4 else { return nil }
         let w = width, h = height
-        var sorted = activity
-        sorted.sort()
-        let high = sorted[sorted.count * 9 / 10]
         guard high >= 2 else { return nil }  // nothing moves
         // A low bar, so that dimmed parts of a player (a translucent control bar over the bottom 8 %) still
         // count as moving: the box must reach the player's real edge, since PDQ cannot take 8 % of crop.

@@ -1,5 +1,5 @@
 import ClipTraceDecoding
-import ClipTraceExtraction
+@testable import ClipTraceExtraction
 import ClipTraceFingerprint
 import ClipTraceHashing
 import Foundation
@@ -166,6 +166,20 @@ struct FingerprintMediaTests {
         #expect(region == PixelRegion(x: 0, y: 25, width: 200, height: 100))
         let flat = ContentRectangle.detect(in: LumaImage(width: 200, height: 150, pixels: [UInt8](repeating: 9, count: 30_000)))
         #expect(flat == nil)
+    }
+
+    @Test("the window detector's quickselect returns what a full sort would")
+    func kthSmallest() {
+        var generator = SplitMix(seed: 11)
+        for trial in 0..<50 {
+            let count = 1 + Int(generator.next() % 3_000)
+            // Many equal values, like a motion map that is zero wherever nothing moves.
+            let values = (0..<count).map { _ in generator.next() % 3 == 0 ? Float(0) : Float(generator.next() % 64) / 4 }
+            let sorted = values.sorted()
+            for k in Set([0, count / 2, count * 3 / 4, count * 9 / 10, count - 1]) {
+                #expect(WindowDetector.kthSmallest(values, k) == sorted[k], "trial \(trial), k \(k) of \(count)")
+            }
+        }
     }
 }
 
