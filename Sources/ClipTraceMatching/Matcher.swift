@@ -269,15 +269,20 @@ public struct Matcher: Sendable {
         var ties: [Double] = []
         var trial = offset - span
         while trial <= offset + span + 1e-9 {
+            // The best weight per query frame, summed as it grows in candidate order (which is fixed), not over
+            // the dictionary afterwards: its order differs between runs, and so would the float sum's last bits.
             var perFrame: [Int32: Double] = [:]
+            var support = 0.0
             for candidate in candidates {
                 let tq = query.frames[Int(candidate.queryFrame)].time
                 let residual = abs(Double(index.times[Int(candidate.entry)]) - (speed * tq + trial))
                 guard residual <= band else { continue }
-                perFrame[candidate.queryFrame] = max(perFrame[candidate.queryFrame] ?? 0, Double(candidate.weight))
+                let weight = Double(candidate.weight), previous = perFrame[candidate.queryFrame] ?? 0
+                if weight > previous {
+                    perFrame[candidate.queryFrame] = weight
+                    support += weight - previous
+                }
             }
-            // Summed in frame order: floating-point sums in dictionary order differ in the last bits between runs.
-            let support = perFrame.sorted { $0.key < $1.key }.reduce(0) { $0 + $1.value }
             if support > bestSupport + 1e-6 {
                 bestSupport = support
                 best = trial

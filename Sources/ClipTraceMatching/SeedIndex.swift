@@ -6,10 +6,12 @@ import ClipTraceHashing
 /// ``HashIndex`` reads a posting list of (catalogue frames ÷ 65,536) entries per 16-bit word and probe, so its
 /// query time grows in step with the catalogue. Here each hash is cut into ten 24-bit keys instead; a key
 /// lookup meets about (catalogue frames ÷ 16.7 million) unrelated entries, so seeding costs almost the same
-/// for 100 or 10,000 hours. A copy shows up as query frames sharing a key with a reference frame: the primary
-/// hash of each query frame also tries every key one bit away, so a frame 40 bits from its original still
-/// seeds six times in ten (exact keys alone: one in six), and a copied stretch has dozens of frames. Only the clips seeded that way are then matched exactly as before, through a ``HashIndex`` built
-/// on the spot over their frames: the alignment, the scores and the timelines are those of the direct search.
+/// for 100 or 10,000 hours. A copy shows up as query frames sharing a key with a reference frame. The hashes
+/// that ``Matcher`` searches with word neighbours (the frame upright and mirrored, an upright window) also try
+/// every key one bit away, so a frame 40 bits from its original still seeds six times in ten (exact keys
+/// alone: one in six); every other query frame seeds, and a copied stretch has dozens of frames. Only the
+/// clips seeded that way are then matched exactly as before, through a ``HashIndex`` built on the spot over
+/// their frames: the alignment, the scores and the timelines are those of the direct search.
 ///
 /// Memory: the hash (32 B), time (4 B) and clip (4 B) of each indexed frame, and per key table one byte of the
 /// key and a 4-byte entry number: 90 bytes per indexed frame, plus 2.6 MB of bucket offsets.

@@ -24,6 +24,13 @@ struct CLITests {
         }
     }
 
+    /// `catalogue.sqlite` in `folder`, with mandelbrot_zoom registered: where most scan tests start.
+    static func catalogueWithMandelbrot(in folder: TemporaryFolder, binary: String) throws -> String {
+        let catalogue = folder.file("catalogue.sqlite")
+        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue, references[1]]).status == 0)
+        return catalogue
+    }
+
     static func jsonLines(_ text: String) throws -> [[String: Any]] {
         try text.split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
@@ -263,8 +270,7 @@ struct CLITests {
         let binary = try Repository.cliptraceBinary()
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
-        let catalogue = folder.file("catalogue.sqlite")
-        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue, Self.references[1]]).status == 0)
+        let catalogue = try Self.catalogueWithMandelbrot(in: folder, binary: binary)
         let batch = folder.file("batch")
         try FileManager.default.createDirectory(atPath: batch, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4"),
@@ -304,8 +310,7 @@ struct CLITests {
         let binary = try Repository.cliptraceBinary()
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
-        let catalogue = folder.file("catalogue.sqlite")
-        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue, Self.references[1]]).status == 0)
+        let catalogue = try Self.catalogueWithMandelbrot(in: folder, binary: binary)
         // MPEG-TS, as a recorder writes it: readable from the first packets on, the rest arriving as it is scanned.
         let source = try Data(contentsOf: URL(fileURLWithPath: Repository.path("testmedia/bad/corrupt_packets.ts")))
         let whole = try Data(contentsOf: URL(fileURLWithPath: Repository.path("testmedia/formats/mpeg2.ts"))) + source
@@ -340,8 +345,7 @@ struct CLITests {
         let binary = try Repository.cliptraceBinary()
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
-        let catalogue = folder.file("catalogue.sqlite")
-        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue, Self.references[1]]).status == 0)
+        let catalogue = try Self.catalogueWithMandelbrot(in: folder, binary: binary)
         let result = try run(binary, ["scan", "-q", "--catalogue", catalogue, "--file-timeout", "0.001",
                                       Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4")])
         #expect(result.status == 1)
@@ -356,8 +360,7 @@ struct CLITests {
         let binary = try Repository.cliptraceBinary()
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
-        let catalogue = folder.file("catalogue.sqlite")
-        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue, Self.references[1]]).status == 0)
+        let catalogue = try Self.catalogueWithMandelbrot(in: folder, binary: binary)
         let first = [Self.references[0], Repository.path("testmedia/formats/vp9.webm"),
                      Repository.path("testmedia/formats/mpeg4.avi")]
         let second = [Self.references[2], Repository.path("testmedia/formats/mpeg2.ts"),
