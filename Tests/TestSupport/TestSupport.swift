@@ -80,3 +80,26 @@ public struct SplitMix: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Pictures of overlapping grey rectangles and discs: plenty of corners, none repeated, different per seed.
+public enum SyntheticScene {
+    public static func shapes(seed: UInt64, width: Int, height: Int) -> [UInt8] {
+        var pixels = [UInt8](repeating: 90, count: width * height)
+        var generator = SplitMix(seed: seed)
+        for shape in 0..<(40 * width * height / 76_800) {
+            let x0 = Int(generator.next() % UInt64(width)), y0 = Int(generator.next() % UInt64(height))
+            let w = 10 + Int(generator.next() % 70), h = 10 + Int(generator.next() % 60)
+            let value = UInt8(generator.next() % 256)
+            for y in max(0, y0)..<min(height, y0 + h) {
+                for x in max(0, x0)..<min(width, x0 + w) {
+                    if shape % 3 == 0 {  // a disc
+                        let dx = Double(x - x0 - w / 2) / Double(w / 2), dy = Double(y - y0 - h / 2) / Double(h / 2)
+                        if dx * dx + dy * dy > 1 { continue }
+                    }
+                    pixels[y * width + x] = value
+                }
+            }
+        }
+        return pixels
+    }
+}

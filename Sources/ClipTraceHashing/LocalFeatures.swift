@@ -1,0 +1,264 @@
+/// A corner of a picture and a 256-bit binary descriptor (BRIEF) of the patch around it.
+///
+/// Whole-frame hashes such as PDQ need the copy framed as the original to within a percent or two: a copy
+/// cropped by 10-20 % and stretched back sits 100-150 bits from its reference. Corners and their patches move
+/// with the content instead, so a cropped copy keeps most of them, only shifted and scaled; the matcher then
+/// looks for one shift and scale that explains many of them at once.
+public struct LocalFeature: Hashable, Sendable {
+    /// Position in the region it was taken from, as fractions of its width and height (0 ..< 1).
+    public var x: Float
+    public var y: Float
+    /// 256 binary intensity comparisons around the corner, in the same 256-bit type as a PDQ hash.
+    public var descriptor: PDQHash
+
+    public init(x: Float, y: Float, descriptor: PDQHash) {
+        self.x = x
+        self.y = y
+        self.descriptor = descriptor
+    }
+}
+
+/// Finds corners (Harris) in a region of a luminance image and describes them with BRIEF.
+///
+/// The region is first resampled to a square of `side` × `zoom` pixels, whatever its size and aspect, so that
+/// the same content gives the same patches on both sides: a reference and a copy stretched to another aspect
+/// ratio meet in the same square. A query is also described at zooms below 1, because a copy cropped to 85 %
+/// shows everything 1/0.85 times larger than its reference does, and BRIEF tolerates about a tenth of scale.
+///
+/// Not `Sendable`: it reuses its buffers; make one per task.
+public final class LocalFeatureExtractor {
+    /// Side of the square a region is resampled to at zoom 1.
+    public static let side = 256
+    /// Half the extent of the comparison pattern, in pixels; corners closer than this to an edge are skipped.
+    static let patchRadius = 12
+    /// The comparison pairs (dx1, dy1, dx2, dy2), the same in every process: a fixed generator, not a random one.
+    static let pattern: [(Int, Int, Int, Int)] = {
+        var state: UInt64 = 0x5EED_C11F_7ACE_0001
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        // Isotropic Gaussian offsets (sigma = patch / 5, as in the BRIEF paper), clamped to the patch.
+        func offset() -> Int {
+            let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-12), u2 = Double(next() >> 11) / Double(1 << 53)
+            let gaussian = (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
+            let value = Int((gaussian * Double(2 * patchRadius + 1) / 5).rounded())
+            return min(patchRadius, max(-patchRadius, value))
+        }
+        var pairs: [(Int, Int, Int, Int)] = []
+        while pairs.count < 256 {
+            let pair = (offset(), offset(), offset(), offset())
+            if pair.0 == pair.2 && pair.1 == pair.3 { continue }
+            pairs.append(pair)
+        }
+        return pairs
+    }()
+
+    public let maxFeatures: Int
+    private var image: [Float] = []
+    private var integral: [Double] = []
+    private var response: [Float] = []
+
+    public init(maxFeatures: Int = 96) {
+        self.maxFeatures = maxFeatures
+    }
+
+    /// Corners of `region` and their descriptors, strongest first, at most `maxFeatures`, spread over the
+    /// region (no more than a sixth of them from one sixteenth of it).
+    public func features(pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int, region: PixelRegion,
+                         zoom: Double = 1) -> [LocalFeature]
+    {
+        let n = Int((Double(Self.side) * zoom).rounded())
+        guard region.width >= 16, region.height >= 16, region.x >= 0, region.y >= 0,
+              region.x + region.width <= width, region.y + region.height <= height, n >= 4 * Self.patchRadius,
+              pixels.count >= width * height
+        else { return [] }
+        resample(pixels: pixels, width: width, region: region, side: n)
+        harrisResponse(side: n)
+        buildIntegral(side: n)
+
+        // Local maxima over 5 × 5 above an absolute floor: flat or noisy pictures give no corners at all.
+        let margin = Self.patchRadius + 3
+        let floor: Float = 1e5
+        var peaks: [(response: Float, x: Int, y: Int)] = []
+        response.withUnsafeBufferPointer { r in
+            for y in margin..<(n - margin) {
+                for x in margin..<(n - margin) {
+                    let value = r[y * n + x]
+                    guard value > floor else { continue }
+                    var isPeak = true
+                    scan: for dy in -2...2 {
+                        for dx in -2...2 where dx != 0 || dy != 0 {
+                            let other = r[(y + dy) * n + x + dx]
+                            // Ties go to the first in raster order, so a plateau yields one corner.
+                            if other > value || (other == value && (dy < 0 || (dy == 0 && dx < 0))) {
+                                isPeak = false
+                                break scan
+                            }
+                        }
+                    }
+                    if isPeak { peaks.append((value, x, y)) }
+                }
+            }
+        }
+        peaks.sort { ($0.response, $1.y, $1.x) > ($1.response, $0.y, $0.x) }
+        let cap = max(1, maxFeatures / 6)
+        var perCell = [Int](repeating: 0, count: 16)
+        var out: [LocalFeature] = []
+        out.reserveCapacity(maxFeatures)
+        for peak in peaks where out.count < maxFeatures {
+            let cell = (peak.y * 4 / n) * 4 + peak.x * 4 / n
+            guard perCell[cell] < cap else { continue }
+            perCell[cell] += 1
+            out.append(LocalFeature(x: (Float(peak.x) + 0.5) / Float(n), y: (Float(peak.y) + 0.5) / Float(n),
+                                    descriptor: describe(x: peak.x, y: peak.y, side: n)))
+        }
+        return out
+    }
+
+    /// Area-average resampling of the region to side × side (separable; enlarging blends neighbours).
+    private func resample(pixels: UnsafeBufferPointer<UInt8>, width: Int, region: PixelRegion, side n: Int) {
+        func weights(source: Int, target: Int) -> [(start: Int, weights: [Float])] {
+            let scale = Double(source) / Double(target)
+            return (0..<target).map { i in
+                var from = Double(i) * scale, to = Double(i + 1) * scale
+                if scale < 1 {  // enlarging: a one-pixel footprint centred on the sample
+                    let centre = (Double(i) + 0.5) * scale
+                    from = max(0, centre - 0.5)
+                    to = min(Double(source), centre + 0.5)
+                }
+                let first = Int(from), last = min(source - 1, Int((to - 1e-9).rounded(.down)))
+                var w: [Float] = []
+                for p in first...max(first, last) {
+                    let overlap = min(to, Double(p + 1)) - max(from, Double(p))
+                    w.append(Float(max(0, overlap)))
+                }
+                let total = w.reduce(0, +)
+                return (first, total > 0 ? w.map { $0 / total } : [1])
+            }
+        }
+        let columns = weights(source: region.width, target: n)
+        let rows = weights(source: region.height, target: n)
+        var horizontal = [Float](repeating: 0, count: region.height * n)
+        for y in 0..<region.height {
+            let rowStart = (region.y + y) * width + region.x
+            for (x, column) in columns.enumerated() {
+                var sum: Float = 0
+                for (k, w) in column.weights.enumerated() { sum += w * Float(pixels[rowStart + column.start + k]) }
+                horizontal[y * n + x] = sum
+            }
+        }
+        if image.count != n * n { image = [Float](repeating: 0, count: n * n) }
+        for (y, row) in rows.enumerated() {
+            for x in 0..<n {
+                var sum: Float = 0
+                for (k, w) in row.weights.enumerated() { sum += w * horizontal[(row.start + k) * n + x] }
+                image[y * n + x] = sum
+            }
+        }
+    }
+
+    /// Harris corner response det(M) - 0.04 trace(M)^2 of the gradient products summed over 5 × 5.
+    private func harrisResponse(side n: Int) {
+        var xx = [Float](repeating: 0, count: n * n), yy = xx, xy = xx
+        image.withUnsafeBufferPointer { image in
+            xx.withUnsafeMutableBufferPointer { xx in
+                yy.withUnsafeMutableBufferPointer { yy in
+                    xy.withUnsafeMutableBufferPointer { xy in
+                        for y in 1..<(n - 1) {
+                            for x in 1..<(n - 1) {
+                                let i = y * n + x
+                                let gx = (image[i + 1] - image[i - 1]) * 0.5, gy = (image[i + n] - image[i - n]) * 0.5
+                                xx[i] = gx * gx
+                                yy[i] = gy * gy
+                                xy[i] = gx * gy
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var temp = [Float](repeating: 0, count: n * n)
+        func boxSum(_ values: inout [Float]) {
+            values.withUnsafeMutableBufferPointer { values in
+                temp.withUnsafeMutableBufferPointer { temp in
+                    for y in 0..<n {
+                        for x in 2..<(n - 2) {
+                            let i = y * n + x
+                            temp[i] = values[i - 2] + values[i - 1] + values[i] + values[i + 1] + values[i + 2]
+                        }
+                    }
+                    for y in 2..<(n - 2) {
+                        for x in 0..<n {
+                            let i = y * n + x
+                            values[i] = temp[i - 2 * n] + temp[i - n] + temp[i] + temp[i + n] + temp[i + 2 * n]
+                        }
+                    }
+                }
+            }
+        }
+        boxSum(&xx)
+        boxSum(&yy)
+        boxSum(&xy)
+        if response.count != n * n { response = [Float](repeating: 0, count: n * n) }
+        response.withUnsafeMutableBufferPointer { response in
+            for i in 0..<(n * n) {
+                let trace = xx[i] + yy[i]
+                response[i] = xx[i] * yy[i] - xy[i] * xy[i] - 0.04 * trace * trace
+            }
+        }
+    }
+
+    private func buildIntegral(side n: Int) {
+        let stride = n + 1
+        if integral.count != stride * stride { integral = [Double](repeating: 0, count: stride * stride) }
+        image.withUnsafeBufferPointer { image in
+            integral.withUnsafeMutableBufferPointer { integral in
+                for y in 0..<n {
+                    var row = 0.0
+                    for x in 0..<n {
+                        row += Double(image[y * n + x])
+                        integral[(y + 1) * stride + x + 1] = integral[y * stride + x + 1] + row
+                    }
+                }
+            }
+        }
+    }
+
+    /// BRIEF: each bit compares the 5 × 5 means at two points of the fixed pattern (smoothing first, as the
+    /// descriptor's authors recommend, so single-pixel noise and compression do not flip bits).
+    private func describe(x: Int, y: Int, side n: Int) -> PDQHash {
+        let stride = n + 1
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        integral.withUnsafeBufferPointer { integral in
+            func boxSum(_ cx: Int, _ cy: Int) -> Double {
+                let x0 = cx - 2, y0 = cy - 2, x1 = cx + 3, y1 = cy + 3
+                return integral[y1 * stride + x1] - integral[y0 * stride + x1] - integral[y1 * stride + x0]
+                    + integral[y0 * stride + x0]
+            }
+            for (bit, pair) in Self.pattern.enumerated() where boxSum(x + pair.0, y + pair.1) < boxSum(x + pair.2, y + pair.3) {
+                let mask = UInt64(1) << UInt64(bit & 63)
+                switch bit >> 6 {
+                case 0: words.0 |= mask
+                case 1: words.1 |= mask
+                case 2: words.2 |= mask
+                default: words.3 |= mask
+                }
+            }
+        }
+        return PDQHash(w0: words.0, w1: words.1, w2: words.2, w3: words.3)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+private func _log(_ x: Double) -> Double { Glibc.log(x) }
+private func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+#elseif canImport(Darwin)
+import Darwin
+private func _log(_ x: Double) -> Double { Darwin.log(x) }
+private func _cos(_ x: Double) -> Double { Darwin.cos(x) }
+#endif
