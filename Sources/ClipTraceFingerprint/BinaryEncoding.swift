@@ -5,7 +5,7 @@ import ClipTraceHashing
 /// Layout (little-endian):
 /// ```
 /// "CTFP"            magic, 4 bytes
-/// u16 version       format version (1)
+/// u16 version       format version: 1, or 2 when local features follow the frames
 /// u16 flags         0
 /// u32 payloadLength bytes between this field and the checksum
 /// payload:
@@ -17,11 +17,19 @@ import ClipTraceHashing
 ///   u32 frameCount
 ///   frameCount × { u32 timeMilliseconds, u8 quality, 32 bytes hash (w0…w3 little-endian),
 ///                  u8 probeCount, probeCount × { u8 orientation, u8 region, 32 bytes hash } }
+///   version 2 only:
+///   u32 featureFrameCount
+///   featureFrameCount × { u32 timeMilliseconds, u8 region, u16 zoomThousandths, u16 featureCount,
+///                         featureCount × { u16 x, u16 y (fractions × 65536), 32 bytes descriptor } }
 /// u32 CRC-32 (IEEE) of everything before it
 /// ```
 public enum FingerprintBinary {
     public static let magic: [UInt8] = Array("CTFP".utf8)
-    public static let version: UInt16 = 1
+    /// The newest format version; fingerprints without local features are still written as version 1, so
+    /// that older readers keep reading them.
+    public static let version: UInt16 = 2
+    static let featureRecordSize = 2 + 2 + 32
+    static let featureFrameHeaderSize = 4 + 1 + 2 + 2
     /// Bytes per frame record without probes.
     public static let frameRecordSize = 4 + 1 + 32 + 1
     static let probeRecordSize = 1 + 1 + 32
@@ -64,9 +72,32 @@ public enum FingerprintBinary {
                 payload.append(probe.hash.w3)
             }
         }
+        if !fingerprint.featureFrames.isEmpty {
+            payload.append(UInt32(clamping: fingerprint.featureFrames.count))
+            for frame in fingerprint.featureFrames {
+                let milliseconds = (frame.time * 1000).rounded()
+                payload.append(UInt32(clamping: Int64(milliseconds.isFinite ? max(0, milliseconds) : 0)))
+                payload.append(frame.region.rawValue)
+                let zoom = (frame.zoom * 1000).rounded()
+                payload.append(UInt16(clamping: Int64(zoom.isFinite ? max(0, zoom) : 0)))
+                let features = frame.features.prefix(Int(UInt16.max))
+                payload.append(UInt16(features.count))
+                for feature in features {
+                    func fraction(_ value: Float) -> UInt16 {
+                        UInt16(clamping: Int((value.isFinite ? value : 0) * 65_536))
+                    }
+                    payload.append(fraction(feature.x))
+                    payload.append(fraction(feature.y))
+                    payload.append(feature.descriptor.w0)
+                    payload.append(feature.descriptor.w1)
+                    payload.append(feature.descriptor.w2)
+                    payload.append(feature.descriptor.w3)
+                }
+            }
+        }
         var out = ByteWriter()
         out.append(contentsOf: magic)
-        out.append(version)
+        out.append(fingerprint.featureFrames.isEmpty ? UInt16(1) : version)
         out.append(UInt16(0))
         out.append(UInt32(payload.bytes.count))
         out.append(contentsOf: payload.bytes)
@@ -84,9 +115,9 @@ public enum FingerprintBinary {
         }
         var reader = ByteReader(data, from: 4)
         let formatVersion: UInt16 = try reader.read()
-        guard formatVersion == version else {
+        guard formatVersion == 1 || formatVersion == version else {
             throw FingerprintError(code: .unsupportedVersion,
-                                   message: "fingerprint format version \(formatVersion) is not supported (expected \(version))")
+                                   message: "fingerprint format version \(formatVersion) is not supported (expected 1 or \(version))")
         }
         let _: UInt16 = try reader.read()
         let payloadLength: UInt32 = try reader.read()
@@ -151,13 +182,45 @@ public enum FingerprintBinary {
             frames.append(.init(time: Double(milliseconds) / 1000, hash: PDQHash(w0: w0, w1: w1, w2: w2, w3: w3),
                                 quality: Int(quality), probes: probes))
         }
+        var featureFrames: [Fingerprint.FeatureFrame] = []
+        if formatVersion >= 2 {
+            let count: UInt32 = try reader.read()
+            guard Int(count) * featureFrameHeaderSize <= reader.remaining else {
+                throw FingerprintError(code: .invalidValue,
+                                       message: "fingerprint declares \(count) feature frames but holds \(reader.remaining) bytes of them")
+            }
+            featureFrames.reserveCapacity(Int(count))
+            for _ in 0..<Int(count) {
+                let milliseconds: UInt32 = try reader.read()
+                let regionValue: UInt8 = try reader.read()
+                let zoom: UInt16 = try reader.read()
+                let featureCount: UInt16 = try reader.read()
+                guard let region = Fingerprint.ProbeRegion(rawValue: regionValue) else {
+                    throw FingerprintError(code: .invalidValue, message: "fingerprint holds an unknown feature region")
+                }
+                guard Int(featureCount) * featureRecordSize <= reader.remaining else {
+                    throw FingerprintError(code: .truncated, message: "fingerprint data ends in the middle of a feature frame")
+                }
+                var features: [LocalFeature] = []
+                features.reserveCapacity(Int(featureCount))
+                for _ in 0..<Int(featureCount) {
+                    let x: UInt16 = try reader.read(), y: UInt16 = try reader.read()
+                    let d0: UInt64 = try reader.read(), d1: UInt64 = try reader.read()
+                    let d2: UInt64 = try reader.read(), d3: UInt64 = try reader.read()
+                    features.append(LocalFeature(x: Float(x) / 65_536, y: Float(y) / 65_536,
+                                                 descriptor: PDQHash(w0: d0, w1: d1, w2: d2, w3: d3)))
+                }
+                featureFrames.append(.init(time: Double(milliseconds) / 1000, region: region,
+                                           zoom: Double(zoom) / 1000, features: features))
+            }
+        }
         guard reader.remaining == 0 else {
             throw FingerprintError(code: .trailingBytes, message: "fingerprint has \(reader.remaining) unexplained bytes after its frames")
         }
         return Fingerprint(
             algorithm: .init(name: name, version: Int(algorithmVersion)), duration: duration, frameRate: frameRate,
             width: Int(width), height: Int(height), rotation: Int(rotation), codec: codec, sampleRate: sampleRate,
-            frames: frames)
+            frames: frames, featureFrames: featureFrames)
     }
 }
 

@@ -48,6 +48,8 @@ public struct Fingerprint: Hashable, Sendable {
         case centre = 3
         /// A reference-side crop of the content (for copies that were cropped and stretched back).
         case crop = 4
+        /// Corners matched under one shift and scale (``LocalFeature``), not a whole-frame hash.
+        case localFeatures = 5
 
         public var description: String {
             switch self {
@@ -56,6 +58,7 @@ public struct Fingerprint: Hashable, Sendable {
             case .window: "window"
             case .centre: "centre"
             case .crop: "crop"
+            case .localFeatures: "local features"
             }
         }
     }
@@ -89,10 +92,29 @@ public struct Fingerprint: Hashable, Sendable {
     /// Samples per second used when fingerprinting.
     public var sampleRate: Double
     public var frames: [Frame]
+    /// Corners and their descriptors at a lower rate than the hashes (see ``LocalFeature``): for a reference,
+    /// of its content rectangle; for a query, of its content and windows at a few zooms.
+    public var featureFrames: [FeatureFrame]
+
+    /// The local features of one sampled moment, taken from one region at one zoom.
+    public struct FeatureFrame: Hashable, Sendable {
+        public var time: Double
+        public var region: ProbeRegion
+        /// Scale of the region's square relative to ``LocalFeatureExtractor/side`` (1 for references).
+        public var zoom: Double
+        public var features: [LocalFeature]
+
+        public init(time: Double, region: ProbeRegion, zoom: Double, features: [LocalFeature]) {
+            self.time = time
+            self.region = region
+            self.zoom = zoom
+            self.features = features
+        }
+    }
 
     public init(
         algorithm: Algorithm = .current, duration: Double, frameRate: Double, width: Int, height: Int, rotation: Int,
-        codec: String, sampleRate: Double, frames: [Frame]
+        codec: String, sampleRate: Double, frames: [Frame], featureFrames: [FeatureFrame] = []
     ) {
         self.algorithm = algorithm
         self.duration = duration
@@ -103,5 +125,6 @@ public struct Fingerprint: Hashable, Sendable {
         self.codec = codec
         self.sampleRate = sampleRate
         self.frames = frames
+        self.featureFrames = featureFrames
     }
 }

@@ -32,6 +32,36 @@ struct FingerprintEncodingTests {
         #expect(decoded == original)
     }
 
+    @Test("local features round-trip in format 2; without them the bytes stay format 1")
+    func featuresRoundTrip() throws {
+        var generator = SplitMix(seed: 7)
+        var withFeatures = Self.sample(frames: 8)
+        let plainBytes = FingerprintBinary.encode(withFeatures)
+        #expect(plainBytes[4] == 1 && plainBytes[5] == 0, "no features: format 1, readable by older versions")
+        func feature() -> LocalFeature {
+            // Positions on the 1/65536 grid the format stores, so the round trip is exact.
+            let x = Float(generator.next() % 65_536) / 65_536, y = Float(generator.next() % 65_536) / 65_536
+            let descriptor = PDQHash(w0: generator.next() | 1 << 63, w1: generator.next(), w2: generator.next(),
+                                     w3: generator.next())
+            return LocalFeature(x: x, y: y, descriptor: descriptor)
+        }
+        for index in 0..<4 {
+            let features: [LocalFeature] = (0..<(index * 5)).map { _ in feature() }
+            let region: Fingerprint.ProbeRegion = index == 3 ? .window : .content
+            withFeatures.featureFrames.append(.init(time: Double(index) * 0.5, region: region,
+                                                    zoom: index == 3 ? 0.86 : 1, features: features))
+        }
+        let bytes = FingerprintBinary.encode(withFeatures)
+        #expect(bytes[4] == 2)
+        #expect(try FingerprintBinary.decode(bytes) == withFeatures)
+        // Damage inside the feature section is caught like damage anywhere else.
+        for index in stride(from: plainBytes.count - 4, to: bytes.count, by: 7) {
+            var damaged = bytes
+            damaged[index] ^= 0x04
+            #expect(throws: FingerprintError.self) { try FingerprintBinary.decode(damaged) }
+        }
+    }
+
     @Test("an empty fingerprint (a still with no usable frame) round-trips")
     func emptyRoundTrip() throws {
         let empty = Fingerprint(duration: 0, frameRate: 0, width: 1, height: 1, rotation: 0, codec: "png", sampleRate: 4,
