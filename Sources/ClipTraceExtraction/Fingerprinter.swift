@@ -19,6 +19,14 @@ public struct ExtractionOptions: Hashable, Sendable {
     public var probeWindows: Bool
     /// Reference side: extra hashes of crops of the content rectangle, as fractions (x, y, width, height).
     public var referenceCrops: [CropFraction]
+    /// Local features (corners) per second of video; 0 takes none. They find cropped copies (see
+    /// ``LocalFeature``).
+    public var featuresPerSecond: Double
+    /// Zooms at which the content (and any window) is described: 1 for references; below 1 for queries, whose
+    /// cropped copies show the content larger than the reference does.
+    public var featureZooms: [Double]
+    /// Most corners kept per region and zoom.
+    public var featuresPerFrame: Int
 
     public struct CropFraction: Hashable, Sendable {
         public var x: Double, y: Double, width: Double, height: Double
@@ -33,7 +41,8 @@ public struct ExtractionOptions: Hashable, Sendable {
     public init(
         decoding: DecodingOptions = DecodingOptions(), detectContentRectangle: Bool = true,
         probeOrientations: [Dihedral] = [], probeFullFrame: Bool = false, probeWindows: Bool = false,
-        referenceCrops: [CropFraction] = []
+        referenceCrops: [CropFraction] = [], featuresPerSecond: Double = 0, featureZooms: [Double] = [1],
+        featuresPerFrame: Int = 96
     ) {
         self.decoding = decoding
         self.detectContentRectangle = detectContentRectangle
@@ -41,6 +50,9 @@ public struct ExtractionOptions: Hashable, Sendable {
         self.probeFullFrame = probeFullFrame
         self.probeWindows = probeWindows
         self.referenceCrops = referenceCrops
+        self.featuresPerSecond = featuresPerSecond
+        self.featureZooms = featureZooms
+        self.featuresPerFrame = featuresPerFrame
     }
 
     /// 85 % crops at the centre and the four corners: a copy cropped by 10–20 % and stretched back is within
@@ -66,12 +78,21 @@ public struct ExtractionOptions: Hashable, Sendable {
     /// more per frame; on the evaluation they found no extra copy, since PDQ needs the crop to within a few
     /// percent, so they are not worth six times the index.)
     public static let reference = ExtractionOptions(
-        decoding: DecodingOptions(samplesPerSecond: referenceSamplesPerSecond))
+        decoding: DecodingOptions(samplesPerSecond: referenceSamplesPerSecond),
+        featuresPerSecond: featuresPerSecond, featureZooms: [1], featuresPerFrame: 64)
+
+    /// Local features per second on both sides: corners move little within half a second, and the matcher
+    /// needs only a few frames of them to place a copy.
+    public static let featuresPerSecond = 2.0
+    /// Query zooms: a copy cropped to 80-90 % of its reference and stretched back shows the content 1.1-1.25
+    /// times larger, and BRIEF patches tolerate about a tenth of scale either way.
+    public static let queryFeatureZooms = [0.86]
 
     /// For scanning recordings: every orientation, the whole frame and any window, besides the content.
     public static let query = ExtractionOptions(
         decoding: DecodingOptions(samplesPerSecond: querySamplesPerSecond),
-        probeOrientations: Dihedral.allCases.filter { $0 != .original }, probeFullFrame: true, probeWindows: true)
+        probeOrientations: Dihedral.allCases.filter { $0 != .original }, probeFullFrame: true, probeWindows: true,
+        featuresPerSecond: featuresPerSecond, featureZooms: queryFeatureZooms)
 }
 
 /// Progress of one extraction, for progress lines.
@@ -116,6 +137,11 @@ public struct Fingerprinter: Sendable {
         let decoder = try VideoDecoder(path: path, options: options.decoding)
         let hasher = PDQHasher()
         var frames: [Fingerprint.Frame] = []
+        var featureFrames: [Fingerprint.FeatureFrame] = []
+        let featureExtractor = LocalFeatureExtractor(maxFeatures: options.featuresPerFrame)
+        // Every n-th sample is described, so feature frames share their times with hashed frames.
+        let featureEvery = options.featuresPerSecond > 0
+            ? max(1, Int((options.decoding.samplesPerSecond / options.featuresPerSecond).rounded())) : 0
         var contentShares: [Float] = []
         if let duration = decoder.info.duration {
             frames.reserveCapacity(Int(min(duration, 36_000) * options.decoding.samplesPerSecond) + 16)
@@ -176,6 +202,18 @@ public struct Fingerprinter: Sendable {
                                               region: PixelRegion(x: x, y: y, width: width, height: height))
                     probes.append(.init(hash: cropped.hash, orientation: .original, region: .crop))
                 }
+                if featureEvery > 0, frames.count % featureEvery == 0 {
+                    let regions = [(area, Fingerprint.ProbeRegion.content)] + frameWindows.map { ($0, .window) }
+                    for (described, kind) in regions
+                    where described.x + described.width <= image.width && described.y + described.height <= image.height {
+                        for zoom in options.featureZooms {
+                            let features = featureExtractor.features(pixels: pixels, width: image.width,
+                                                                     height: image.height, region: described, zoom: zoom)
+                            guard !features.isEmpty else { continue }
+                            featureFrames.append(.init(time: frame.time, region: kind, zoom: zoom, features: features))
+                        }
+                    }
+                }
                 frames.append(.init(time: frame.time, hash: content.hashes[0], quality: content.quality, probes: probes))
             }
             if let progress, frame.time - lastReport >= 1 {
@@ -219,7 +257,8 @@ public struct Fingerprinter: Sendable {
             duration: duration, frameRate: info.frameRate, width: info.width, height: info.height,
             rotation: info.rotation, codec: info.codec,
             // Keyframes come when the encoder put them, not on a grid: 0 tells the matcher to use their spacing.
-            sampleRate: options.decoding.keyFramesOnly ? 0 : options.decoding.samplesPerSecond, frames: frames)
+            sampleRate: options.decoding.keyFramesOnly ? 0 : options.decoding.samplesPerSecond, frames: frames,
+            featureFrames: featureFrames)
         return Result(fingerprint: fingerprint, info: info, warnings: warnings, contentShares: contentShares)
     }
 }

@@ -6,6 +6,12 @@ public enum SearchStrategy: String, CaseIterable, Hashable, Sendable {
     case auto, direct, seeded
 }
 
+/// Whether the corner (local-feature) search for cropped copies runs: `auto` builds its index unless the
+/// catalogue holds more than ``CatalogueMatcher/featureLimit`` corners.
+public enum FeatureSearch: String, CaseIterable, Hashable, Sendable {
+    case auto, on, off
+}
+
 /// Matches queries against a whole catalogue with the strategy that suits its size.
 public struct CatalogueMatcher: Sendable {
     public let clips: [IndexedClip]
@@ -14,6 +20,8 @@ public struct CatalogueMatcher: Sendable {
     public let strategy: SearchStrategy
     private let direct: HashIndex?
     private let seeds: SeedIndex?
+    /// Corners of the references, for cropped copies; nil when no clip was registered with them.
+    private let features: FeatureMatcher?
 
     /// Above this many indexed frames (about 2 hours at 8 per second) `auto` seeds: the direct search reads
     /// posting lists that grow with the catalogue, the seeded one does not. With the mirror image searched
@@ -21,8 +29,19 @@ public struct CatalogueMatcher: Sendable {
     /// (seeded 1.8 s) and 6.1 s against 10 h (seeded 1.5 s); both give the same result on the evaluation.
     public static let seedingThreshold = 60_000
 
+    /// Reference corners above which `auto` leaves the corner search off. The corner index is direct and
+    /// in memory, about 120 bytes per corner: 20 million corners are 2.4 GB, about 43 hours of reference at
+    /// 64 corners twice a second.
+    public static let featureLimit = 20_000_000
+
+    /// Reference corners in the catalogue, whether or not their index was built.
+    public let referenceFeatureCount: Int
+    /// Whether queries are also searched by corners (see ``FeatureMatcher``).
+    public var searchesLocalFeatures: Bool { features != nil }
+
+    /// `localFeatures: .off` searches hashes only, as for a quick resemblance check.
     public init(clips: [(IndexedClip, Fingerprint)], options: MatchingOptions = MatchingOptions(),
-                strategy: SearchStrategy = .auto)
+                strategy: SearchStrategy = .auto, localFeatures: FeatureSearch = .auto)
     {
         self.clips = clips.map(\.0)
         self.options = options
@@ -39,12 +58,32 @@ public struct CatalogueMatcher: Sendable {
             direct = HashIndex(clips: clips, minimumQuality: options.minimumQuality)
             seeds = nil
         }
+        referenceFeatureCount = clips.reduce(0) { total, clip in
+            total + clip.1.featureFrames.reduce(0) { $0 + ($1.region == .content ? $1.features.count : 0) }
+        }
+        let wanted = switch localFeatures {
+        case .on: true
+        case .off: false
+        case .auto: referenceFeatureCount <= Self.featureLimit
+        }
+        features = wanted && referenceFeatureCount > 0 ? FeatureMatcher(clips: clips) : nil
     }
 
     public var frameCount: Int { direct?.frameCount ?? seeds?.frameCount ?? 0 }
-    public var memoryBytes: Int { direct?.memoryBytes ?? seeds?.memoryBytes ?? 0 }
+    public var memoryBytes: Int { (direct?.memoryBytes ?? seeds?.memoryBytes ?? 0) + (features?.memoryBytes ?? 0) }
 
     public func match(_ query: Fingerprint) -> [Match] {
+        let hashed = hashMatches(query)
+        guard let features else { return hashed }
+        // Hashes place a copy more precisely; features add only the stretches they did not explain.
+        let extra = features.match(query, matching: options).filter { found in
+            !hashed.contains { $0.clip.id == found.clip.id && $0.queryStart < found.queryEnd && found.queryStart < $0.queryEnd }
+        }
+        guard !extra.isEmpty else { return hashed }
+        return (hashed + extra).sorted { ($0.queryStart, -$0.score, $0.clip.id) < ($1.queryStart, -$1.score, $1.clip.id) }
+    }
+
+    private func hashMatches(_ query: Fingerprint) -> [Match] {
         if let direct { return Matcher(index: direct, options: options).match(query) }
         guard let seeds else { return [] }
         let seeded = seeds.seededClips(for: query, options: options)

@@ -64,7 +64,10 @@ public struct Registrar: Sendable {
     private func resemblances(of fingerprint: Fingerprint) throws -> [(ClipRecord, Double)] {
         let all = try known.clips(loadingFrom: catalogue)
         guard !all.isEmpty else { return [] }
-        let matches = CatalogueMatcher(clips: ClipScanner.indexedClips(all)).match(fingerprint).filter { $0.score >= 0.5 }
+        // Hashes only: a registration is the same clip again or a close edit of it, not a crop, and building
+        // the corner index for every file would cost more than the file's own fingerprint.
+        let matches = CatalogueMatcher(clips: ClipScanner.indexedClips(all), localFeatures: .off).match(fingerprint)
+            .filter { $0.score >= 0.5 }
         var best: [Int64: Double] = [:]
         for match in matches { best[match.clip.id] = max(best[match.clip.id] ?? 0, match.score) }
         return all.compactMap { record, _ in best[record.id].map { (record, $0) } }

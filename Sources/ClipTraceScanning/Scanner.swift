@@ -74,10 +74,11 @@ public struct ClipScanner: Sendable {
     /// Loads the catalogue's fingerprints into an in-memory index.
     public init(catalogue: any Catalogue, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
                 extraction: ExtractionOptions = .query, matching: MatchingOptions = MatchingOptions(),
-                strategy: SearchStrategy = .auto) throws(CatalogueError)
+                strategy: SearchStrategy = .auto, localFeatures: FeatureSearch = .auto) throws(CatalogueError)
     {
         let all = try catalogue.allFingerprints()
-        let matcher = CatalogueMatcher(clips: Self.indexedClips(all), options: matching, strategy: strategy)
+        let matcher = CatalogueMatcher(clips: Self.indexedClips(all), options: matching, strategy: strategy,
+                                       localFeatures: localFeatures)
         self.init(matcher: matcher, records: all.map(\.0), jobs: jobs, extraction: extraction)
     }
 
@@ -88,6 +89,8 @@ public struct ClipScanner: Sendable {
         if automaticThreads { self.extraction.decoding.threads = Self.decoderThreads(filesAtOnce: self.jobs) }
         self.matching = matcher.options
         self.matcher = matcher
+        // Corners of the query are only worth taking when there are reference corners to meet.
+        if !matcher.searchesLocalFeatures { self.extraction.featuresPerSecond = 0 }
         self.records = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 

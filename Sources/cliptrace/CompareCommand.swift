@@ -34,8 +34,8 @@ struct CompareCommand: ParsableCommand {
             throw ExitStatus.partialFailure
         }
         let title = ((reference as NSString).lastPathComponent as NSString).deletingPathExtension
-        let index = HashIndex(clips: [(IndexedClip(id: 1, title: title, duration: referencePrint.duration), referencePrint)])
-        let matches = Matcher(index: index).match(queryPrint)
+        let clip = IndexedClip(id: 1, title: title, duration: referencePrint.duration)
+        let matches = CatalogueMatcher(clips: [(clip, referencePrint)], strategy: .direct).match(queryPrint)
         for match in matches {
             if json {
                 let object: [String: Any] = [

@@ -8,6 +8,7 @@ import Logging
 
 extension ReportFormat: ExpressibleByArgument {}
 extension SearchStrategy: ExpressibleByArgument {}
+extension FeatureSearch: ExpressibleByArgument {}
 
 struct ScanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,6 +54,11 @@ struct ScanCommand: AsyncParsableCommand {
         valueName: "auto|direct|seeded"))
     var index: SearchStrategy = .auto
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Corner search for cropped copies: on, off (about a third less scan time), or auto (on up to \(CatalogueMatcher.featureLimit / 1_000_000) million reference corners, about 40 hours).",
+        valueName: "auto|on|off"))
+    var cropSearch: FeatureSearch = .auto
+
     @Option(name: .long, help: "Give up on one file after this many seconds (0: no limit); it gets an error record.")
     var fileTimeout: Double = 3600
 
@@ -81,7 +87,7 @@ struct ScanCommand: AsyncParsableCommand {
             extraction.decoding.timeLimit = fileTimeout > 0 ? fileTimeout : nil
             extraction.decoding.keyFramesOnly = fast
             var loaded = try ClipScanner(catalogue: catalogue, jobs: jobs, extraction: extraction, matching: matching,
-                                         strategy: index)
+                                         strategy: index, localFeatures: cropSearch)
             loaded.logger = logger
             scanner = loaded
         } catch {
@@ -92,8 +98,14 @@ struct ScanCommand: AsyncParsableCommand {
             "catalogue": "\(catalogue.path)", "clips": "\(scanner.matcher.clips.count)",
             "index": "\(scanner.matcher.strategy.rawValue)", "index_frames": "\(scanner.matcher.frameCount)",
             "index_bytes": "\(scanner.matcher.memoryBytes)",
+            "crop_search": "\(scanner.matcher.searchesLocalFeatures)",
             "jobs": "\(jobs)", "decoder_threads": "\(scanner.extraction.decoding.threads)",
         ])
+        if cropSearch == .auto, !scanner.matcher.searchesLocalFeatures,
+           scanner.matcher.referenceFeatureCount > CatalogueMatcher.featureLimit
+        {
+            Terminal.warning("cropped copies are not searched: the catalogue holds \(scanner.matcher.referenceFeatureCount / 1_000_000) million reference corners, above the \(CatalogueMatcher.featureLimit / 1_000_000) million kept in memory by default (--crop-search on forces it)")
+        }
         if scanner.matcher.clips.isEmpty {
             Terminal.warning("the catalogue \(catalogue.path) has no clips; nothing can match")
         }
