@@ -64,6 +64,14 @@ ff -f lavfi -i "cellauto=size=640x360:rate=25:rule=110:seed=5,format=yuv420p" \
    -filter_complex "[1:v]trim=1:8,setpts=PTS-STARTPTS+1.5/TB,scale=360:270,setsar=1[w];\
    [0:v][w]overlay=x=240:y=50:enable='between(t,1.5,8.5)'[v]" \
    -map "[v]" -t 10 "${x264[@]}" "$out/recordings/stream_with_window_on_texture.mp4"
+# cropped: spinning_pattern 1.0–8.0 s cut to 82 % × 85 % off centre (right, upper third) and stretched back to
+# 16:9, at query 2.0–9.0 s. Every whole-frame hash moves; corners (local features) move with the content.
+ff -f lavfi -i "$filler_a" -i "$out/references/spinning_pattern.mp4" -f lavfi -i "$filler_b" -filter_complex \
+  "[0:v]trim=0:2,setpts=PTS-STARTPTS,scale=320:180,setsar=1[a];\
+   [1:v]trim=1:8,setpts=PTS-STARTPTS,crop=iw*0.82:ih*0.85:(iw-ow)*0.8:(ih-oh)*0.3,scale=320:180,setsar=1[b];\
+   [2:v]trim=0:3,setpts=PTS-STARTPTS,scale=320:180,setsar=1[c];\
+   [a][b][c]concat=n=3:v=1:a=0,format=yuv420p[v]" -map "[v]" -r 25 "${x264[@]}" \
+   "$out/recordings/stream_with_cropped_copy.mp4"
 # no registered content at all.
 ff -f lavfi -i "$filler_a" -f lavfi -i "$filler_b" -filter_complex \
   "[0:v]trim=0:5,setpts=PTS-STARTPTS[a];[1:v]trim=0:5,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1:a=0[v]" \
@@ -74,6 +82,7 @@ printf 'stream_with_fast_copy\tspinning_pattern\t3.0\t10.0\t1.0\t8.7\tspeed1.1,o
 printf 'stream_with_window_copy\tlife_colony\t2.0\t9.0\t2.0\t9.0\tpip,scale1.25\n' >> "$out/recordings.tsv"
 printf 'stream_with_overlaid_copy\tmandelbrot_zoom\t2.0\t9.0\t3.0\t10.0\tbanner,comments\n' >> "$out/recordings.tsv"
 printf 'stream_with_window_on_texture\tspinning_pattern\t1.5\t8.5\t1.0\t8.0\tpip,textured-backdrop\n' >> "$out/recordings.tsv"
+printf 'stream_with_cropped_copy\tspinning_pattern\t2.0\t9.0\t1.0\t8.0\tcrop82x85,stretch16:9\n' >> "$out/recordings.tsv"
 
 # --- Codecs and containers (2 s each) -----------------------------------------------------------------
 src="mandelbrot=size=320x240:rate=25:start_scale=2:end_scale=0.5"

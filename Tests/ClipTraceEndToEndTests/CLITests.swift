@@ -83,6 +83,7 @@ struct CLITests {
             case "stream_with_mirrored_copy": ["mirror", "letterboxed"]
             case "stream_with_fast_copy": ["speed 1.10x"]
             case "stream_with_window_copy": ["window"]
+            case "stream_with_cropped_copy": ["local features"]
             default: []
             }
             #expect(expected.isSubset(of: transforms), "\(truth.recording): \(transforms)")
