@@ -6,6 +6,10 @@
 //   → ClipTraceExtraction → ClipTraceCatalogue → ClipTraceMatching → ClipTraceScanning → cliptrace (CLI)
 import PackageDescription
 
+// The pixel and index loops (hashing, corners, window search, matching) run 10-50x slower unoptimised, and the
+// test suite drives the CLI on real media: optimise them in debug builds too, so `swift test` takes minutes.
+let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "ClipTrace",
     platforms: [.macOS(.v14)],
@@ -34,18 +38,20 @@ let package = Package(
         // Demux + decode + sample by time + scale to a small luminance image. FFmpeg stays internal.
         .target(name: "ClipTraceDecoding", dependencies: ["CFFmpeg"]),
         // Pure Swift PDQ perceptual hash (no FFmpeg).
-        .target(name: "ClipTraceHashing"),
+        .target(name: "ClipTraceHashing", swiftSettings: optimisedInDebug),
         // The fingerprint value type and its JSON / binary encodings (pure Swift).
         .target(name: "ClipTraceFingerprint", dependencies: ["ClipTraceHashing"]),
         // Video file → fingerprint: decoding + content-rectangle detection + hashing.
-        .target(name: "ClipTraceExtraction", dependencies: ["ClipTraceDecoding", "ClipTraceHashing", "ClipTraceFingerprint"]),
+        .target(name: "ClipTraceExtraction", dependencies: ["ClipTraceDecoding", "ClipTraceHashing", "ClipTraceFingerprint"],
+                swiftSettings: optimisedInDebug),
         // The catalogue of registered clips: a protocol and its SQLite (GRDB) store.
         .target(name: "ClipTraceCatalogue", dependencies: [
             "ClipTraceFingerprint",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // Index + temporal alignment (pure Swift).
-        .target(name: "ClipTraceMatching", dependencies: ["ClipTraceHashing", "ClipTraceFingerprint"]),
+        .target(name: "ClipTraceMatching", dependencies: ["ClipTraceHashing", "ClipTraceFingerprint"],
+                swiftSettings: optimisedInDebug),
         // Batch registration and scanning, with bounded parallelism and per-file errors.
         .target(name: "ClipTraceScanning", dependencies: [
             "ClipTraceExtraction", "ClipTraceCatalogue", "ClipTraceMatching", "ClipTraceFingerprint",
