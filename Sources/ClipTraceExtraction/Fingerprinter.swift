@@ -27,6 +27,8 @@ public struct ExtractionOptions: Hashable, Sendable {
     public var featureZooms: [Double]
     /// Most corners kept per region and zoom.
     public var featuresPerFrame: Int
+    /// Also describe each region's corners as seen in a mirror (query side: mirrored and cropped copies).
+    public var mirroredFeatures: Bool
 
     public struct CropFraction: Hashable, Sendable {
         public var x: Double, y: Double, width: Double, height: Double
@@ -42,7 +44,7 @@ public struct ExtractionOptions: Hashable, Sendable {
         decoding: DecodingOptions = DecodingOptions(), detectContentRectangle: Bool = true,
         probeOrientations: [Dihedral] = [], probeFullFrame: Bool = false, probeWindows: Bool = false,
         referenceCrops: [CropFraction] = [], featuresPerSecond: Double = 0, featureZooms: [Double] = [1],
-        featuresPerFrame: Int = 96
+        featuresPerFrame: Int = 96, mirroredFeatures: Bool = false
     ) {
         self.decoding = decoding
         self.detectContentRectangle = detectContentRectangle
@@ -53,6 +55,7 @@ public struct ExtractionOptions: Hashable, Sendable {
         self.featuresPerSecond = featuresPerSecond
         self.featureZooms = featureZooms
         self.featuresPerFrame = featuresPerFrame
+        self.mirroredFeatures = mirroredFeatures
     }
 
     /// 85 % crops at the centre and the four corners: a copy cropped by 10–20 % and stretched back is within
@@ -92,7 +95,7 @@ public struct ExtractionOptions: Hashable, Sendable {
     public static let query = ExtractionOptions(
         decoding: DecodingOptions(samplesPerSecond: querySamplesPerSecond),
         probeOrientations: Dihedral.allCases.filter { $0 != .original }, probeFullFrame: true, probeWindows: true,
-        featuresPerSecond: featuresPerSecond, featureZooms: queryFeatureZooms)
+        featuresPerSecond: featuresPerSecond, featureZooms: queryFeatureZooms, mirroredFeatures: true)
 }
 
 /// Progress of one extraction, for progress lines.
@@ -211,6 +214,10 @@ public struct Fingerprinter: Sendable {
                                                                      height: image.height, region: described, zoom: zoom)
                             guard !features.isEmpty else { continue }
                             featureFrames.append(.init(time: frame.time, region: kind, zoom: zoom, features: features))
+                            if options.mirroredFeatures {
+                                featureFrames.append(.init(time: frame.time, region: kind, orientation: .mirror,
+                                                           zoom: zoom, features: featureExtractor.mirroredFeatures()))
+                            }
                         }
                     }
                 }

@@ -19,7 +19,7 @@ import ClipTraceHashing
 ///                  u8 probeCount, probeCount × { u8 orientation, u8 region, 32 bytes hash } }
 ///   version 2 only:
 ///   u32 featureFrameCount
-///   featureFrameCount × { u32 timeMilliseconds, u8 region, u16 zoomThousandths, u16 featureCount,
+///   featureFrameCount × { u32 timeMilliseconds, u8 region, u8 orientation, u16 zoomThousandths, u16 featureCount,
 ///                         featureCount × { u16 x, u16 y (fractions × 65536), 32 bytes descriptor } }
 /// u32 CRC-32 (IEEE) of everything before it
 /// ```
@@ -29,7 +29,7 @@ public enum FingerprintBinary {
     /// that older readers keep reading them.
     public static let version: UInt16 = 2
     static let featureRecordSize = 2 + 2 + 32
-    static let featureFrameHeaderSize = 4 + 1 + 2 + 2
+    static let featureFrameHeaderSize = 4 + 1 + 1 + 2 + 2
     /// Bytes per frame record without probes.
     public static let frameRecordSize = 4 + 1 + 32 + 1
     static let probeRecordSize = 1 + 1 + 32
@@ -78,6 +78,7 @@ public enum FingerprintBinary {
                 let milliseconds = (frame.time * 1000).rounded()
                 payload.append(UInt32(clamping: Int64(milliseconds.isFinite ? max(0, milliseconds) : 0)))
                 payload.append(frame.region.rawValue)
+                payload.append(UInt8(frame.orientation.rawValue))
                 let zoom = (frame.zoom * 1000).rounded()
                 payload.append(UInt16(clamping: Int64(zoom.isFinite ? max(0, zoom) : 0)))
                 let features = frame.features.prefix(Int(UInt16.max))
@@ -193,9 +194,12 @@ public enum FingerprintBinary {
             for _ in 0..<Int(count) {
                 let milliseconds: UInt32 = try reader.read()
                 let regionValue: UInt8 = try reader.read()
+                let orientationValue: UInt8 = try reader.read()
                 let zoom: UInt16 = try reader.read()
                 let featureCount: UInt16 = try reader.read()
-                guard let region = Fingerprint.ProbeRegion(rawValue: regionValue) else {
+                guard let region = Fingerprint.ProbeRegion(rawValue: regionValue),
+                      let orientation = Dihedral(rawValue: Int(orientationValue))
+                else {
                     throw FingerprintError(code: .invalidValue, message: "fingerprint holds an unknown feature region")
                 }
                 guard Int(featureCount) * featureRecordSize <= reader.remaining else {
@@ -210,7 +214,7 @@ public enum FingerprintBinary {
                     features.append(LocalFeature(x: Float(x) / 65_536, y: Float(y) / 65_536,
                                                  descriptor: PDQHash(w0: d0, w1: d1, w2: d2, w3: d3)))
                 }
-                featureFrames.append(.init(time: Double(milliseconds) / 1000, region: region,
+                featureFrames.append(.init(time: Double(milliseconds) / 1000, region: region, orientation: orientation,
                                            zoom: Double(zoom) / 1000, features: features))
             }
         }

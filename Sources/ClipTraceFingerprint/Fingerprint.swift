@@ -100,13 +100,17 @@ public struct Fingerprint: Hashable, Sendable {
     public struct FeatureFrame: Hashable, Sendable {
         public var time: Double
         public var region: ProbeRegion
+        /// `.mirror` when the corners describe the region seen in a mirror (a query's mirrored probe).
+        public var orientation: Dihedral
         /// Scale of the region's square relative to ``LocalFeatureExtractor/side`` (1 for references).
         public var zoom: Double
         public var features: [LocalFeature]
 
-        public init(time: Double, region: ProbeRegion, zoom: Double, features: [LocalFeature]) {
+        public init(time: Double, region: ProbeRegion, orientation: Dihedral = .original, zoom: Double,
+                    features: [LocalFeature]) {
             self.time = time
             self.region = region
+            self.orientation = orientation
             self.zoom = zoom
             self.features = features
         }

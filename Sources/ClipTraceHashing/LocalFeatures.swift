@@ -61,6 +61,9 @@ public final class LocalFeatureExtractor {
     private var image: [Float] = []
     private var integral: [Double] = []
     private var response: [Float] = []
+    /// Corners of the last call, in pixels of its square, for ``mirroredFeatures()``.
+    private var corners: [(x: Int, y: Int)] = []
+    private var cornerSide = 0
 
     public init(maxFeatures: Int = 96) {
         self.maxFeatures = maxFeatures
@@ -72,6 +75,8 @@ public final class LocalFeatureExtractor {
                          zoom: Double = 1) -> [LocalFeature]
     {
         let n = Int((Double(Self.side) * zoom).rounded())
+        corners.removeAll(keepingCapacity: true)
+        cornerSide = n
         guard region.width >= 16, region.height >= 16, region.x >= 0, region.y >= 0,
               region.x + region.width <= width, region.y + region.height <= height, n >= 4 * Self.patchRadius,
               pixels.count >= width * height
@@ -113,10 +118,22 @@ public final class LocalFeatureExtractor {
             let cell = (peak.y * 4 / n) * 4 + peak.x * 4 / n
             guard perCell[cell] < cap else { continue }
             perCell[cell] += 1
+            corners.append((peak.x, peak.y))
             out.append(LocalFeature(x: (Float(peak.x) + 0.5) / Float(n), y: (Float(peak.y) + 0.5) / Float(n),
                                     descriptor: describe(x: peak.x, y: peak.y, side: n)))
         }
         return out
+    }
+
+    /// The corners of the last ``features(pixels:width:height:region:zoom:)`` call as they would be found in
+    /// the mirror image (left-right): the same corners at 1 - x, described with the pattern mirrored. Costs
+    /// only the descriptors, and lets a mirrored copy that is also cropped meet its upright reference.
+    public func mirroredFeatures() -> [LocalFeature] {
+        let n = cornerSide
+        return corners.map { corner in
+            LocalFeature(x: 1 - (Float(corner.x) + 0.5) / Float(n), y: (Float(corner.y) + 0.5) / Float(n),
+                         descriptor: describe(x: corner.x, y: corner.y, side: n, mirrored: true))
+        }
     }
 
     /// Area-average resampling of the region to side × side (separable; enlarging blends neighbours).
@@ -230,7 +247,9 @@ public final class LocalFeatureExtractor {
 
     /// BRIEF: each bit compares the 5 × 5 means at two points of the fixed pattern (smoothing first, as the
     /// descriptor's authors recommend, so single-pixel noise and compression do not flip bits).
-    private func describe(x: Int, y: Int, side n: Int) -> PDQHash {
+    private func describe(x: Int, y: Int, side n: Int, mirrored: Bool = false) -> PDQHash {
+        // In the mirror image a pattern offset dx lands where -dx lands in this one.
+        let flip = mirrored ? -1 : 1
         let stride = n + 1
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         integral.withUnsafeBufferPointer { integral in
@@ -239,7 +258,8 @@ public final class LocalFeatureExtractor {
                 return integral[y1 * stride + x1] - integral[y0 * stride + x1] - integral[y1 * stride + x0]
                     + integral[y0 * stride + x0]
             }
-            for (bit, pair) in Self.pattern.enumerated() where boxSum(x + pair.0, y + pair.1) < boxSum(x + pair.2, y + pair.3) {
+            for (bit, pair) in Self.pattern.enumerated()
+            where boxSum(x + flip * pair.0, y + pair.1) < boxSum(x + flip * pair.2, y + pair.3) {
                 let mask = UInt64(1) << UInt64(bit & 63)
                 switch bit >> 6 {
                 case 0: words.0 |= mask

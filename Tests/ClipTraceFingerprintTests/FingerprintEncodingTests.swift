@@ -49,6 +49,7 @@ struct FingerprintEncodingTests {
             let features: [LocalFeature] = (0..<(index * 5)).map { _ in feature() }
             let region: Fingerprint.ProbeRegion = index == 3 ? .window : .content
             withFeatures.featureFrames.append(.init(time: Double(index) * 0.5, region: region,
+                                                    orientation: index == 2 ? .mirror : .original,
                                                     zoom: index == 3 ? 0.86 : 1, features: features))
         }
         let bytes = FingerprintBinary.encode(withFeatures)

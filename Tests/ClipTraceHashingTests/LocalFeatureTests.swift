@@ -55,4 +55,28 @@ struct LocalFeatureTests {
         let chance = pairs(with: Self.features(Self.scene(seed: 4), region: Self.whole, max: 64))
         #expect(chance < paired / 3, "\(chance) chance pairs against \(paired)")
     }
+
+    @Test("the mirrored description of a picture's corners is what the mirror image itself gives")
+    func mirrored() {
+        let pixels = Self.scene(seed: 5)
+        var mirror = pixels
+        for y in 0..<240 {
+            for x in 0..<320 { mirror[y * 320 + x] = pixels[y * 320 + 319 - x] }
+        }
+        let extractor = LocalFeatureExtractor(maxFeatures: 64)
+        _ = pixels.withUnsafeBufferPointer { extractor.features(pixels: $0, width: 320, height: 240, region: Self.whole) }
+        let described = extractor.mirroredFeatures()
+        let direct = Self.features(mirror, region: Self.whole, max: 64)
+        #expect(described.count == direct.count)
+        let same = direct.filter { corner in
+            described.contains {
+                abs($0.x - corner.x) < 0.5 / 256 && abs($0.y - corner.y) < 0.5 / 256
+                    && $0.descriptor.distance(to: corner.descriptor) <= 4
+            }
+        }.count
+        #expect(same >= direct.count * 9 / 10, "\(same) of \(direct.count) corners agree")
+        // And it is not just the upright description again.
+        let upright = Self.features(pixels, region: Self.whole, max: 64)
+        #expect(zip(upright, described).filter { $0.descriptor == $1.descriptor }.count < upright.count / 4)
+    }
 }

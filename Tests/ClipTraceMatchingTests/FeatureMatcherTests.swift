@@ -25,11 +25,28 @@ struct FeatureMatcherTests {
                            rotation: 0, codec: "h264", sampleRate: 2, frames: [], featureFrames: featureFrames)
     }
 
-    /// A query of `seeds` pictures half a second apart, each seen through `crop` at the query zoom.
-    static func query(seeds: [UInt64], crop: PixelRegion) -> Fingerprint {
-        let featureFrames = seeds.enumerated().map { index, seed in
-            Fingerprint.FeatureFrame(time: Double(index) * 0.5, region: .content, zoom: 0.86,
-                                     features: described(seed, region: crop, zoom: 0.86, max: 96))
+    /// A query of `seeds` pictures half a second apart, each seen through `crop` at the query zoom, described
+    /// upright and, as scan does, also as seen in a mirror; `mirrored` shows the pictures mirrored.
+    static func query(seeds: [UInt64], crop: PixelRegion, mirrored: Bool = false) -> Fingerprint {
+        var featureFrames: [Fingerprint.FeatureFrame] = []
+        let extractor = LocalFeatureExtractor(maxFeatures: 96)
+        for (index, seed) in seeds.enumerated() {
+            var pixels = SyntheticScene.shapes(seed: seed, width: width, height: height)
+            var region = crop
+            if mirrored {
+                let upright = pixels
+                for y in 0..<height {
+                    for x in 0..<width { pixels[y * width + x] = upright[y * width + width - 1 - x] }
+                }
+                region.x = width - crop.x - crop.width
+            }
+            let time = Double(index) * 0.5
+            let features = pixels.withUnsafeBufferPointer {
+                extractor.features(pixels: $0, width: width, height: height, region: region, zoom: 0.86)
+            }
+            featureFrames.append(.init(time: time, region: .content, zoom: 0.86, features: features))
+            featureFrames.append(.init(time: time, region: .content, orientation: .mirror, zoom: 0.86,
+                                       features: extractor.mirroredFeatures()))
         }
         return Fingerprint(duration: Double(seeds.count) * 0.5, frameRate: 25, width: width, height: height,
                            rotation: 0, codec: "h264", sampleRate: 6, frames: [], featureFrames: featureFrames)
@@ -48,10 +65,21 @@ struct FeatureMatcherTests {
         let matches = FeatureMatcher(clips: Self.clips).match(query)
         let match = try #require(matches.first)
         #expect(matches.count == 1)
-        #expect(match.clip.id == 21 && match.region == .localFeatures)
+        #expect(match.clip.id == 21 && match.region == .localFeatures && match.orientation == .original)
         #expect(abs(match.queryStart - 2) <= 0.5 && abs(match.queryEnd - 7) <= 0.5)
         #expect(abs(match.referenceStart - 1) <= 0.5 && abs(match.referenceEnd - 6) <= 0.5)
         #expect(abs(match.speed - 1) < 0.01 && match.score >= 0.5)
+    }
+
+    @Test("a copy both mirrored and cropped is found through the mirrored description")
+    func mirroredCroppedCopy() throws {
+        let crop = PixelRegion(x: 10, y: 25, width: 265, height: 200)
+        let query = Self.query(seeds: Array(300..<303) + Array(104..<114), crop: crop, mirrored: true)
+        let matches = FeatureMatcher(clips: Self.clips).match(query)
+        let match = try #require(matches.first)
+        #expect(matches.count == 1)
+        #expect(match.clip.id == 21 && match.orientation == .mirror)
+        #expect(abs(match.queryStart - 1.5) <= 0.5 && abs(match.referenceStart - 2) <= 0.5)
     }
 
     @Test("unrelated pictures match nothing")
