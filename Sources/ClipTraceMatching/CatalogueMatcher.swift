@@ -73,11 +73,19 @@ public struct CatalogueMatcher: Sendable {
     public var memoryBytes: Int { (direct?.memoryBytes ?? seeds?.memoryBytes ?? 0) + (features?.memoryBytes ?? 0) }
 
     public func match(_ query: Fingerprint) -> [Match] {
-        let hashed = hashMatches(query)
+        var hashed = hashMatches(query)
         guard let features else { return hashed }
-        // Hashes place a copy more precisely; features add only the stretches they did not explain.
-        let extra = features.match(query, matching: options).filter { found in
-            !hashed.contains { $0.clip.id == found.clip.id && $0.queryStart < found.queryEnd && found.queryStart < $0.queryEnd }
+        // Where both find the same stretch of the same clip, a confident hash match wins: it is sampled three
+        // times as densely, so it places the copy more precisely. A weak one (a cropped copy's hashes still
+        // half-agree) gives way to a stronger corner match.
+        var extra: [Match] = []
+        for found in features.match(query, matching: options) {
+            func overlaps(_ other: Match) -> Bool {
+                other.clip.id == found.clip.id && other.queryStart < found.queryEnd && found.queryStart < other.queryEnd
+            }
+            if hashed.contains(where: { overlaps($0) && ($0.score >= 0.5 || $0.score >= found.score) }) { continue }
+            hashed.removeAll(where: overlaps)
+            extra.append(found)
         }
         guard !extra.isEmpty else { return hashed }
         return (hashed + extra).sorted { ($0.queryStart, -$0.score, $0.clip.id) < ($1.queryStart, -$1.score, $1.clip.id) }
