@@ -142,9 +142,16 @@ public struct Fingerprinter: Sendable {
         var frames: [Fingerprint.Frame] = []
         var featureFrames: [Fingerprint.FeatureFrame] = []
         let featureExtractor = LocalFeatureExtractor(maxFeatures: options.featuresPerFrame)
-        // Every n-th sample is described, so feature frames share their times with hashed frames.
-        let featureEvery = options.featuresPerSecond > 0
-            ? max(1, Int((options.decoding.samplesPerSecond / options.featuresPerSecond).rounded())) : 0
+        // Every n-th sample is described, so feature frames share their times with hashed frames; keyframes
+        // (`--fast`) are a second or more apart already, so each is described.
+        let featureEvery: Int
+        if !(options.featuresPerSecond > 0) {
+            featureEvery = 0
+        } else if options.decoding.keyFramesOnly {
+            featureEvery = 1
+        } else {
+            featureEvery = Int(min(1_000, max(1, (options.decoding.samplesPerSecond / options.featuresPerSecond).rounded())))
+        }
         var contentShares: [Float] = []
         if let duration = decoder.info.duration {
             frames.reserveCapacity(Int(min(duration, 36_000) * options.decoding.samplesPerSecond) + 16)

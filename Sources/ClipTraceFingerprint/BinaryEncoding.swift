@@ -80,12 +80,12 @@ public enum FingerprintBinary {
                 payload.append(frame.region.rawValue)
                 payload.append(UInt8(frame.orientation.rawValue))
                 let zoom = (frame.zoom * 1000).rounded()
-                payload.append(UInt16(clamping: Int64(zoom.isFinite ? max(0, zoom) : 0)))
+                payload.append(UInt16(zoom.isFinite ? min(65_535, max(0, zoom)) : 0))
                 let features = frame.features.prefix(Int(UInt16.max))
                 payload.append(UInt16(features.count))
                 for feature in features {
                     func fraction(_ value: Float) -> UInt16 {
-                        UInt16(clamping: Int((value.isFinite ? value : 0) * 65_536))
+                        UInt16(value.isFinite ? min(65_535, max(0, value * 65_536)) : 0)
                     }
                     payload.append(fraction(feature.x))
                     payload.append(fraction(feature.y))

@@ -74,8 +74,11 @@ public final class LocalFeatureExtractor {
     public func features(pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int, region: PixelRegion,
                          zoom: Double = 1) -> [LocalFeature]
     {
-        let n = Int((Double(Self.side) * zoom).rounded())
         corners.removeAll(keepingCapacity: true)
+        cornerSide = 0
+        // Zooms outside a quarter to four times the square are not a description anyone asked for.
+        guard zoom.isFinite, zoom >= 0.25, zoom <= 4 else { return [] }
+        let n = Int((Double(Self.side) * zoom).rounded())
         cornerSide = n
         guard region.width >= 16, region.height >= 16, region.x >= 0, region.y >= 0,
               region.x + region.width <= width, region.y + region.height <= height, n >= 4 * Self.patchRadius,
@@ -169,11 +172,15 @@ public final class LocalFeatureExtractor {
             }
         }
         if image.count != n * n { image = [Float](repeating: 0, count: n * n) }
-        for (y, row) in rows.enumerated() {
-            for x in 0..<n {
-                var sum: Float = 0
-                for (k, w) in row.weights.enumerated() { sum += w * horizontal[(row.start + k) * n + x] }
-                image[y * n + x] = sum
+        image.withUnsafeMutableBufferPointer { image in
+            horizontal.withUnsafeBufferPointer { horizontal in
+                for (y, row) in rows.enumerated() {
+                    for x in 0..<n {
+                        var sum: Float = 0
+                        for (k, w) in row.weights.enumerated() { sum += w * horizontal[(row.start + k) * n + x] }
+                        image[y * n + x] = sum
+                    }
+                }
             }
         }
     }
@@ -277,6 +284,10 @@ public final class LocalFeatureExtractor {
 import Glibc
 private func _log(_ x: Double) -> Double { Glibc.log(x) }
 private func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+#elseif canImport(Musl)
+import Musl
+private func _log(_ x: Double) -> Double { Musl.log(x) }
+private func _cos(_ x: Double) -> Double { Musl.cos(x) }
 #elseif canImport(Darwin)
 import Darwin
 private func _log(_ x: Double) -> Double { Darwin.log(x) }

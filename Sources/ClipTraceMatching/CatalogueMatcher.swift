@@ -59,7 +59,9 @@ public struct CatalogueMatcher: Sendable {
             seeds = nil
         }
         referenceFeatureCount = clips.reduce(0) { total, clip in
-            total + clip.1.featureFrames.reduce(0) { $0 + ($1.region == .content ? $1.features.count : 0) }
+            total + clip.1.featureFrames.reduce(0) {
+                $0 + ($1.region == .content && $1.orientation == .original ? $1.features.count : 0)
+            }
         }
         let wanted = switch localFeatures {
         case .on: true
@@ -73,15 +75,22 @@ public struct CatalogueMatcher: Sendable {
     public var memoryBytes: Int { (direct?.memoryBytes ?? seeds?.memoryBytes ?? 0) + (features?.memoryBytes ?? 0) }
 
     public func match(_ query: Fingerprint) -> [Match] {
-        var hashed = hashMatches(query)
+        let hashed = hashMatches(query)
         guard let features else { return hashed }
-        // Where both find the same stretch of the same clip, a confident hash match wins: it is sampled three
-        // times as densely, so it places the copy more precisely. A weak one (a cropped copy's hashes still
-        // half-agree) gives way to a stronger corner match.
+        return Self.merge(hashed: hashed, corners: features.match(query, matching: options))
+    }
+
+    /// Hash and corner matches together. Where both find the same stretch of the same clip (overlapping on
+    /// both timelines), a confident hash
+    /// match (≥ 0.5) wins: it is sampled three times as densely, so it places the copy more precisely. A
+    /// weaker one (a cropped copy's hashes still half-agree) gives way to a stronger corner match.
+    static func merge(hashed: [Match], corners: [Match]) -> [Match] {
+        var hashed = hashed
         var extra: [Match] = []
-        for found in features.match(query, matching: options) {
+        for found in corners {
             func overlaps(_ other: Match) -> Bool {
                 other.clip.id == found.clip.id && other.queryStart < found.queryEnd && found.queryStart < other.queryEnd
+                    && other.referenceStart < found.referenceEnd && found.referenceStart < other.referenceEnd
             }
             if hashed.contains(where: { overlaps($0) && ($0.score >= 0.5 || $0.score >= found.score) }) { continue }
             hashed.removeAll(where: overlaps)

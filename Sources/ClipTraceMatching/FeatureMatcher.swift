@@ -17,7 +17,8 @@ public struct FeatureMatchingOptions: Hashable, Sendable {
     public var framesVerified = 6
     /// Reference corners whose descriptor also appears at the same place in this many other clips are
     /// dropped: interface chrome, channel logos and captions shared by a series are not evidence of one clip.
-    public var commonInOtherClips = 1
+    /// Two, not one, so that a trailer and the show it was cut from keep their corners.
+    public var commonInOtherClips = 2
 
     public init() {}
 }
@@ -70,14 +71,19 @@ public final class FeatureMatcher: Sendable {
         if options.commonInOtherClips > 0, Set(owners).count > 1 {
             var keep = [Bool](repeating: true, count: hashes.count)
             var seen = [UInt32](repeating: 0, count: hashes.count)
+            // Chrome is drawn identically, so its corners sit a few bits apart and share most words: the first
+            // four word tables find them (each holds a 10-bit-apart twin with probability 0.53), at a quarter
+            // of a full search.
+            var others: [Int32] = []
             for entry in hashes.indices {
-                var others: Set<Int32> = []
+                others.removeAll(keepingCapacity: true)
                 all.search(hashes[entry], maxDistance: options.maxDescriptorDistance / 2, wordRadius: 0, seen: &seen,
-                           stamp: UInt32(truncatingIfNeeded: entry + 1)) { other, _ in
-                    guard owners[other] != owners[entry], abs(xs[other] - xs[entry]) <= options.tolerance,
-                          abs(ys[other] - ys[entry]) <= options.tolerance
+                           stamp: UInt32(truncatingIfNeeded: entry + 1), tables: 4) { other, _ in
+                    guard others.count < options.commonInOtherClips, owners[other] != owners[entry],
+                          abs(xs[other] - xs[entry]) <= options.tolerance, abs(ys[other] - ys[entry]) <= options.tolerance,
+                          !others.contains(owners[other])
                     else { return }
-                    others.insert(owners[other])
+                    others.append(owners[other])
                 }
                 if others.count >= options.commonInOtherClips { keep[entry] = false }
             }
@@ -239,7 +245,8 @@ public final class FeatureMatcher: Sendable {
     /// most corners wins, is refitted on them by least squares and recounted. Returns the inlier count and
     /// their mean descriptor distance, or nil below the minimum.
     func verify(_ pairs: [Pair]) -> (Int, Int)? {
-        let minimumInliers = max(options.minimumInliers, Int((options.minimumInlierShare * Float(pairs.count)).rounded(.up)))
+        let share = options.minimumInlierShare.isFinite ? min(1, max(0, options.minimumInlierShare)) : 0
+        let minimumInliers = max(options.minimumInliers, Int((share * Float(pairs.count)).rounded(.up)))
         guard pairs.count >= minimumInliers else { return nil }
         // A fixed generator: the same query gives the same answer in every run.
         var state: UInt64 = 0x2545_F491_4F6C_DD1D &+ UInt64(pairs.count)
@@ -310,10 +317,10 @@ public final class FeatureMatcher: Sendable {
     private func inliersOf(_ model: Model, _ pairs: [Pair]) -> [Int] {
         var out: [Int] = []
         // One query corner and one reference corner per inlier: repeated texture pairs many to one.
-        var usedReference: Set<Int64> = []
+        var usedReference: Set<UInt64> = []
         for (index, p) in pairs.enumerated() {
             guard fits(model, p) else { continue }
-            let key = Int64(p.rx * 65_536) << 20 | Int64(p.ry * 65_536)
+            let key = UInt64(p.rx.bitPattern) << 32 | UInt64(p.ry.bitPattern)
             guard usedReference.insert(key).inserted else { continue }
             out.append(index)
         }

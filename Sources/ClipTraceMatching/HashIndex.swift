@@ -101,14 +101,14 @@ public final class HashIndex: Sendable {
 
     /// Calls `body(entry, distance)` once for each indexed frame within `maxDistance` of `hash` that shares a
     /// 16-bit word with it up to `wordRadius` flipped bits (0 or 1). `seen` de-duplicates entries across calls
-    /// that use the same `stamp`.
+    /// that use the same `stamp`. `tables` below 16 reads only the first word tables (a cheaper, partial search).
     func search(
-        _ hash: PDQHash, maxDistance: Int, wordRadius: Int, seen: inout [UInt32], stamp: UInt32,
+        _ hash: PDQHash, maxDistance: Int, wordRadius: Int, seen: inout [UInt32], stamp: UInt32, tables: Int = 16,
         _ body: (Int, Int) -> Void
     ) {
         hashes.withUnsafeBufferPointer { hashes in
             seen.withUnsafeMutableBufferPointer { seen in
-                for table in 0..<16 {
+                for table in 0..<min(16, max(0, tables)) {
                     let word = hash.word16(table)
                     offsets[table].withUnsafeBufferPointer { offsets in
                         postings[table].withUnsafeBufferPointer { postings in

@@ -88,12 +88,33 @@ struct FeatureMatcherTests {
         #expect(FeatureMatcher(clips: Self.clips).match(query).isEmpty)
     }
 
-    @Test("corners shared by several clips at the same place (a channel logo, interface chrome) are dropped")
+    @Test("corners shared by three or more clips at the same place (a channel logo, interface chrome) are dropped")
     func commonCornersDropped() {
         // Three clips showing the same picture: every corner is common, so nothing is indexed.
         let same = (0..<3).map { IndexedClip(id: Int64(30 + $0), title: "C\($0)", duration: 8) }
             .map { ($0, Self.reference(seeds: 500..<504)) }
         #expect(FeatureMatcher(clips: same).featureCount == 0)
+        // Two clips sharing pictures (a trailer and its show) keep them: both are evidence.
+        let pair = FeatureMatcher(clips: Array(same.prefix(2)))
+        #expect(pair.featureCount == 2 * FeatureMatcher(clips: [same[0]]).featureCount)
         #expect(FeatureMatcher(clips: [same[0]]).featureCount > 0)
+    }
+
+    @Test("a confident hash match wins over a corner match of the same stretch; a weak one gives way")
+    func mergeRule() {
+        func match(_ clip: Int64, _ start: Double, _ end: Double, _ score: Double,
+                   _ region: Fingerprint.ProbeRegion) -> Match {
+            Match(clip: IndexedClip(id: clip, title: "\(clip)", duration: 60), queryStart: start, queryEnd: end,
+                  referenceStart: start, referenceEnd: end, score: score, speed: 1, matchedFrames: 10, queryFrames: 10,
+                  meanDistance: 20, orientation: .original, region: region, evidence: [])
+        }
+        let confident = match(1, 0, 10, 0.9, .content), weak = match(1, 20, 30, 0.3, .window)
+        let corners = [match(1, 1, 9, 1.0, .localFeatures), match(1, 21, 29, 0.95, .localFeatures),
+                       match(2, 1, 9, 0.8, .localFeatures), match(1, 40, 45, 0.7, .localFeatures)]
+        let merged = CatalogueMatcher.merge(hashed: [confident, weak], corners: corners)
+        #expect(merged.map(\.clip.id) == [1, 2, 1, 1])
+        #expect(merged.map(\.region) == [.content, .localFeatures, .localFeatures, .localFeatures])
+        #expect(merged.map(\.queryStart) == [0, 1, 21, 40])
+        #expect(CatalogueMatcher.merge(hashed: [confident, weak], corners: []) == [confident, weak])
     }
 }
