@@ -44,7 +44,7 @@ public final class LocalFeatureExtractor {
         // Isotropic Gaussian offsets (sigma = patch / 5, as in the BRIEF paper), clamped to the patch.
         func offset() -> Int {
             let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-12), u2 = Double(next() >> 11) / Double(1 << 53)
-            let gaussian = (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
+            let gaussian = (-2 * naturalLog(u1)).squareRoot() * cosine(2 * Double.pi * u2)
             let value = Int((gaussian * Double(2 * patchRadius + 1) / 5).rounded())
             return min(patchRadius, max(-patchRadius, value))
         }
@@ -258,7 +258,7 @@ public final class LocalFeatureExtractor {
         // In the mirror image a pattern offset dx lands where -dx lands in this one.
         let flip = mirrored ? -1 : 1
         let stride = n + 1
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var descriptor = PDQHash.zero
         integral.withUnsafeBufferPointer { integral in
             func boxSum(_ cx: Int, _ cy: Int) -> Double {
                 let x0 = cx - 2, y0 = cy - 2, x1 = cx + 3, y1 = cy + 3
@@ -267,29 +267,9 @@ public final class LocalFeatureExtractor {
             }
             for (bit, pair) in Self.pattern.enumerated()
             where boxSum(x + flip * pair.0, y + pair.1) < boxSum(x + flip * pair.2, y + pair.3) {
-                let mask = UInt64(1) << UInt64(bit & 63)
-                switch bit >> 6 {
-                case 0: words.0 |= mask
-                case 1: words.1 |= mask
-                case 2: words.2 |= mask
-                default: words.3 |= mask
-                }
+                descriptor.setBit(bit)
             }
         }
-        return PDQHash(w0: words.0, w1: words.1, w2: words.2, w3: words.3)
+        return descriptor
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-private func _log(_ x: Double) -> Double { Glibc.log(x) }
-private func _cos(_ x: Double) -> Double { Glibc.cos(x) }
-#elseif canImport(Musl)
-import Musl
-private func _log(_ x: Double) -> Double { Musl.log(x) }
-private func _cos(_ x: Double) -> Double { Musl.cos(x) }
-#elseif canImport(Darwin)
-import Darwin
-private func _log(_ x: Double) -> Double { Darwin.log(x) }
-private func _cos(_ x: Double) -> Double { Darwin.cos(x) }
-#endif

@@ -19,6 +19,18 @@ public struct PDQHash: Hashable, Sendable, Comparable {
         self.w3 = w3
     }
 
+    /// Sets bit `index` (0-255), in the layout described above.
+    @inline(__always)
+    mutating func setBit(_ index: Int) {
+        let mask = UInt64(1) << UInt64(index & 63)
+        switch index >> 6 {
+        case 0: w0 |= mask
+        case 1: w1 |= mask
+        case 2: w2 |= mask
+        default: w3 |= mask
+        }
+    }
+
     /// Builds a hash from 256 booleans, bit 0 first.
     public init<S: Sequence>(bits: S) where S.Element == Bool {
         var words: [UInt64] = [0, 0, 0, 0]

@@ -255,19 +255,11 @@ public final class PDQHasher {
             sorted.sort()
         }
         let median = sortBuffer[127]
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var hash = PDQHash.zero
         variantBuffer.withUnsafeBufferPointer { values in
-            for k in 0..<256 where values[k] > median {
-                let bit: UInt64 = 1 << UInt64(k & 63)
-                switch k >> 6 {
-                case 0: words.0 |= bit
-                case 1: words.1 |= bit
-                case 2: words.2 |= bit
-                default: words.3 |= bit
-                }
-            }
+            for k in 0..<256 where values[k] > median { hash.setBit(k) }
         }
-        return PDQHash(w0: words.0, w1: words.1, w2: words.2, w3: words.3)
+        return hash
     }
 
     /// Meta's image-domain quality metric on the 64×64 image.
@@ -290,11 +282,3 @@ public final class PDQHasher {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-private func cosine(_ x: Double) -> Double { Glibc.cos(x) }
-#elseif canImport(Darwin)
-import Darwin
-private func cosine(_ x: Double) -> Double { Darwin.cos(x) }
-#endif

@@ -133,6 +133,8 @@ public final class FeatureMatcher: Sendable {
         var bestDistance = [Int32](repeating: 0, count: frameCount)
         var pairCount = [Int32](repeating: 0, count: frameCount)
         var touched: [Int32] = [], reached: [Int32] = []
+        // The index reports a corner once however many words it shares with the query corner.
+        var seen = [UInt32](repeating: 0, count: featureCount)
         var stamp: Int32 = 0
         var candidates: [Matcher.Candidate] = []
         for (queryFrame, group) in groups.enumerated() {
@@ -144,11 +146,13 @@ public final class FeatureMatcher: Sendable {
                 for feature in described.features {
                     if stamp == Int32.max {  // a very long query: start the stamps again
                         for i in frameStamp.indices { frameStamp[i] = -1 }
+                        for i in seen.indices { seen[i] = 0 }
                         stamp = 0
                     }
                     stamp += 1
                     touched.removeAll(keepingCapacity: true)
-                    searchDescriptor(feature.descriptor) { entry, distance in
+                    descriptors.search(feature.descriptor, maxDistance: options.maxDescriptorDistance, wordRadius: 0,
+                                       seen: &seen, stamp: UInt32(stamp)) { entry, distance in
                         let frame = Int(frameOf[entry])
                         if frameStamp[frame] != stamp {
                             frameStamp[frame] = stamp
@@ -217,28 +221,6 @@ public final class FeatureMatcher: Sendable {
             }
         }
         return matches.filter { $0.score >= matching.minimumScore && $0.queryDuration >= matching.minimumDuration }
-    }
-
-    /// Calls `body(entry, distance)` for each reference corner within the descriptor distance that shares a
-    /// whole 16-bit word with `descriptor` (once per word shared).
-    @inline(__always)
-    private func searchDescriptor(_ descriptor: PDQHash, _ body: (Int, Int) -> Void) {
-        let maxDistance = options.maxDescriptorDistance
-        descriptors.hashes.withUnsafeBufferPointer { hashes in
-            for table in 0..<16 {
-                let word = Int(descriptor.word16(table))
-                descriptors.offsets[table].withUnsafeBufferPointer { offsets in
-                    descriptors.postings[table].withUnsafeBufferPointer { postings in
-                        let start = Int(offsets[word]), end = Int(offsets[word + 1])
-                        for position in start..<end {
-                            let entry = Int(postings[position])
-                            let distance = hashes[entry].distance(to: descriptor)
-                            if distance <= maxDistance { body(entry, distance) }
-                        }
-                    }
-                }
-            }
-        }
     }
 
     /// RANSAC over pairs of pairs: each pair of corners fixes a scale and shift per axis; the model explaining
