@@ -21,7 +21,9 @@ enum FFmpegError {
 
 /// A deadline FFmpeg polls through its interrupt callback, so that no read can block past it.
 final class Deadline {
-    let instant: Double  // seconds since the epoch; .infinity for none
+    /// Seconds on the monotonic clock (`CLOCK_MONOTONIC`, unaffected by changes to the wall clock);
+    /// .infinity for none.
+    let instant: Double
 
     init(seconds: Double?) {
         if let seconds, seconds > 0 {
@@ -49,15 +51,16 @@ final class FormatContext {
 
     init(path: String, deadline: Deadline) throws(DecodingError) {
         self.deadline = deadline
-        guard var context: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context() else {
+        guard let allocated = avformat_alloc_context() else {
             throw DecodingError(code: .resourceExhausted, message: "could not allocate a demuxer", path: path,
                                 cFunction: "avformat_alloc_context")
         }
-        context!.pointee.interrupt_callback.callback = { opaque in
+        allocated.pointee.interrupt_callback.callback = { opaque in
             guard let opaque else { return 0 }
             return Unmanaged<Deadline>.fromOpaque(opaque).takeUnretainedValue().hasPassed ? 1 : 0
         }
-        context!.pointee.interrupt_callback.opaque = Unmanaged.passUnretained(deadline).toOpaque()
+        allocated.pointee.interrupt_callback.opaque = Unmanaged.passUnretained(deadline).toOpaque()
+        var context: UnsafeMutablePointer<AVFormatContext>? = allocated
         // On failure avformat_open_input frees the context it was given.
         let status = avformat_open_input(&context, path, nil, nil)
         guard status >= 0, let context else {

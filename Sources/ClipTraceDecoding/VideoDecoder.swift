@@ -97,6 +97,8 @@ public final class VideoDecoder {
     public private(set) var decodedFrameCount = 0
     /// Corrupt packets or frames skipped.
     public private(set) var skippedErrorCount = 0
+    /// Frames the decoder returned with damage it concealed (corrupt data patched from neighbouring pictures).
+    public private(set) var concealedFrameCount = 0
 
     let format: FormatContext
     let deadline: Deadline
@@ -238,6 +240,9 @@ public final class VideoDecoder {
             defer { av_frame_unref(frame.pointer) }
             if let sample = try sampleFromCurrentFrame() { return sample }
         }
+        if concealedFrameCount > 0, !warnings.contains(where: { $0.hasPrefix("corrupt video data concealed") }) {
+            appendWarning("corrupt video data concealed by the decoder in \(concealedFrameCount) of \(decodedFrameCount) frames")
+        }
         if decodedFrameCount == 0 {
             throw DecodingError(code: .noDecodableFrames,
                                 message: skippedErrorCount > 0
@@ -260,6 +265,9 @@ public final class VideoDecoder {
             let received = avcodec_receive_frame(codec.pointer, frame.pointer)
             if received == 0 {
                 consecutiveErrors = 0
+                if frame.pointer.pointee.decode_error_flags != 0 || frame.pointer.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0 {
+                    concealedFrameCount += 1
+                }
                 return true
             }
             if received == FFmpegError.endOfFile {
@@ -328,11 +336,23 @@ public final class VideoDecoder {
     private func sampleFromCurrentFrame() throws(DecodingError) -> SampledFrame? {
         let time = frameTime()
 
+        // A timestamp beyond any plausible length (a hostile or broken muxer jumping by years) ends the stream:
+        // nothing after it has a meaningful time.
+        guard time <= DecodingLimits.maxDuration else {
+            appendWarning(String(format: "a frame's timestamp jumps to %.0f s, beyond a week; the rest of the file was ignored", time))
+            finished = true
+            return nil
+        }
         // Take this frame for every sample time it is the nearest decoded frame to.
         guard time + frameDuration / 2 >= nextSampleTime else { return nil }
         let step = 1 / options.samplesPerSecond
         nextSampleTime += step
-        while nextSampleTime <= time { nextSampleTime += step }
+        if nextSampleTime <= time {
+            // A gap in the stream: the next sample time after this frame, computed rather than stepped to, so
+            // that a jump of days costs nothing.
+            nextSampleTime += ((time - nextSampleTime) / step).rounded(.down) * step + step
+            if nextSampleTime <= time { nextSampleTime += step }
+        }
         return SampledFrame(time: max(0, time), image: try convertCurrentFrame())
     }
 
@@ -409,7 +429,9 @@ public final class VideoDecoder {
         }
     }
 
-    private static func checkReadableFile(_ path: String) throws(DecodingError) {
+    /// Refuses what cannot be a video file before anything reads it: a missing path, a folder, an empty file,
+    /// a file this user may not read, and pipes, sockets and devices (reading them can block or never end).
+    public static func checkReadableFile(_ path: String) throws(DecodingError) {
         var status = stat()
         guard stat(path, &status) == 0 else {
             let code: DecodingError.Code = errno == EACCES ? .permissionDenied : .notFound
