@@ -16,7 +16,8 @@ import numpy as np
 import pdqhash
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ORIENTATIONS = ["original", "rotate90", "rotate180", "rotate270", "mirror", "flip-vertical", "transpose", "anti-transpose"]
+# Meta's own names, in the order compute_dihedral returns them (hashRotate90 ... hashFlipMinus1 in the C++).
+ORIENTATIONS = ["original", "rotate90", "rotate180", "rotate270", "flipX", "flipY", "flipPlus1", "flipMinus1"]
 
 
 def hex_of(bits):
