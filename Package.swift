@@ -2,24 +2,30 @@
 // ClipTrace: find registered video clips inside other recordings.
 //
 // The targets follow the pipeline:
-//   CFFmpeg (C shim) → ClipTraceDecoding → ClipTraceHashing → ClipTraceFingerprint
-//   → ClipTraceExtraction → ClipTraceCatalogue → ClipTraceMatching → ClipTraceScanning → cliptrace (CLI)
+//   CFFmpeg (C shim) → ClipTraceDecoding (frames) → ClipTraceExtraction (views, windows, corners)
+//     → ClipTraceObservations (what a query shows; never stored)
+//     → ClipTraceEvidence (hash and corner indexes: each emits votes)
+//     → ClipTraceAlignment (one temporal aligner for every vote)
+//     → ClipTraceMatching (a catalogue search: sources → aligner → matches)
+//     → ClipTraceScanning (batches, registration, reports) → cliptrace (CLI)
+//   beside them: ClipTraceHashing (PDQ, corners; pure Swift), ClipTraceFingerprint (the stored reference format)
+//   and ClipTraceCatalogue (storage behind one protocol: SQLite).
 import PackageDescription
-
-// The pixel and index loops (hashing, corners, window search, matching) run 10-50x slower unoptimised, and the
-// test suite drives the CLI on real media: optimise them in debug builds too, so `swift test` takes minutes.
-let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "ClipTrace",
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "cliptrace", targets: ["cliptrace"]),
+        .library(name: "ClipTraceDecoding", targets: ["ClipTraceDecoding"]),
         .library(name: "ClipTraceHashing", targets: ["ClipTraceHashing"]),
         .library(name: "ClipTraceFingerprint", targets: ["ClipTraceFingerprint"]),
+        .library(name: "ClipTraceObservations", targets: ["ClipTraceObservations"]),
         .library(name: "ClipTraceExtraction", targets: ["ClipTraceExtraction"]),
-        .library(name: "ClipTraceCatalogue", targets: ["ClipTraceCatalogue"]),
+        .library(name: "ClipTraceAlignment", targets: ["ClipTraceAlignment"]),
+        .library(name: "ClipTraceEvidence", targets: ["ClipTraceEvidence"]),
         .library(name: "ClipTraceMatching", targets: ["ClipTraceMatching"]),
+        .library(name: "ClipTraceCatalogue", targets: ["ClipTraceCatalogue"]),
         .library(name: "ClipTraceScanning", targets: ["ClipTraceScanning"]),
     ],
     dependencies: [
@@ -35,48 +41,69 @@ let package = Package(
             pkgConfig: "libavformat libavcodec libswscale libavutil",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]
         ),
-        // Demux + decode + sample by time + scale to a small luminance image. FFmpeg stays internal.
+        // Demux + decode + sample by time + scale to a small luminance image; thumbnails. FFmpeg stays internal.
         .target(name: "ClipTraceDecoding", dependencies: ["CFFmpeg"]),
-        // Pure Swift PDQ perceptual hash (no FFmpeg).
-        .target(name: "ClipTraceHashing", swiftSettings: optimisedInDebug),
-        // The fingerprint value type and its JSON / binary encodings (pure Swift).
+        // PDQ perceptual hash and corner descriptors, pure Swift (no FFmpeg, no Foundation).
+        .target(name: "ClipTraceHashing"),
+        // The stored, versioned reference fingerprint and its binary / JSON / vPDQ encodings.
         .target(name: "ClipTraceFingerprint", dependencies: ["ClipTraceHashing"]),
-        // Video file → fingerprint: decoding + content-rectangle detection + hashing.
-        .target(name: "ClipTraceExtraction", dependencies: ["ClipTraceDecoding", "ClipTraceHashing", "ClipTraceFingerprint"],
-                swiftSettings: optimisedInDebug),
+        // A query's observations: each frame under several views, corners of its regions. Never stored.
+        .target(name: "ClipTraceObservations", dependencies: ["ClipTraceHashing"]),
+        // Video file → observations (and the reference fingerprint they contain): content rectangle, windows,
+        // hashes of each view, corners.
+        .target(name: "ClipTraceExtraction", dependencies: [
+            "ClipTraceDecoding", "ClipTraceHashing", "ClipTraceFingerprint", "ClipTraceObservations",
+        ]),
+        // Votes and the one temporal aligner that turns them into segments (pure Swift; no index, no media).
+        .target(name: "ClipTraceAlignment", dependencies: ["ClipTraceObservations"]),
+        // Evidence sources: the hash indexes (direct, seeded) and the corner index, each emitting votes.
+        .target(name: "ClipTraceEvidence", dependencies: [
+            "ClipTraceAlignment", "ClipTraceFingerprint", "ClipTraceHashing", "ClipTraceObservations",
+        ]),
+        // A catalogue search: sources → one aligner → matches of catalogue clips.
+        .target(name: "ClipTraceMatching", dependencies: [
+            "ClipTraceEvidence", "ClipTraceAlignment", "ClipTraceFingerprint", "ClipTraceObservations",
+        ]),
         // The catalogue of registered clips: a protocol and its SQLite (GRDB) store.
         .target(name: "ClipTraceCatalogue", dependencies: [
             "ClipTraceFingerprint",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        // Index + temporal alignment (pure Swift).
-        .target(name: "ClipTraceMatching", dependencies: ["ClipTraceHashing", "ClipTraceFingerprint"],
-                swiftSettings: optimisedInDebug),
-        // Batch registration and scanning, with bounded parallelism and per-file errors.
+        // Batch registration and scanning, with bounded parallelism and per-file errors; reports.
         .target(name: "ClipTraceScanning", dependencies: [
-            "ClipTraceExtraction", "ClipTraceCatalogue", "ClipTraceMatching", "ClipTraceFingerprint",
+            "ClipTraceAlignment", "ClipTraceCatalogue", "ClipTraceDecoding", "ClipTraceExtraction",
+            "ClipTraceFingerprint", "ClipTraceMatching", "ClipTraceObservations",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "cliptrace", dependencies: [
-            "ClipTraceScanning", "ClipTraceExtraction", "ClipTraceCatalogue", "ClipTraceMatching",
-            "ClipTraceFingerprint", "ClipTraceHashing",
+            "ClipTraceAlignment", "ClipTraceCatalogue", "ClipTraceExtraction", "ClipTraceFingerprint",
+            "ClipTraceHashing", "ClipTraceMatching", "ClipTraceObservations", "ClipTraceScanning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Shared by the test targets: repository paths, temporary folders, running the built CLI.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ClipTraceHashingTests", dependencies: ["ClipTraceHashing", "TestSupport"]),
-        .testTarget(name: "ClipTraceFingerprintTests", dependencies: ["ClipTraceFingerprint", "TestSupport"]),
+        .testTarget(name: "ClipTraceFingerprintTests", dependencies: [
+            "ClipTraceFingerprint", "ClipTraceHashing", "TestSupport",
+        ]),
         .testTarget(name: "ClipTraceDecodingTests", dependencies: [
-            "ClipTraceDecoding", "ClipTraceExtraction", "ClipTraceHashing", "ClipTraceFingerprint", "TestSupport",
+            "ClipTraceDecoding", "ClipTraceExtraction", "ClipTraceHashing", "ClipTraceFingerprint",
+            "ClipTraceObservations", "TestSupport",
         ]),
         .testTarget(name: "ClipTraceCatalogueTests", dependencies: [
             "ClipTraceCatalogue", "ClipTraceFingerprint", "ClipTraceHashing", "TestSupport",
         ]),
-        .testTarget(name: "ClipTraceMatchingTests", dependencies: ["ClipTraceMatching", "ClipTraceFingerprint", "ClipTraceHashing", "TestSupport"]),
+        .testTarget(name: "ClipTraceAlignmentTests", dependencies: [
+            "ClipTraceAlignment", "ClipTraceHashing", "ClipTraceObservations", "TestSupport",
+        ]),
+        .testTarget(name: "ClipTraceMatchingTests", dependencies: [
+            "ClipTraceAlignment", "ClipTraceEvidence", "ClipTraceMatching", "ClipTraceFingerprint",
+            "ClipTraceHashing", "ClipTraceObservations", "TestSupport",
+        ]),
         .testTarget(name: "ClipTraceEndToEndTests", dependencies: [
-            "ClipTraceScanning", "ClipTraceCatalogue", "ClipTraceExtraction", "ClipTraceMatching", "TestSupport",
+            "ClipTraceCatalogue", "ClipTraceExtraction", "ClipTraceMatching", "ClipTraceScanning", "TestSupport",
         ]),
     ]
 )

@@ -35,9 +35,11 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 "SyntheticFingerprints",
+                .product(name: "ClipTraceEvidence", package: root),
                 .product(name: "ClipTraceMatching", package: root),
                 .product(name: "ClipTraceFingerprint", package: root),
                 .product(name: "ClipTraceHashing", package: root),
+                .product(name: "ClipTraceObservations", package: root),
             ],
             path: "Benchmarks/MatchingBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
@@ -47,9 +49,11 @@ let package = Package(
             name: "IndexScaling",
             dependencies: [
                 "SyntheticFingerprints",
+                .product(name: "ClipTraceEvidence", package: root),
                 .product(name: "ClipTraceMatching", package: root),
                 .product(name: "ClipTraceFingerprint", package: root),
                 .product(name: "ClipTraceHashing", package: root),
+                .product(name: "ClipTraceObservations", package: root),
             ],
             path: "Benchmarks/IndexScaling"
         ),

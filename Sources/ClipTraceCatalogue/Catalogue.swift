@@ -49,9 +49,9 @@ public struct NewClip: Sendable {
     public var sourcePath: String
     public var sha256: String
     public var size: Int64
-    public var fingerprint: Fingerprint
+    public var fingerprint: ReferenceFingerprint
 
-    public init(title: String, owner: String?, sourcePath: String, sha256: String, size: Int64, fingerprint: Fingerprint) {
+    public init(title: String, owner: String?, sourcePath: String, sha256: String, size: Int64, fingerprint: ReferenceFingerprint) {
         self.title = title
         self.owner = owner
         self.sourcePath = sourcePath
@@ -67,17 +67,16 @@ public enum RegistrationOutcome: Sendable, Hashable {
     case alreadyRegistered(ClipRecord)
 }
 
-/// The catalogue of registered clips. The embedded implementation is ``SQLiteCatalogue``; a server-backed one
-/// (PostgreSQL) implements the same protocol.
+/// The catalogue of registered clips, behind which every storage sits: the embedded ``SQLiteCatalogue`` today.
 public protocol Catalogue: Sendable {
     /// Registers a clip in one transaction: afterwards the clip is there whole, or not at all.
     func register(_ clip: NewClip) throws(CatalogueError) -> RegistrationOutcome
     func clips() throws(CatalogueError) -> [ClipRecord]
     func clip(id: Int64) throws(CatalogueError) -> ClipRecord?
     func clip(sha256: String) throws(CatalogueError) -> ClipRecord?
-    func fingerprint(id: Int64) throws(CatalogueError) -> Fingerprint?
+    func fingerprint(id: Int64) throws(CatalogueError) -> ReferenceFingerprint?
     /// Every clip with its fingerprint, for building a search index.
-    func allFingerprints() throws(CatalogueError) -> [(ClipRecord, Fingerprint)]
+    func allFingerprints() throws(CatalogueError) -> [(ClipRecord, ReferenceFingerprint)]
     /// Removes a clip; false when there was none with this id.
     func remove(id: Int64) throws(CatalogueError) -> Bool
 }

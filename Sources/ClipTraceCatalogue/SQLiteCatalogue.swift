@@ -224,7 +224,7 @@ public final class SQLiteCatalogue: Catalogue {
         }
     }
 
-    public func fingerprint(id: Int64) throws(CatalogueError) -> Fingerprint? {
+    public func fingerprint(id: Int64) throws(CatalogueError) -> ReferenceFingerprint? {
         let blob: Data? = try read("read a fingerprint") { db in
             try Data.fetchOne(db, sql: "SELECT fingerprint FROM clip WHERE id = ?", arguments: [id])
         }
@@ -232,11 +232,11 @@ public final class SQLiteCatalogue: Catalogue {
         return try decode(blob, id: id)
     }
 
-    public func allFingerprints() throws(CatalogueError) -> [(ClipRecord, Fingerprint)] {
+    public func allFingerprints() throws(CatalogueError) -> [(ClipRecord, ReferenceFingerprint)] {
         let rows: [(ClipRecord, Data)] = try read("load fingerprints") { db in
             try Row.fetchAll(db, sql: "SELECT * FROM clip ORDER BY id").map { (Self.record($0), $0["fingerprint"] as Data) }
         }
-        var out: [(ClipRecord, Fingerprint)] = []
+        var out: [(ClipRecord, ReferenceFingerprint)] = []
         out.reserveCapacity(rows.count)
         for (record, blob) in rows { out.append((record, try decode(blob, id: record.id))) }
         return out
@@ -265,7 +265,7 @@ public final class SQLiteCatalogue: Catalogue {
         algorithm_version, frame_count
         """
 
-    private func decode(_ blob: Data, id: Int64) throws(CatalogueError) -> Fingerprint {
+    private func decode(_ blob: Data, id: Int64) throws(CatalogueError) -> ReferenceFingerprint {
         do {
             return try FingerprintBinary.decode(blob)
         } catch {

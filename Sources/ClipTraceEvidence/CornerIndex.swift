@@ -1,9 +1,12 @@
+import ClipTraceAlignment
 import ClipTraceFingerprint
 import ClipTraceHashing
+import ClipTraceObservations
 
-/// Settings of the local-feature search (see ``FeatureMatcher``).
-public struct FeatureMatchingOptions: Hashable, Sendable {
-    /// Largest Hamming distance (of 256 bits) between two corner descriptors that may pair them.
+/// Settings of the corner search (``CornerIndex``).
+public struct CornerSearchOptions: Hashable, Sendable {
+    /// Largest Hamming distance (of 256 bits) between two corner descriptors that may pair them. Descriptors of
+    /// unrelated patches sit 128 ± 8 bits apart; 56 kept the corners of 80-90 % crops at 1.1-1.25× scale.
     public var maxDescriptorDistance = 56
     /// Corners that one shift and scale must explain before two frames count as the same picture.
     public var minimumInliers = 12
@@ -13,8 +16,20 @@ public struct FeatureMatchingOptions: Hashable, Sendable {
     public var minimumInlierShare: Float = 0.15
     /// How far (as a fraction of the picture) a corner may land from where the shift and scale put it.
     public var tolerance: Float = 0.02
+    /// Inliers must spread over this share of the picture each way: corners bunched in one spot (a caption,
+    /// a logo) say little about the whole picture.
+    public var minimumSpread: Float = 0.25
     /// Reference frames verified per query frame, the ones sharing most descriptors with it.
     public var framesVerified = 6
+    /// RANSAC trials per frame pair (fewer when there are fewer pairs of pairs).
+    public var trials = 200
+    /// Two corners fix a model only when this far apart on each axis (a fraction of the picture): closer ones
+    /// give a scale that a pixel of error throws off.
+    public var minimumSampleSeparation: Float = 0.08
+    /// Scales a copy may have against its reference, per axis: from half to twice the size.
+    public var scales: ClosedRange<Float> = 0.5...2
+    /// How far the two axes' scales may differ: a copy stretched to another aspect keeps it within a third.
+    public var aspectChange: ClosedRange<Float> = 0.75...1.33
     /// Reference corners whose descriptor also appears at the same place in this many other clips are
     /// dropped: interface chrome, channel logos and captions shared by a series are not evidence of one clip.
     /// Two, not one, so that a trailer and the show it was cut from keep their corners.
@@ -23,61 +38,59 @@ public struct FeatureMatchingOptions: Hashable, Sendable {
     public init() {}
 }
 
-/// Finds cropped copies: corners of query frames paired with corners of reference frames by descriptor, then
-/// checked for one shift and scale per axis (RANSAC) that explains at least ``FeatureMatchingOptions/minimumInliers``
-/// of them, then aligned in time like hash matches (the same Hough vote, line fit and score).
+/// The corner search, an evidence source for cropped copies: corners of query frames are paired with corners
+/// of reference frames by descriptor, and a frame pair votes when one shift and scale per axis (RANSAC)
+/// explains at least ``CornerSearchOptions/minimumInliers`` of them.
 ///
-/// It complements the hash matcher rather than replacing it: hashes place copies to a fraction of a second at
-/// 6 samples per second; features run at 2 per second but survive a crop that moves every hash.
-public final class FeatureMatcher: Sendable {
-    public let clips: [IndexedClip]
-    public let options: FeatureMatchingOptions
-    /// Descriptors, with owner clip and time, indexed by 16-bit words like frame hashes.
-    let descriptors: HashIndex
-    /// Per descriptor entry: the reference feature frame it belongs to, and its position there.
+/// It complements the hash search rather than replacing it: hashes place copies to a fraction of a second at
+/// 6 samples per second; corners are taken twice a second but survive a crop that moves every hash.
+public final class CornerIndex: Sendable {
+    public let options: CornerSearchOptions
+    /// Descriptors, indexed by 16-bit words like frame hashes.
+    let descriptors: BinaryCodeIndex
+    /// Per descriptor entry: the reference corner frame it belongs to, and its position there.
     let frameOf: [Int32]
     let xs: [Float]
     let ys: [Float]
-    /// One entry per reference feature frame (owner, time), for the time alignment.
-    let frames: HashIndex
+    /// Per reference corner frame: its clip (a position in the list the index was built from) and time.
+    let frameOwners: [Int32]
+    let frameTimes: [Float]
 
-    public var featureCount: Int { descriptors.frameCount }
-    public var memoryBytes: Int { descriptors.memoryBytes + featureCount * 12 + frames.memoryBytes }
+    public var cornerCount: Int { descriptors.count }
+    public var memoryBytes: Int { descriptors.memoryBytes + cornerCount * 12 + frameOwners.count * 8 }
 
-    public init(clips: [(IndexedClip, Fingerprint)], options: FeatureMatchingOptions = FeatureMatchingOptions()) {
-        self.clips = clips.map(\.0)
+    /// Indexes the corners of `clips`; a vote's clip is its position in this list.
+    public init(clips: [ReferenceFingerprint], options: CornerSearchOptions = CornerSearchOptions()) {
         self.options = options
-        var hashes: [PDQHash] = [], owners: [Int32] = [], times: [Float] = []
+        var codes: [PDQHash] = [], owners: [Int32] = []
         var frameOf: [Int32] = [], xs: [Float] = [], ys: [Float] = []
         var frameOwners: [Int32] = [], frameTimes: [Float] = []
-        for (clipIndex, (_, fingerprint)) in clips.enumerated() {
-            for frame in fingerprint.featureFrames
-            where frame.region == .content && frame.orientation == .original && !frame.features.isEmpty {
+        for (clipIndex, fingerprint) in clips.enumerated() where fingerprint.cornerAlgorithm == .brief {
+            for frame in fingerprint.cornerFrames where !frame.corners.isEmpty {
                 let frameIndex = Int32(frameOwners.count)
                 frameOwners.append(Int32(clipIndex))
                 frameTimes.append(Float(frame.time))
-                for feature in frame.features {
-                    hashes.append(feature.descriptor)
+                for corner in frame.corners {
+                    codes.append(corner.descriptor)
                     owners.append(Int32(clipIndex))
-                    times.append(Float(frame.time))
                     frameOf.append(frameIndex)
-                    xs.append(feature.x)
-                    ys.append(feature.y)
+                    xs.append(corner.x)
+                    ys.append(corner.y)
                 }
             }
         }
         // Drop corners common to several clips (same descriptor, same place).
-        var all = HashIndex(clips: self.clips, hashes: hashes, owners: owners, times: times, minimumQuality: 0)
+        var all = BinaryCodeIndex(codes: codes)
         if options.commonInOtherClips > 0, Set(owners).count > 1 {
-            var keep = [Bool](repeating: true, count: hashes.count)
-            var seen = [UInt32](repeating: 0, count: hashes.count)
+            var keep = [Bool](repeating: true, count: codes.count)
+            var seen = [UInt32](repeating: 0, count: codes.count)
             // Chrome is drawn identically, so its corners sit a few bits apart and share most words: the first
             // four word tables find them (each holds a 10-bit-apart twin with probability 0.53), at a quarter
             // of a full search.
             var others: [Int32] = []
-            for entry in hashes.indices {
+            for entry in codes.indices {
                 others.removeAll(keepingCapacity: true)
-                all.search(hashes[entry], maxDistance: options.maxDescriptorDistance / 2, wordRadius: 0, seen: &seen,
+                all.search(codes[entry], maxDistance: options.maxDescriptorDistance / 2, wordRadius: 0, seen: &seen,
                            stamp: UInt32(truncatingIfNeeded: entry + 1), tables: 4) { other, _ in
                     guard others.count < options.commonInOtherClips, owners[other] != owners[entry],
                           abs(xs[other] - xs[entry]) <= options.tolerance, abs(ys[other] - ys[entry]) <= options.tolerance,
@@ -89,17 +102,25 @@ public final class FeatureMatcher: Sendable {
             }
             if keep.contains(false) {
                 func kept<T>(_ values: [T]) -> [T] { zip(values, keep).compactMap { $1 ? $0 : nil } }
-                (hashes, owners, times, frameOf, xs, ys) = (kept(hashes), kept(owners), kept(times), kept(frameOf),
-                                                            kept(xs), kept(ys))
-                all = HashIndex(clips: self.clips, hashes: hashes, owners: owners, times: times, minimumQuality: 0)
+                (codes, frameOf, xs, ys) = (kept(codes), kept(frameOf), kept(xs), kept(ys))
+                all = BinaryCodeIndex(codes: codes)
             }
         }
         descriptors = all
         self.frameOf = frameOf
         self.xs = xs
         self.ys = ys
-        frames = HashIndex(clips: self.clips, hashes: [PDQHash](repeating: .zero, count: frameOwners.count),
-                           owners: frameOwners, times: frameTimes, minimumQuality: 0)
+        self.frameOwners = frameOwners
+        self.frameTimes = frameTimes
+    }
+
+    /// The moments corners look at: the distinct times of the query's corner frames.
+    public static func timeline(of query: QueryObservations) -> QueryTimeline {
+        var times: [Double] = []
+        for frame in query.cornerFrames where times.last.map({ abs($0 - frame.time) >= 1e-6 }) ?? true {
+            times.append(frame.time)
+        }
+        return QueryTimeline(times: times, fallbackStep: 0.5)
     }
 
     /// A pair of corners: query position, reference position.
@@ -112,38 +133,39 @@ public final class FeatureMatcher: Sendable {
         var sx: Float, tx: Float, sy: Float, ty: Float
     }
 
-    /// Copies found through local features, aligned in time with `matching`'s settings.
-    public func match(_ query: Fingerprint, matching: MatchingOptions = MatchingOptions()) -> [Match] {
-        guard featureCount > 0, !query.featureFrames.isEmpty else { return [] }
-        // Query feature frames grouped by time: each time is one pseudo-frame of the alignment.
-        var times: [Double] = []
-        var groups: [[Fingerprint.FeatureFrame]] = []
-        for frame in query.featureFrames {
-            if let last = times.last, abs(last - frame.time) < 1e-6 {
+    /// The votes of `query`: per corner moment (see ``timeline(of:)``), each verified reference frame votes,
+    /// weighted by the corners it explains, under the view (region, mirrored or not) that explained most.
+    public func votes(for query: QueryObservations) -> [Vote] {
+        guard cornerCount > 0, !query.cornerFrames.isEmpty else { return [] }
+        // Query corner frames grouped by time: each time is one moment of the corner timeline.
+        var groups: [[QueryObservations.CornerFrame]] = []
+        var lastTime: Double? = nil
+        for frame in query.cornerFrames {
+            if let lastTime, abs(lastTime - frame.time) < 1e-6 {
                 groups[groups.count - 1].append(frame)
             } else {
-                times.append(frame.time)
                 groups.append([frame])
             }
+            lastTime = frame.time
         }
         // Per reference frame: the last query corner that reached it, and that corner's closest match there.
-        let frameCount = frames.frameCount
+        let frameCount = frameOwners.count
         var frameStamp = [Int32](repeating: -1, count: frameCount)
         var bestEntry = [Int32](repeating: 0, count: frameCount)
         var bestDistance = [Int32](repeating: 0, count: frameCount)
         var pairCount = [Int32](repeating: 0, count: frameCount)
         var touched: [Int32] = [], reached: [Int32] = []
         // The index reports a corner once however many words it shares with the query corner.
-        var seen = [UInt32](repeating: 0, count: featureCount)
+        var seen = [UInt32](repeating: 0, count: cornerCount)
         var stamp: Int32 = 0
-        var candidates: [Matcher.Candidate] = []
-        for (queryFrame, group) in groups.enumerated() {
-            // Best verified result per reference frame over the group's regions and zooms.
-            var verified: [Int32: (inliers: Int, distance: Int, mirrored: Bool)] = [:]
+        var votes: [Vote] = []
+        for (moment, group) in groups.enumerated() {
+            // Best verified result per reference frame over the group's regions, orientations and zooms.
+            var verified: [Int32: (inliers: Int, distance: Int, view: View)] = [:]
             for described in group {
                 var pairFrames: [Int32] = [], pairs: [Pair] = []
                 reached.removeAll(keepingCapacity: true)
-                for feature in described.features {
+                for corner in described.corners {
                     if stamp == Int32.max {  // a very long query: start the stamps again
                         for i in frameStamp.indices { frameStamp[i] = -1 }
                         for i in seen.indices { seen[i] = 0 }
@@ -151,7 +173,7 @@ public final class FeatureMatcher: Sendable {
                     }
                     stamp += 1
                     touched.removeAll(keepingCapacity: true)
-                    descriptors.search(feature.descriptor, maxDistance: options.maxDescriptorDistance, wordRadius: 0,
+                    descriptors.search(corner.descriptor, maxDistance: options.maxDescriptorDistance, wordRadius: 0,
                                        seen: &seen, stamp: UInt32(stamp)) { entry, distance in
                         let frame = Int(frameOf[entry])
                         if frameStamp[frame] != stamp {
@@ -167,7 +189,7 @@ public final class FeatureMatcher: Sendable {
                     for frame in touched {
                         let entry = Int(bestEntry[Int(frame)])
                         pairFrames.append(frame)
-                        pairs.append(Pair(qx: feature.x, qy: feature.y, rx: xs[entry], ry: ys[entry],
+                        pairs.append(Pair(qx: corner.x, qy: corner.y, rx: xs[entry], ry: ys[entry],
                                           distance: Int(bestDistance[Int(frame)])))
                         if pairCount[Int(frame)] == 0 { reached.append(frame) }
                         pairCount[Int(frame)] += 1
@@ -183,44 +205,22 @@ public final class FeatureMatcher: Sendable {
                     for (index, owner) in pairFrames.enumerated() where owner == frame { framePairs.append(pairs[index]) }
                     guard let (inliers, distance) = verify(framePairs) else { continue }
                     if let existing = verified[frame], existing.inliers >= inliers { continue }
-                    verified[frame] = (inliers, distance, described.orientation == .mirror)
+                    verified[frame] = (inliers, distance, described.view)
                 }
             }
             guard !verified.isEmpty else { continue }
-            let clipsHit = Set(verified.keys.map { frames.owners[Int($0)] }).count
+            let clipsHit = Set(verified.keys.map { frameOwners[Int($0)] }).count
             let spread = Float(1) / Float(max(1, clipsHit)).squareRoot()
             for (frame, result) in verified.sorted(by: { $0.key < $1.key }) {
                 // Weight grows with the corners explained; twice the minimum counts fully.
                 let weight = min(1, Float(result.inliers) / Float(2 * options.minimumInliers)) * spread
-                candidates.append(Matcher.Candidate(queryFrame: Int32(queryFrame), entry: frame,
-                                                    distance: Int16(result.distance), probe: result.mirrored ? 0 : -1,
-                                                    weight: weight))
+                votes.append(Vote(clip: frameOwners[Int(frame)], moment: Int32(moment),
+                                  referenceTime: Double(frameTimes[Int(frame)]), weight: weight,
+                                  distance: Int16(result.distance),
+                                  label: VoteLabel(view: result.view, evidence: .corners)))
             }
         }
-        guard !candidates.isEmpty else { return [] }
-
-        // The alignment sees one pseudo-frame per query feature time, sampled at the feature rate.
-        let step = times.count > 1
-            ? max(0.05, zip(times.dropFirst(), times).map { $0 - $1 }.sorted()[(times.count - 1) / 2]) : 0.5
-        let pseudo = Fingerprint(
-            duration: query.duration, frameRate: query.frameRate, width: query.width, height: query.height,
-            rotation: query.rotation, codec: query.codec, sampleRate: 1 / step,
-            // Probe 0 of every pseudo-frame stands for "seen in a mirror", so segments report the orientation.
-            frames: times.map {
-                Fingerprint.Frame(time: $0, hash: .zero, quality: 100,
-                                  probes: [.init(hash: .zero, orientation: .mirror, region: .localFeatures)])
-            })
-        let matcher = Matcher(index: frames, options: matching)
-        var byClip: [Int32: [Matcher.Candidate]] = [:]
-        for candidate in candidates { byClip[frames.owners[Int(candidate.entry)], default: []].append(candidate) }
-        var matches: [Match] = []
-        for clipIndex in byClip.keys.sorted() {
-            for var found in matcher.align(byClip[clipIndex]!, clip: clips[Int(clipIndex)], query: pseudo, step: step) {
-                found.region = .localFeatures
-                matches.append(found)
-            }
-        }
-        return matches.filter { $0.score >= matching.minimumScore && $0.queryDuration >= matching.minimumDuration }
+        return votes
     }
 
     /// RANSAC over pairs of pairs: each pair of corners fixes a scale and shift per axis; the model explaining
@@ -240,10 +240,11 @@ public final class FeatureMatcher: Sendable {
         }
         // Trials only count; the winner's inliers are then made one-to-one.
         var bestModel: Model?, bestCount = 0
-        let trials = min(200, pairs.count * (pairs.count - 1) / 2)
+        let trials = min(options.trials, pairs.count * (pairs.count - 1) / 2)
         for _ in 0..<trials {
             let a = pairs[next(pairs.count)], b = pairs[next(pairs.count)]
-            guard abs(a.qx - b.qx) > 0.08, abs(a.qy - b.qy) > 0.08 else { continue }
+            guard abs(a.qx - b.qx) > options.minimumSampleSeparation, abs(a.qy - b.qy) > options.minimumSampleSeparation
+            else { continue }
             let sx = (a.rx - b.rx) / (a.qx - b.qx), sy = (a.ry - b.ry) / (a.qy - b.qy)
             let model = Model(sx: sx, tx: a.rx - sx * a.qx, sy: sy, ty: a.ry - sy * a.qy)
             guard plausible(model) else { continue }
@@ -274,9 +275,9 @@ public final class FeatureMatcher: Sendable {
                 if refined.count >= best.count { best = refined }
             }
         }
-        // Corners bunched in one spot (a caption, a logo) say little about the whole picture.
         let qxs = best.map { pairs[$0].qx }, qys = best.map { pairs[$0].qy }
-        guard best.count >= minimumInliers, qxs.max()! - qxs.min()! >= 0.25, qys.max()! - qys.min()! >= 0.25
+        guard best.count >= minimumInliers, qxs.max()! - qxs.min()! >= options.minimumSpread,
+              qys.max()! - qys.min()! >= options.minimumSpread
         else { return nil }
         let distance = best.reduce(0) { $0 + pairs[$1].distance } / best.count
         return (best.count, distance)
@@ -284,10 +285,9 @@ public final class FeatureMatcher: Sendable {
 
     /// Copies are scaled by at most a factor of two either way and keep their aspect within a third.
     private func plausible(_ model: Model) -> Bool {
-        guard model.sx.isFinite, model.sy.isFinite, model.sx > 0.5, model.sx < 2, model.sy > 0.5, model.sy < 2
+        guard model.sx.isFinite, model.sy.isFinite, options.scales.contains(model.sx), options.scales.contains(model.sy)
         else { return false }
-        let ratio = model.sx / model.sy
-        return ratio > 0.75 && ratio < 1.33
+        return options.aspectChange.contains(model.sx / model.sy)
     }
 
     @inline(__always)

@@ -1,5 +1,7 @@
+import ClipTraceAlignment
 import ClipTraceFingerprint
 import ClipTraceHashing
+import ClipTraceObservations
 
 /// The catalogue index for large catalogues (hundreds to tens of thousands of hours), searched in two stages.
 ///
@@ -10,13 +12,13 @@ import ClipTraceHashing
 /// that ``Matcher`` searches with word neighbours (the frame upright and mirrored, an upright window) also try
 /// every key one bit away, so a frame 40 bits from its original still seeds six times in ten (exact keys
 /// alone: one in six); every other query frame seeds, and a copied stretch has dozens of frames. Only the
-/// clips seeded that way are then matched exactly as before, through a ``HashIndex`` built on the spot over
-/// their frames: the alignment, the scores and the timelines are those of the direct search.
+/// clips seeded that way are then searched exactly as before, through a ``HashIndex`` built on the spot over
+/// their frames: the votes, and so the alignment, the scores and the timelines, are those of the direct search.
 ///
 /// Memory: the hash (32 B), time (4 B) and clip (4 B) of each indexed frame, and per key table one byte of the
 /// key and a 4-byte entry number: 90 bytes per indexed frame, plus 2.6 MB of bucket offsets.
 public final class SeedIndex: Sendable {
-    public let clips: [IndexedClip]
+    public let clipCount: Int
     let hashes: [PDQHash]
     let owners: [Int32]
     let times: [Float]
@@ -26,9 +28,9 @@ public final class SeedIndex: Sendable {
     let bucketOffsets: [[UInt32]]
     let lowBytes: [[UInt8]]
     let entries: [[UInt32]]
-    public let minimumQuality: Int
+    public let options: HashSearchOptions
 
-    static let tableCount = 10
+    package static let tableCount = 10
     static let keyBits = 24
 
     public var frameCount: Int { hashes.count }
@@ -39,27 +41,28 @@ public final class SeedIndex: Sendable {
             + Self.tableCount * 65_537 * 4 + clipStarts.count * 8
     }
 
-    public convenience init(clips: [(IndexedClip, Fingerprint)],
-                            minimumQuality: Int = MatchingOptions.defaultMinimumQuality) {
-        let flat = HashIndex.flatten(clips, minimumQuality: minimumQuality)
-        self.init(clips: clips.map(\.0), hashes: flat.hashes, owners: flat.owners, times: flat.times,
-                  minimumQuality: minimumQuality)
+    /// Indexes the usable frames of `clips`; a vote's clip is its position in this list.
+    public convenience init(clips: [ReferenceFingerprint], options: HashSearchOptions = HashSearchOptions()) {
+        let flat = HashIndex.flatten(clips, minimumQuality: options.minimumQuality)
+        self.init(clipCount: clips.count, hashes: flat.hashes, owners: flat.owners, times: flat.times, options: options)
     }
 
     /// Builds from flat arrays (one entry per indexed hash, grouped by clip in order), so a very large
-    /// catalogue never has to exist as ``Fingerprint`` values too. `owners` are indices into `clips`.
-    public init(clips: [IndexedClip], hashes: [PDQHash], owners: [Int32], times: [Float],
-                minimumQuality: Int = MatchingOptions.defaultMinimumQuality) {
+    /// catalogue never has to exist as ``ReferenceFingerprint`` values too. `owners` are clip positions below
+    /// `clipCount`.
+    public init(clipCount: Int, hashes: [PDQHash], owners: [Int32], times: [Float],
+                options: HashSearchOptions = HashSearchOptions()) {
         precondition(hashes.count == owners.count && hashes.count == times.count, "one owner and time per hash")
         precondition(zip(owners, owners.dropFirst()).allSatisfy { $0 <= $1 }, "entries grouped by clip, in order")
-        self.minimumQuality = minimumQuality
-        self.clips = clips
+        precondition(owners.allSatisfy { $0 >= 0 && Int($0) < clipCount }, "owners are clip positions")
+        self.options = options
+        self.clipCount = clipCount
         self.hashes = hashes
         self.owners = owners
         self.times = times
-        var starts = [Int](repeating: 0, count: clips.count + 1)
+        var starts = [Int](repeating: 0, count: clipCount + 1)
         for owner in owners { starts[Int(owner) + 1] += 1 }
-        for clip in 0..<clips.count { starts[clip + 1] += starts[clip] }
+        for clip in 0..<clipCount { starts[clip + 1] += starts[clip] }
         clipStarts = starts
 
         // Entries sorted by their 24-bit key (stable: in entry order within a key). Large catalogues use a
@@ -108,7 +111,7 @@ public final class SeedIndex: Sendable {
 
     /// Bits `24·table ..< 24·table + 24` of the hash.
     @inline(__always)
-    static func key(_ hash: PDQHash, _ table: Int) -> UInt32 {
+    package static func key(_ hash: PDQHash, _ table: Int) -> UInt32 {
         let bit = table * keyBits
         let words = (hash.w0, hash.w1, hash.w2, hash.w3)
         func word(_ index: Int) -> UInt64 {
@@ -180,20 +183,27 @@ public final class SeedIndex: Sendable {
         }
     }
 
-    /// Clips that at least `minimumSeedFrames` sampled query frames lead to through a whole key (or one a bit away) and a distance within `maxDistance`,
-    /// strongest first, at most `limit`.
-    public func seededClips(for query: Fingerprint, options: MatchingOptions, limit: Int = 64) -> [Int] {
-        var framesPerClip = [Int32](repeating: 0, count: clips.count)
-        var lastFrame = [Int32](repeating: -1, count: clips.count)
+    /// What seeding found: the clips to search, strongest first, and how many more were seeded but left out.
+    public struct Seeding: Hashable, Sendable {
+        public var clips: [Int]
+        public var leftOut: Int
+    }
+
+    /// Clips that at least `minimumSeedFrames` sampled query frames lead to through a whole key (or one a bit
+    /// away) and a distance within `maxDistance`, strongest first, at most `maxSeededClips`.
+    public func seededClips(for query: QueryObservations) -> Seeding {
+        var framesPerClip = [Int32](repeating: 0, count: clipCount)
+        var lastFrame = [Int32](repeating: -1, count: clipCount)
         hashes.withUnsafeBufferPointer { hashes in
             // Every other frame: one seed brings a clip to the second stage, which then sees every frame, and a
             // copy long enough to report (a second or more) still offers several tries. Seeding is most of a
             // large query's time: against 1,000 h this halves it.
             for (frameIndex, frame) in query.frames.enumerated()
             where frameIndex % 2 == 0 && frame.quality >= options.minimumQuality {
-                for probe in -1..<frame.probes.count {
-                    let hash = probe < 0 ? frame.hash : frame.probes[probe].hash
-                    lookup(hash, radius: Matcher.searchesNeighbours(frame, probe) ? options.wordRadius : 0) { entry in
+                for viewHash in frame.hashes {
+                    let hash = viewHash.hash
+                    let radius = HashSearchOptions.searchesNeighbours(viewHash.view) ? options.wordRadius : 0
+                    lookup(hash, radius: radius) { entry in
                         let clip = Int(owners[entry])
                         guard lastFrame[clip] != Int32(frameIndex),
                               hashes[entry].distance(to: hash) <= options.maxDistance
@@ -205,11 +215,13 @@ public final class SeedIndex: Sendable {
             }
         }
         let seeded = framesPerClip.indices.filter { framesPerClip[$0] >= options.minimumSeedFrames }
-            .sorted { framesPerClip[$0] > framesPerClip[$1] }
-        return Array(seeded.prefix(limit))
+            .sorted { (framesPerClip[$0], -$0) > (framesPerClip[$1], -$1) }
+        return Seeding(clips: Array(seeded.prefix(options.maxSeededClips)),
+                       leftOut: max(0, seeded.count - options.maxSeededClips))
     }
 
-    /// A direct index over the frames of some clips, for the exact second stage.
+    /// A direct index over the frames of some clips, for the exact second stage. Its owners are positions in
+    /// `clipIndices`.
     public func directIndex(of clipIndices: [Int]) -> HashIndex {
         var subHashes: [PDQHash] = [], subOwners: [Int32] = [], subTimes: [Float] = []
         for (position, clip) in clipIndices.enumerated() {
@@ -218,7 +230,14 @@ public final class SeedIndex: Sendable {
             subTimes += times[range]
             subOwners += repeatElement(Int32(position), count: range.count)
         }
-        return HashIndex(clips: clipIndices.map { clips[$0] }, hashes: subHashes, owners: subOwners, times: subTimes,
-                         minimumQuality: minimumQuality)
+        return HashIndex(hashes: subHashes, owners: subOwners, times: subTimes, options: options)
+    }
+
+    /// The votes of `query`: those of the direct search over the seeded clips.
+    public func votes(for query: QueryObservations) -> (votes: [Vote], seeding: Seeding) {
+        let seeding = seededClips(for: query)
+        guard !seeding.clips.isEmpty else { return ([], seeding) }
+        let clips = seeding.clips.map { Int32($0) }
+        return (directIndex(of: seeding.clips).votes(for: query) { clips[Int($0)] }, seeding)
     }
 }

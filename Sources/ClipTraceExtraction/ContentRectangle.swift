@@ -11,6 +11,12 @@ public enum ContentRectangle {
     static let minimumContentShare = 0.3
     /// Bars thinner than this share of the side are ignored (encoder edge noise).
     static let minimumBarShare = 0.02
+    /// A flat row or column: its mean absolute deviation and its mean step between neighbours, in grey levels,
+    /// stay below these (a compressed black bar deviates by one or two).
+    static let flatDeviation = 3.0
+    static let flatGradient = 1.5
+    /// A bar is one colour: consecutive flat rows whose means differ by more than this end it.
+    static let barColourDrift = 12.0
 
     /// The per-frame estimate, or nil when the frame is too flat to tell.
     public static func detect(in image: LumaImage) -> PixelRegion? {
@@ -32,7 +38,7 @@ public enum ContentRectangle {
                 var deviation = 0.0
                 for x in 0..<w { deviation += abs(Double(row[x]) - mean) }
                 rowMean[y] = mean
-                rowFlat[y] = deviation / Double(w) < 3 && Double(gradient) / Double(w - 1) < 1.5
+                rowFlat[y] = deviation / Double(w) < flatDeviation && Double(gradient) / Double(w - 1) < flatGradient
             }
             var columnMean = [Double](repeating: 0, count: w), columnFlat = [Bool](repeating: false, count: w)
             for x in 0..<w {
@@ -44,14 +50,14 @@ public enum ContentRectangle {
                     if y > 0 { gradient += abs(value - Int(pixels[(y - 1) * w + x])) }
                 }
                 columnMean[x] = mean
-                columnFlat[x] = deviation / Double(h) < 3 && Double(gradient) / Double(h - 1) < 1.5
+                columnFlat[x] = deviation / Double(h) < flatDeviation && Double(gradient) / Double(h - 1) < flatGradient
             }
             func barLength(_ flat: [Bool], _ means: [Double], indices: some Sequence<Int>) -> Int {
                 var length = 0
                 var colour: Double? = nil
                 for index in indices {
                     guard flat[index] else { break }
-                    if let colour, abs(means[index] - colour) > 12 { break }
+                    if let colour, abs(means[index] - colour) > barColourDrift { break }
                     colour = colour ?? means[index]
                     length += 1
                 }

@@ -1,6 +1,7 @@
 import ClipTraceDecoding
 import ClipTraceFingerprint
 import ClipTraceHashing
+import ClipTraceObservations
 
 @_exported import struct ClipTraceDecoding.DecodingError
 @_exported import struct ClipTraceDecoding.DecodingOptions
@@ -17,54 +18,32 @@ public struct ExtractionOptions: Hashable, Sendable {
     public var probeFullFrame: Bool
     /// Look for a picture-in-picture or player window and hash it too (query side).
     public var probeWindows: Bool
-    /// Reference side: extra hashes of crops of the content rectangle, as fractions (x, y, width, height).
-    public var referenceCrops: [CropFraction]
-    /// Local features (corners) per second of video; 0 takes none. They find cropped copies (see
-    /// ``LocalFeature``).
-    public var featuresPerSecond: Double
+    /// Corners per second of video; 0 takes none. They find cropped copies (see ``LocalFeature``).
+    public var cornersPerSecond: Double
     /// Zooms at which the content (and any window) is described: 1 for references; below 1 for queries, whose
     /// cropped copies show the content larger than the reference does.
-    public var featureZooms: [Double]
+    public var cornerZooms: [Double]
     /// Most corners kept per region and zoom.
-    public var featuresPerFrame: Int
+    public var cornersPerFrame: Int
     /// Also describe each region's corners as seen in a mirror (query side: mirrored and cropped copies).
-    public var mirroredFeatures: Bool
-
-    public struct CropFraction: Hashable, Sendable {
-        public var x: Double, y: Double, width: Double, height: Double
-        public init(x: Double, y: Double, width: Double, height: Double) {
-            self.x = x
-            self.y = y
-            self.width = width
-            self.height = height
-        }
-    }
+    public var mirroredCorners: Bool
 
     public init(
         decoding: DecodingOptions = DecodingOptions(), detectContentRectangle: Bool = true,
         probeOrientations: [Dihedral] = [], probeFullFrame: Bool = false, probeWindows: Bool = false,
-        referenceCrops: [CropFraction] = [], featuresPerSecond: Double = 0, featureZooms: [Double] = [1],
-        featuresPerFrame: Int = 96, mirroredFeatures: Bool = false
+        cornersPerSecond: Double = 0, cornerZooms: [Double] = [1], cornersPerFrame: Int = 96,
+        mirroredCorners: Bool = false
     ) {
         self.decoding = decoding
         self.detectContentRectangle = detectContentRectangle
         self.probeOrientations = probeOrientations
         self.probeFullFrame = probeFullFrame
         self.probeWindows = probeWindows
-        self.referenceCrops = referenceCrops
-        self.featuresPerSecond = featuresPerSecond
-        self.featureZooms = featureZooms
-        self.featuresPerFrame = featuresPerFrame
-        self.mirroredFeatures = mirroredFeatures
+        self.cornersPerSecond = cornersPerSecond
+        self.cornerZooms = cornerZooms
+        self.cornersPerFrame = cornersPerFrame
+        self.mirroredCorners = mirroredCorners
     }
-
-    /// 85 % crops at the centre and the four corners: a copy cropped by 10–20 % and stretched back is within
-    /// a few percent of one of them.
-    public static let standardCrops: [CropFraction] = [
-        .init(x: 0.075, y: 0.075, width: 0.85, height: 0.85),
-        .init(x: 0, y: 0, width: 0.85, height: 0.85), .init(x: 0.15, y: 0, width: 0.85, height: 0.85),
-        .init(x: 0, y: 0.15, width: 0.85, height: 0.85), .init(x: 0.15, y: 0.15, width: 0.85, height: 0.85),
-    ]
 
     /// Samples per second for references: dense enough that a query sample usually has a reference sample
     /// within a frame or two. On fast content (games, music visualisers) one frame apart is already 50-60 bits,
@@ -77,25 +56,25 @@ public struct ExtractionOptions: Hashable, Sendable {
     /// density), at about a third more scan time. Denser still (8) cost 40 % more time and found nothing more.
     public static let querySamplesPerSecond = 6.0
 
-    /// For registering references: one hash of the content rectangle per frame. (`standardCrops` would add five
-    /// more per frame; on the evaluation they found no extra copy, since PDQ needs the crop to within a few
-    /// percent, so they are not worth six times the index.)
+    /// For registering references: one hash of the content rectangle per frame, and 64 corners of it twice a
+    /// second. (Extra hashes of 85 % crops were tried: they found no extra copy on the evaluation, since PDQ
+    /// needs the crop to within a few percent, and cost six times the index; corners find crops instead.)
     public static let reference = ExtractionOptions(
         decoding: DecodingOptions(samplesPerSecond: referenceSamplesPerSecond),
-        featuresPerSecond: featuresPerSecond, featureZooms: [1], featuresPerFrame: 64)
+        cornersPerSecond: cornersPerSecond, cornerZooms: [1], cornersPerFrame: 64)
 
-    /// Local features per second on both sides: corners move little within half a second, and the matcher
-    /// needs only a few frames of them to place a copy.
-    public static let featuresPerSecond = 2.0
+    /// Corners per second on both sides: they move little within half a second, and the corner search needs
+    /// only a few moments of them to place a copy.
+    public static let cornersPerSecond = 2.0
     /// Query zooms: a copy cropped to 80-90 % of its reference and stretched back shows the content 1.1-1.25
     /// times larger, and BRIEF patches tolerate about a tenth of scale either way.
-    public static let queryFeatureZooms = [0.86]
+    public static let queryCornerZooms = [0.86]
 
     /// For scanning recordings: every orientation, the whole frame and any window, besides the content.
     public static let query = ExtractionOptions(
         decoding: DecodingOptions(samplesPerSecond: querySamplesPerSecond),
         probeOrientations: Dihedral.allCases.filter { $0 != .original }, probeFullFrame: true, probeWindows: true,
-        featuresPerSecond: featuresPerSecond, featureZooms: queryFeatureZooms, mirroredFeatures: true)
+        cornersPerSecond: cornersPerSecond, cornerZooms: queryCornerZooms, mirroredCorners: true)
 }
 
 /// Progress of one extraction, for progress lines.
@@ -106,7 +85,28 @@ public struct ExtractionProgress: Sendable {
     public var duration: Double?
 }
 
-/// Turns a video file into a ``Fingerprint``: decode, sample by time, find the content rectangle, hash.
+/// What one extraction saw in a video file.
+public struct Extraction: Sendable {
+    /// Every view of every sampled frame, and the corners: what a scan searches with.
+    public var observations: QueryObservations
+    public var info: VideoStreamInfo
+    /// Problems that did not stop decoding.
+    public var warnings: [String]
+
+    /// The clip as the catalogue stores it: its upright content's hashes, and its upright content's corners at
+    /// zoom 1 (whatever else was observed is a query's view and is not kept).
+    public var reference: ReferenceFingerprint {
+        ReferenceFingerprint(
+            duration: observations.duration, frameRate: observations.frameRate, width: info.width, height: info.height,
+            rotation: info.rotation, codec: info.codec, sampleRate: observations.sampleRate,
+            frames: observations.frames.map { .init(time: $0.time, hash: $0.hash, quality: $0.quality) },
+            cornerFrames: observations.cornerFrames.filter { $0.view == .upright && $0.zoom == 1 }
+                .map { .init(time: $0.time, corners: $0.corners) })
+    }
+}
+
+/// Turns a video file into observations: decode, sample by time, find the content rectangle and any window,
+/// hash each view, take corners.
 public struct Fingerprinter: Sendable {
     public var options: ExtractionOptions
 
@@ -114,45 +114,24 @@ public struct Fingerprinter: Sendable {
         self.options = options
     }
 
-    /// The result of fingerprinting one file.
-    public struct Result: Sendable {
-        public var fingerprint: Fingerprint
-        public var info: VideoStreamInfo
-        /// Problems that did not stop decoding.
-        public var warnings: [String]
-        /// For each fingerprint frame, the share of the picture inside its content rectangle (1: no bars).
-        public var contentShares: [Float] = []
-
-        /// Whether the frames between two times were mostly shown inside bars (letterbox, pillarbox, borders).
-        public func hadBars(from start: Double, to end: Double) -> Bool {
-            var shares: [Float] = []
-            for (frame, share) in zip(fingerprint.frames, contentShares) where frame.time >= start && frame.time <= end {
-                shares.append(share)
-            }
-            guard !shares.isEmpty else { return false }
-            return shares.sorted()[shares.count / 2] < 0.93
-        }
-    }
-
-    public func fingerprint(
+    public func extract(
         path: String, progress: ((ExtractionProgress) -> Void)? = nil
-    ) throws(DecodingError) -> Result {
+    ) throws(DecodingError) -> Extraction {
         let decoder = try VideoDecoder(path: path, options: options.decoding)
         let hasher = PDQHasher()
-        var frames: [Fingerprint.Frame] = []
-        var featureFrames: [Fingerprint.FeatureFrame] = []
-        let featureExtractor = LocalFeatureExtractor(maxFeatures: options.featuresPerFrame)
-        // Every n-th sample is described, so feature frames share their times with hashed frames; keyframes
+        var frames: [QueryObservations.Frame] = []
+        var cornerFrames: [QueryObservations.CornerFrame] = []
+        let cornerExtractor = LocalFeatureExtractor(maxFeatures: options.cornersPerFrame)
+        // Every n-th sample is described, so corner frames share their times with hashed frames; keyframes
         // (`--fast`) are a second or more apart already, so each is described.
-        let featureEvery: Int
-        if !(options.featuresPerSecond > 0) {
-            featureEvery = 0
+        let cornersEvery: Int
+        if !(options.cornersPerSecond > 0) {
+            cornersEvery = 0
         } else if options.decoding.keyFramesOnly {
-            featureEvery = 1
+            cornersEvery = 1
         } else {
-            featureEvery = Int(min(1_000, max(1, (options.decoding.samplesPerSecond / options.featuresPerSecond).rounded())))
+            cornersEvery = Int(min(1_000, max(1, (options.decoding.samplesPerSecond / options.cornersPerSecond).rounded())))
         }
-        var contentShares: [Float] = []
         if let duration = decoder.info.duration {
             frames.reserveCapacity(Int(min(duration, 36_000) * options.decoding.samplesPerSecond) + 16)
         }
@@ -169,23 +148,24 @@ public struct Fingerprinter: Sendable {
         var windowHistory: [(time: Double, windows: [PixelRegion])] = []
         var framesSinceWindowSearch = Int.max
 
-        func hash(_ frame: SampledFrame, _ region: PixelRegion) {
+        func observe(_ frame: SampledFrame, _ region: PixelRegion) {
             let image = frame.image
             let full = PixelRegion(x: 0, y: 0, width: image.width, height: image.height)
             let area = options.detectContentRectangle ? region : full
-            contentShares.append(Float(area.width * area.height) / Float(max(1, full.width * full.height)))
+            let contentShare = Float(area.width * area.height) / Float(max(1, full.width * full.height))
             image.pixels.withUnsafeBufferPointer { pixels in
                 let content = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: area,
                                             variants: orientations)
-                var probes: [Fingerprint.Probe] = []
-                for (index, orientation) in orientations.enumerated().dropFirst() {
-                    probes.append(.init(hash: content.hashes[index], orientation: orientation, region: .content))
+                var hashes: [QueryObservations.ViewHash] = []
+                hashes.reserveCapacity(orientations.count * 4)
+                for (index, orientation) in orientations.enumerated() {
+                    hashes.append(.init(view: View(orientation: orientation, region: .content), hash: content.hashes[index]))
                 }
                 if options.probeFullFrame, area != full {
                     let whole = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: full,
                                               variants: orientations)
                     for (index, orientation) in orientations.enumerated() {
-                        probes.append(.init(hash: whole.hashes[index], orientation: orientation, region: .fullFrame))
+                        hashes.append(.init(view: View(orientation: orientation, region: .fullFrame), hash: whole.hashes[index]))
                     }
                 }
                 var frameWindows = windows
@@ -196,39 +176,31 @@ public struct Fingerprinter: Sendable {
                         frameWindows.append(window)
                     }
                 }
-                for window in frameWindows where window.x + window.width <= image.width && window.y + window.height <= image.height {
+                frameWindows.removeAll { $0.x + $0.width > image.width || $0.y + $0.height > image.height }
+                for window in frameWindows {
                     let inside = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: window,
                                                variants: orientations)
                     for (index, orientation) in orientations.enumerated() {
-                        probes.append(.init(hash: inside.hashes[index], orientation: orientation, region: .window))
+                        hashes.append(.init(view: View(orientation: orientation, region: .window), hash: inside.hashes[index]))
                     }
                 }
-                for crop in options.referenceCrops {
-                    let x = area.x + Int(crop.x * Double(area.width)), y = area.y + Int(crop.y * Double(area.height))
-                    let width = min(area.x + area.width - x, Int((crop.width * Double(area.width)).rounded()))
-                    let height = min(area.y + area.height - y, Int((crop.height * Double(area.height)).rounded()))
-                    guard width >= 8, height >= 8 else { continue }
-                    let cropped = hasher.hash(pixels: pixels, width: image.width, height: image.height,
-                                              region: PixelRegion(x: x, y: y, width: width, height: height))
-                    probes.append(.init(hash: cropped.hash, orientation: .original, region: .crop))
-                }
-                if featureEvery > 0, frames.count % featureEvery == 0 {
-                    let regions = [(area, Fingerprint.ProbeRegion.content)] + frameWindows.map { ($0, .window) }
-                    for (described, kind) in regions
-                    where described.x + described.width <= image.width && described.y + described.height <= image.height {
-                        for zoom in options.featureZooms {
-                            let features = featureExtractor.features(pixels: pixels, width: image.width,
-                                                                     height: image.height, region: described, zoom: zoom)
-                            guard !features.isEmpty else { continue }
-                            featureFrames.append(.init(time: frame.time, region: kind, zoom: zoom, features: features))
-                            if options.mirroredFeatures {
-                                featureFrames.append(.init(time: frame.time, region: kind, orientation: .mirror,
-                                                           zoom: zoom, features: featureExtractor.mirroredFeatures()))
+                if cornersEvery > 0, frames.count % cornersEvery == 0 {
+                    let regions = [(area, ViewRegion.content)] + frameWindows.map { ($0, ViewRegion.window) }
+                    for (described, kind) in regions {
+                        for zoom in options.cornerZooms {
+                            let corners = cornerExtractor.features(pixels: pixels, width: image.width,
+                                                                   height: image.height, region: described, zoom: zoom)
+                            guard !corners.isEmpty else { continue }
+                            cornerFrames.append(.init(time: frame.time, view: View(region: kind), zoom: zoom,
+                                                      corners: corners))
+                            if options.mirroredCorners {
+                                cornerFrames.append(.init(time: frame.time, view: View(orientation: .mirror, region: kind),
+                                                          zoom: zoom, corners: cornerExtractor.mirroredFeatures()))
                             }
                         }
                     }
                 }
-                frames.append(.init(time: frame.time, hash: content.hashes[0], quality: content.quality, probes: probes))
+                frames.append(.init(time: frame.time, quality: content.quality, hashes: hashes, contentShare: contentShare))
             }
             if let progress, frame.time - lastReport >= 1 {
                 lastReport = frame.time
@@ -249,9 +221,9 @@ public struct Fingerprinter: Sendable {
                     framesSinceWindowSearch = 0
                 }
             }
-            for (frame, region) in tracker.push(sample) { hash(frame, region) }
+            for (frame, region) in tracker.push(sample) { observe(frame, region) }
         }
-        for (frame, region) in tracker.finish() { hash(frame, region) }
+        for (frame, region) in tracker.finish() { observe(frame, region) }
 
         var info = decoder.info
         let lastTime = frames.last?.time ?? 0
@@ -267,12 +239,11 @@ public struct Fingerprinter: Sendable {
             warnings.append(String(format: "decoded up to %.1f s of a declared %.1f s; the file may be truncated",
                                    lastTime, declared))
         }
-        let fingerprint = Fingerprint(
+        let observations = QueryObservations(
             duration: duration, frameRate: info.frameRate, width: info.width, height: info.height,
-            rotation: info.rotation, codec: info.codec,
             // Keyframes come when the encoder put them, not on a grid: 0 tells the matcher to use their spacing.
             sampleRate: options.decoding.keyFramesOnly ? 0 : options.decoding.samplesPerSecond, frames: frames,
-            featureFrames: featureFrames)
-        return Result(fingerprint: fingerprint, info: info, warnings: warnings, contentShares: contentShares)
+            cornerFrames: cornerFrames)
+        return Extraction(observations: observations, info: info, warnings: warnings)
     }
 }

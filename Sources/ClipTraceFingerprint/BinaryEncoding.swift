@@ -1,46 +1,46 @@
 import ClipTraceHashing
 
-/// The compact binary form of a ``Fingerprint``, which the catalogue stores and tools exchange.
+/// The compact binary form of a ``ReferenceFingerprint``, which the catalogue stores and tools exchange.
 ///
-/// Layout (little-endian):
+/// Layout of format 3 (little-endian), the one written:
 /// ```
 /// "CTFP"            magic, 4 bytes
-/// u16 version       format version: 1, or 2 when local features follow the frames
+/// u16 version       3
 /// u16 flags         0
 /// u32 payloadLength bytes between this field and the checksum
 /// payload:
-///   u8  nameLength, name bytes          algorithm name
+///   u8  nameLength, name bytes          hash algorithm
 ///   u16 algorithmVersion
 ///   f64 duration, f64 frameRate, f64 sampleRate
 ///   u32 width, u32 height, u16 rotation
 ///   u8  codecLength, codec bytes
 ///   u32 frameCount
-///   frameCount × { u32 timeMilliseconds, u8 quality, 32 bytes hash (w0…w3 little-endian),
-///                  u8 probeCount, probeCount × { u8 orientation, u8 region, 32 bytes hash } }
-///   version 2 only:
-///   u32 featureFrameCount
-///   featureFrameCount × { u32 timeMilliseconds, u8 region, u8 orientation, u16 zoomThousandths, u16 featureCount,
-///                         featureCount × { u16 x, u16 y (fractions × 65536), 32 bytes descriptor } }
+///   frameCount × { u32 timeMilliseconds, u8 quality, 32 bytes hash (w0…w3 little-endian) }
+///   u8  cornerNameLength, name bytes    corner algorithm
+///   u16 cornerAlgorithmVersion
+///   u32 cornerFrameCount
+///   cornerFrameCount × { u32 timeMilliseconds, u16 cornerCount,
+///                        cornerCount × { u16 x, u16 y (fractions × 65536), 32 bytes descriptor } }
 /// u32 CRC-32 (IEEE) of everything before it
 /// ```
+/// Formats 1 and 2 (ClipTrace 0.1) are still read. Their per-frame probe hashes were never written for
+/// references by the command line (they were reference-side crops, an option never exposed) and are dropped;
+/// format 2's feature frames other than the upright content at zoom 1 (query-side views) likewise.
 public enum FingerprintBinary {
     public static let magic: [UInt8] = Array("CTFP".utf8)
-    /// The newest format version; fingerprints without local features are still written as version 1, so
-    /// that older readers keep reading them.
-    public static let version: UInt16 = 2
-    static let featureRecordSize = 2 + 2 + 32
-    static let featureFrameHeaderSize = 4 + 1 + 1 + 2 + 2
-    /// Bytes per frame record without probes.
-    public static let frameRecordSize = 4 + 1 + 32 + 1
-    static let probeRecordSize = 1 + 1 + 32
-    /// A fingerprint larger than this is refused before any allocation (one week at 60 samples/s).
+    /// The format written.
+    public static let version: UInt16 = 3
+    static let frameRecordSize = 4 + 1 + 32
+    static let cornerRecordSize = 2 + 2 + 32
+    static let cornerFrameHeaderSize = 4 + 2
+    /// A fingerprint declaring more frames than this is refused before any allocation (one week at 60 per second).
     public static let maxFrameCount = 40_000_000
 
-    public static func encode(_ fingerprint: Fingerprint) -> [UInt8] {
+    public static func encode(_ fingerprint: ReferenceFingerprint) -> [UInt8] {
         var payload = ByteWriter()
-        let name = Array(fingerprint.algorithm.name.utf8.prefix(255))
-        payload.append(UInt8(name.count))
-        payload.append(contentsOf: name)
+        payload.bytes.reserveCapacity(64 + fingerprint.frames.count * frameRecordSize
+            + fingerprint.cornerFrames.count * cornerFrameHeaderSize + fingerprint.cornerCount * cornerRecordSize)
+        payload.appendShortString(fingerprint.algorithm.name)
         payload.append(UInt16(clamping: fingerprint.algorithm.version))
         payload.append(fingerprint.duration)
         payload.append(fingerprint.frameRate)
@@ -48,57 +48,30 @@ public enum FingerprintBinary {
         payload.append(UInt32(clamping: fingerprint.width))
         payload.append(UInt32(clamping: fingerprint.height))
         payload.append(UInt16(clamping: fingerprint.rotation))
-        let codec = Array(fingerprint.codec.utf8.prefix(255))
-        payload.append(UInt8(codec.count))
-        payload.append(contentsOf: codec)
+        payload.appendShortString(fingerprint.codec)
         payload.append(UInt32(clamping: fingerprint.frames.count))
-        payload.bytes.reserveCapacity(payload.bytes.count + fingerprint.frames.count * frameRecordSize)
         for frame in fingerprint.frames {
-            let milliseconds = (frame.time * 1000).rounded()
-            payload.append(UInt32(clamping: Int64(milliseconds.isFinite ? max(0, milliseconds) : 0)))
+            payload.append(milliseconds(frame.time))
             payload.append(UInt8(clamping: frame.quality))
-            payload.append(frame.hash.w0)
-            payload.append(frame.hash.w1)
-            payload.append(frame.hash.w2)
-            payload.append(frame.hash.w3)
-            let probes = frame.probes.prefix(255)
-            payload.append(UInt8(probes.count))
-            for probe in probes {
-                payload.append(UInt8(probe.orientation.rawValue))
-                payload.append(probe.region.rawValue)
-                payload.append(probe.hash.w0)
-                payload.append(probe.hash.w1)
-                payload.append(probe.hash.w2)
-                payload.append(probe.hash.w3)
-            }
+            payload.append(frame.hash)
         }
-        if !fingerprint.featureFrames.isEmpty {
-            payload.append(UInt32(clamping: fingerprint.featureFrames.count))
-            for frame in fingerprint.featureFrames {
-                let milliseconds = (frame.time * 1000).rounded()
-                payload.append(UInt32(clamping: Int64(milliseconds.isFinite ? max(0, milliseconds) : 0)))
-                payload.append(frame.region.rawValue)
-                payload.append(UInt8(frame.orientation.rawValue))
-                let zoom = (frame.zoom * 1000).rounded()
-                payload.append(UInt16(zoom.isFinite ? min(65_535, max(0, zoom)) : 0))
-                let features = frame.features.prefix(Int(UInt16.max))
-                payload.append(UInt16(features.count))
-                for feature in features {
-                    func fraction(_ value: Float) -> UInt16 {
-                        UInt16(value.isFinite ? min(65_535, max(0, value * 65_536)) : 0)
-                    }
-                    payload.append(fraction(feature.x))
-                    payload.append(fraction(feature.y))
-                    payload.append(feature.descriptor.w0)
-                    payload.append(feature.descriptor.w1)
-                    payload.append(feature.descriptor.w2)
-                    payload.append(feature.descriptor.w3)
-                }
+        payload.appendShortString(fingerprint.cornerAlgorithm.name)
+        payload.append(UInt16(clamping: fingerprint.cornerAlgorithm.version))
+        payload.append(UInt32(clamping: fingerprint.cornerFrames.count))
+        for frame in fingerprint.cornerFrames {
+            payload.append(milliseconds(frame.time))
+            let corners = frame.corners.prefix(Int(UInt16.max))
+            payload.append(UInt16(corners.count))
+            for corner in corners {
+                payload.append(fraction(corner.x))
+                payload.append(fraction(corner.y))
+                payload.append(corner.descriptor)
             }
         }
         var out = ByteWriter()
+        out.bytes.reserveCapacity(payload.bytes.count + 16)
         out.append(contentsOf: magic)
-        out.append(fingerprint.featureFrames.isEmpty ? UInt16(1) : version)
+        out.append(version)
         out.append(UInt16(0))
         out.append(UInt32(payload.bytes.count))
         out.append(contentsOf: payload.bytes)
@@ -106,7 +79,7 @@ public enum FingerprintBinary {
         return out.bytes
     }
 
-    public static func decode(_ bytes: some Collection<UInt8>) throws(FingerprintError) -> Fingerprint {
+    public static func decode(_ bytes: some Collection<UInt8>) throws(FingerprintError) -> ReferenceFingerprint {
         let data = Array(bytes)
         guard data.count >= 12 + 4 else {
             throw FingerprintError(code: .truncated, message: "fingerprint data is too short (\(data.count) bytes)")
@@ -116,9 +89,9 @@ public enum FingerprintBinary {
         }
         var reader = ByteReader(data, from: 4)
         let formatVersion: UInt16 = try reader.read()
-        guard formatVersion == 1 || formatVersion == version else {
+        guard (1...version).contains(formatVersion) else {
             throw FingerprintError(code: .unsupportedVersion,
-                                   message: "fingerprint format version \(formatVersion) is not supported (expected 1 or \(version))")
+                                   message: "fingerprint format version \(formatVersion) is not supported (1 to \(version) are)")
         }
         let _: UInt16 = try reader.read()
         let payloadLength: UInt32 = try reader.read()
@@ -132,8 +105,7 @@ public enum FingerprintBinary {
             throw FingerprintError(code: .checksumMismatch, message: "fingerprint checksum mismatch: the data is corrupt")
         }
         reader.end = data.count - 4
-        let nameLength: UInt8 = try reader.read()
-        let name = try reader.readString(count: Int(nameLength))
+        let name = try reader.readShortString()
         let algorithmVersion: UInt16 = try reader.read()
         let duration: Double = try reader.read()
         let frameRate: Double = try reader.read()
@@ -141,90 +113,86 @@ public enum FingerprintBinary {
         let width: UInt32 = try reader.read()
         let height: UInt32 = try reader.read()
         let rotation: UInt16 = try reader.read()
-        let codecLength: UInt8 = try reader.read()
-        let codec = try reader.readString(count: Int(codecLength))
-        let frameCount: UInt32 = try reader.read()
-        guard Int(frameCount) <= maxFrameCount, Int(frameCount) * frameRecordSize <= reader.remaining else {
-            throw FingerprintError(code: .invalidValue,
-                                   message: "fingerprint declares \(frameCount) frames but holds \(reader.remaining) bytes of frames")
-        }
+        let codec = try reader.readShortString()
         guard duration.isFinite, duration >= 0, frameRate.isFinite, frameRate >= 0, sampleRate.isFinite, sampleRate >= 0
         else {
             throw FingerprintError(code: .invalidValue, message: "fingerprint holds a non-finite or negative duration or rate")
         }
-        var frames: [Fingerprint.Frame] = []
+        let frameCount: UInt32 = try reader.read()
+        let minimumRecord = formatVersion >= 3 ? frameRecordSize : frameRecordSize + 1
+        guard Int(frameCount) <= maxFrameCount, Int(frameCount) * minimumRecord <= reader.remaining else {
+            throw FingerprintError(code: .invalidValue,
+                                   message: "fingerprint declares \(frameCount) frames but holds \(reader.remaining) bytes of frames")
+        }
+        var frames: [ReferenceFingerprint.Frame] = []
         frames.reserveCapacity(Int(frameCount))
         for _ in 0..<Int(frameCount) {
             let milliseconds: UInt32 = try reader.read()
             let quality: UInt8 = try reader.read()
-            let w0: UInt64 = try reader.read(), w1: UInt64 = try reader.read()
-            let w2: UInt64 = try reader.read(), w3: UInt64 = try reader.read()
-            let probeCount: UInt8 = try reader.read()
-            var probes: [Fingerprint.Probe] = []
-            if probeCount > 0 {
-                guard Int(probeCount) * probeRecordSize <= reader.remaining else {
-                    throw FingerprintError(code: .truncated, message: "fingerprint data ends in the middle of a frame")
-                }
-                probes.reserveCapacity(Int(probeCount))
-                for _ in 0..<Int(probeCount) {
-                    let orientationValue: UInt8 = try reader.read()
-                    let regionValue: UInt8 = try reader.read()
-                    guard let orientation = Dihedral(rawValue: Int(orientationValue)),
-                          let region = Fingerprint.ProbeRegion(rawValue: regionValue)
-                    else {
-                        throw FingerprintError(code: .invalidValue, message: "fingerprint holds an unknown probe kind")
-                    }
-                    let p0: UInt64 = try reader.read(), p1: UInt64 = try reader.read()
-                    let p2: UInt64 = try reader.read(), p3: UInt64 = try reader.read()
-                    probes.append(.init(hash: PDQHash(w0: p0, w1: p1, w2: p2, w3: p3), orientation: orientation,
-                                        region: region))
-                }
+            let hash = try reader.readHash()
+            if formatVersion < 3 {
+                // Probes: u8 count, count × { u8 orientation, u8 region, 32-byte hash }.
+                let probeCount: UInt8 = try reader.read()
+                try reader.skip(Int(probeCount) * (2 + 32))
             }
-            frames.append(.init(time: Double(milliseconds) / 1000, hash: PDQHash(w0: w0, w1: w1, w2: w2, w3: w3),
-                                quality: Int(quality), probes: probes))
+            frames.append(.init(time: Double(milliseconds) / 1000, hash: hash, quality: Int(quality)))
         }
-        var featureFrames: [Fingerprint.FeatureFrame] = []
-        if formatVersion >= 2 {
+        var cornerAlgorithm = ReferenceFingerprint.Algorithm.brief
+        var cornerFrames: [ReferenceFingerprint.CornerFrame] = []
+        if formatVersion == 3 {
+            cornerAlgorithm = .init(name: try reader.readShortString(), version: Int(try reader.read() as UInt16))
             let count: UInt32 = try reader.read()
-            guard Int(count) * featureFrameHeaderSize <= reader.remaining else {
+            guard Int(count) * cornerFrameHeaderSize <= reader.remaining else {
+                throw FingerprintError(code: .invalidValue,
+                                       message: "fingerprint declares \(count) corner frames but holds \(reader.remaining) bytes of them")
+            }
+            cornerFrames.reserveCapacity(Int(count))
+            for _ in 0..<Int(count) {
+                let milliseconds: UInt32 = try reader.read()
+                let cornerCount: UInt16 = try reader.read()
+                cornerFrames.append(.init(time: Double(milliseconds) / 1000,
+                                          corners: try reader.readCorners(Int(cornerCount))))
+            }
+        } else if formatVersion == 2 {
+            let count: UInt32 = try reader.read()
+            guard Int(count) * (cornerFrameHeaderSize + 4) <= reader.remaining else {
                 throw FingerprintError(code: .invalidValue,
                                        message: "fingerprint declares \(count) feature frames but holds \(reader.remaining) bytes of them")
             }
-            featureFrames.reserveCapacity(Int(count))
             for _ in 0..<Int(count) {
                 let milliseconds: UInt32 = try reader.read()
-                let regionValue: UInt8 = try reader.read()
-                let orientationValue: UInt8 = try reader.read()
+                let region: UInt8 = try reader.read()
+                let orientation: UInt8 = try reader.read()
                 let zoom: UInt16 = try reader.read()
-                let featureCount: UInt16 = try reader.read()
-                guard let region = Fingerprint.ProbeRegion(rawValue: regionValue),
-                      let orientation = Dihedral(rawValue: Int(orientationValue))
-                else {
+                let cornerCount: UInt16 = try reader.read()
+                guard region <= 5, orientation <= 7 else {
                     throw FingerprintError(code: .invalidValue, message: "fingerprint holds an unknown feature region")
                 }
-                guard Int(featureCount) * featureRecordSize <= reader.remaining else {
-                    throw FingerprintError(code: .truncated, message: "fingerprint data ends in the middle of a feature frame")
+                let corners = try reader.readCorners(Int(cornerCount))
+                // Only the clip itself, upright and whole, is reference data; anything else was a query's view.
+                if region == 0, orientation == 0, zoom == 1000 {
+                    cornerFrames.append(.init(time: Double(milliseconds) / 1000, corners: corners))
                 }
-                var features: [LocalFeature] = []
-                features.reserveCapacity(Int(featureCount))
-                for _ in 0..<Int(featureCount) {
-                    let x: UInt16 = try reader.read(), y: UInt16 = try reader.read()
-                    let d0: UInt64 = try reader.read(), d1: UInt64 = try reader.read()
-                    let d2: UInt64 = try reader.read(), d3: UInt64 = try reader.read()
-                    features.append(LocalFeature(x: Float(x) / 65_536, y: Float(y) / 65_536,
-                                                 descriptor: PDQHash(w0: d0, w1: d1, w2: d2, w3: d3)))
-                }
-                featureFrames.append(.init(time: Double(milliseconds) / 1000, region: region, orientation: orientation,
-                                           zoom: Double(zoom) / 1000, features: features))
             }
         }
         guard reader.remaining == 0 else {
             throw FingerprintError(code: .trailingBytes, message: "fingerprint has \(reader.remaining) unexplained bytes after its frames")
         }
-        return Fingerprint(
-            algorithm: .init(name: name, version: Int(algorithmVersion)), duration: duration, frameRate: frameRate,
-            width: Int(width), height: Int(height), rotation: Int(rotation), codec: codec, sampleRate: sampleRate,
-            frames: frames, featureFrames: featureFrames)
+        return ReferenceFingerprint(
+            algorithm: .init(name: name, version: Int(algorithmVersion)), cornerAlgorithm: cornerAlgorithm,
+            duration: duration, frameRate: frameRate, width: Int(width), height: Int(height), rotation: Int(rotation),
+            codec: codec, sampleRate: sampleRate, frames: frames, cornerFrames: cornerFrames)
+    }
+
+    /// Seconds as whole milliseconds, clamped to what a `u32` holds.
+    static func milliseconds(_ seconds: Double) -> UInt32 {
+        let value = (seconds * 1000).rounded()
+        return UInt32(clamping: Int64(value.isFinite ? min(Double(UInt32.max), max(0, value)) : 0))
+    }
+
+    /// A position in 0 ..< 1 on the 1/65536 grid.
+    static func fraction(_ value: Float) -> UInt16 {
+        UInt16(value.isFinite ? min(65_535, max(0, value * 65_536)) : 0)
     }
 }
 
@@ -237,6 +205,18 @@ struct ByteWriter {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
     mutating func append(_ value: Double) { append(value.bitPattern) }
+    mutating func append(_ hash: PDQHash) {
+        append(hash.w0)
+        append(hash.w1)
+        append(hash.w2)
+        append(hash.w3)
+    }
+    /// A length byte and up to 255 bytes of UTF-8.
+    mutating func appendShortString(_ text: String) {
+        let utf8 = Array(text.utf8.prefix(255))
+        append(UInt8(utf8.count))
+        append(contentsOf: utf8)
+    }
 }
 
 struct ByteReader {
@@ -257,10 +237,9 @@ struct ByteReader {
         guard remaining >= size else {
             throw FingerprintError(code: .truncated, message: "fingerprint data ends in the middle of a field")
         }
-        var value: T = 0
-        for index in 0..<size { value |= T(truncatingIfNeeded: data[offset + index]) << (8 * index) }
+        let value = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
         offset += size
-        return value
+        return T(littleEndian: value)
     }
 
     mutating func read() throws(FingerprintError) -> Double {
@@ -268,12 +247,38 @@ struct ByteReader {
         return Double(bitPattern: bits)
     }
 
-    mutating func readString(count: Int) throws(FingerprintError) -> String {
+    mutating func readHash() throws(FingerprintError) -> PDQHash {
+        let w0: UInt64 = try read(), w1: UInt64 = try read(), w2: UInt64 = try read(), w3: UInt64 = try read()
+        return PDQHash(w0: w0, w1: w1, w2: w2, w3: w3)
+    }
+
+    mutating func readCorners(_ count: Int) throws(FingerprintError) -> [LocalFeature] {
+        guard count * FingerprintBinary.cornerRecordSize <= remaining else {
+            throw FingerprintError(code: .truncated, message: "fingerprint data ends in the middle of a corner frame")
+        }
+        var corners: [LocalFeature] = []
+        corners.reserveCapacity(count)
+        for _ in 0..<count {
+            let x: UInt16 = try read(), y: UInt16 = try read()
+            corners.append(LocalFeature(x: Float(x) / 65_536, y: Float(y) / 65_536, descriptor: try readHash()))
+        }
+        return corners
+    }
+
+    mutating func readShortString() throws(FingerprintError) -> String {
+        let count = Int(try read() as UInt8)
         guard remaining >= count else {
             throw FingerprintError(code: .truncated, message: "fingerprint data ends in the middle of a string")
         }
         defer { offset += count }
         return String(decoding: data[offset..<(offset + count)], as: UTF8.self)
+    }
+
+    mutating func skip(_ count: Int) throws(FingerprintError) {
+        guard count <= remaining else {
+            throw FingerprintError(code: .truncated, message: "fingerprint data ends in the middle of a frame")
+        }
+        offset += count
     }
 }
 
@@ -287,9 +292,16 @@ public enum CRC32 {
 
     public static func checksum(_ bytes: some Collection<UInt8>) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
-        table.withUnsafeBufferPointer { table in
-            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-        }
+        update(&crc, bytes)
         return crc ^ 0xFFFF_FFFF
+    }
+
+    /// Continues a running CRC (start at `0xFFFF_FFFF`, finish with `^ 0xFFFF_FFFF`) over more bytes.
+    public static func update(_ crc: inout UInt32, _ bytes: some Collection<UInt8>) {
+        var value = crc
+        table.withUnsafeBufferPointer { table in
+            for byte in bytes { value = table[Int((value ^ UInt32(byte)) & 0xFF)] ^ (value >> 8) }
+        }
+        crc = value
     }
 }

@@ -2,19 +2,48 @@ import ClipTraceHashing
 import Foundation
 
 /// The JSON form of a fingerprint. Field names are a contract other tools read.
+///
+/// A reference fingerprint round-trips through it whole (frames and corners). A query's observations can be
+/// written in the same shape with each frame's other views as `probes`; those are for reading, not for storing.
 public struct FingerprintDocument: Codable, Hashable, Sendable {
     public struct FrameEntry: Codable, Hashable, Sendable {
         public var time: Double
         public var hash: String
         public var quality: Int
-        /// Query-side alternative hashes, present only when asked for.
+        /// Query-side views of the same moment (mirrored, rotated, whole frame, window), when asked for.
         public var probes: [ProbeEntry]?
+
+        public init(time: Double, hash: String, quality: Int, probes: [ProbeEntry]? = nil) {
+            self.time = time
+            self.hash = hash
+            self.quality = quality
+            self.probes = probes
+        }
     }
 
     public struct ProbeEntry: Codable, Hashable, Sendable {
         public var hash: String
         public var orientation: String
         public var region: String
+
+        public init(hash: String, orientation: String, region: String) {
+            self.hash = hash
+            self.orientation = orientation
+            self.region = region
+        }
+    }
+
+    public struct CornerFrameEntry: Codable, Hashable, Sendable {
+        public var time: Double
+        public var corners: [CornerEntry]
+    }
+
+    /// A corner: position as fractions of the content's width and height, and its 256-bit descriptor in PDQ's
+    /// hex layout.
+    public struct CornerEntry: Codable, Hashable, Sendable {
+        public var x: Float
+        public var y: Float
+        public var descriptor: String
     }
 
     public var file: String
@@ -27,16 +56,23 @@ public struct FingerprintDocument: Codable, Hashable, Sendable {
     public var algorithm: String
     public var algorithmVersion: Int
     public var sampleRate: Double
+    /// Which part of each frame the hashes cover: `content` (bars removed, as the catalogue stores) or
+    /// `full-frame` (the whole picture, as vPDQ hashes it).
+    public var region: String?
     public var frames: [FrameEntry]
+    public var cornerAlgorithm: String?
+    public var cornerFrames: [CornerFrameEntry]?
 
     enum CodingKeys: String, CodingKey {
-        case file, duration, width, height, rotation, codec, algorithm, frames
+        case file, duration, width, height, rotation, codec, algorithm, frames, region
         case frameRate = "frame_rate"
         case algorithmVersion = "algorithm_version"
         case sampleRate = "sample_rate"
+        case cornerAlgorithm = "corner_algorithm"
+        case cornerFrames = "corner_frames"
     }
 
-    public init(file: String, fingerprint: Fingerprint) {
+    public init(file: String, fingerprint: ReferenceFingerprint, region: String? = nil) {
         self.file = file
         duration = fingerprint.duration
         width = fingerprint.width
@@ -47,19 +83,28 @@ public struct FingerprintDocument: Codable, Hashable, Sendable {
         algorithm = fingerprint.algorithm.name
         algorithmVersion = fingerprint.algorithm.version
         sampleRate = fingerprint.sampleRate
+        self.region = region
         frames = fingerprint.frames.map {
-            FrameEntry(
-                time: ($0.time * 1000).rounded() / 1000, hash: $0.hash.hexString, quality: $0.quality,
-                probes: $0.probes.isEmpty ? nil : $0.probes.map {
-                    ProbeEntry(hash: $0.hash.hexString, orientation: $0.orientation.description,
-                               region: $0.region.description)
+            FrameEntry(time: Self.milliseconds($0.time), hash: $0.hash.hexString, quality: $0.quality)
+        }
+        if !fingerprint.cornerFrames.isEmpty {
+            cornerAlgorithm = fingerprint.cornerAlgorithm.description
+            cornerFrames = fingerprint.cornerFrames.map { frame in
+                CornerFrameEntry(time: Self.milliseconds(frame.time), corners: frame.corners.map {
+                    CornerEntry(x: Float(FingerprintBinary.fraction($0.x)) / 65_536,
+                                y: Float(FingerprintBinary.fraction($0.y)) / 65_536, descriptor: $0.descriptor.hexString)
                 })
+            }
         }
     }
 
-    /// Converts back to a fingerprint; fails on a malformed hash.
-    public func fingerprint() throws(FingerprintError) -> Fingerprint {
-        var decoded: [Fingerprint.Frame] = []
+    /// Times are written to the millisecond, as the binary form stores them.
+    static func milliseconds(_ seconds: Double) -> Double { Double(FingerprintBinary.milliseconds(seconds)) / 1000 }
+
+    /// Converts back to a reference fingerprint (probes, a query-side view, are not part of one); fails on a
+    /// malformed hash, descriptor or algorithm name.
+    public func fingerprint() throws(FingerprintError) -> ReferenceFingerprint {
+        var decoded: [ReferenceFingerprint.Frame] = []
         decoded.reserveCapacity(frames.count)
         for entry in frames {
             guard let hash = PDQHash(hexString: entry.hash) else {
@@ -67,9 +112,30 @@ public struct FingerprintDocument: Codable, Hashable, Sendable {
             }
             decoded.append(.init(time: entry.time, hash: hash, quality: entry.quality))
         }
-        return Fingerprint(
-            algorithm: .init(name: algorithm, version: algorithmVersion), duration: duration, frameRate: frameRate,
-            width: width, height: height, rotation: rotation, codec: codec, sampleRate: sampleRate, frames: decoded)
+        var corners: [ReferenceFingerprint.CornerFrame] = []
+        for frame in cornerFrames ?? [] {
+            var list: [LocalFeature] = []
+            for corner in frame.corners {
+                guard let descriptor = PDQHash(hexString: corner.descriptor) else {
+                    throw FingerprintError(code: .invalidValue,
+                                           message: "\"\(corner.descriptor)\" is not a 64-digit corner descriptor")
+                }
+                list.append(LocalFeature(x: corner.x, y: corner.y, descriptor: descriptor))
+            }
+            corners.append(.init(time: frame.time, corners: list))
+        }
+        var cornerAlgorithmValue = ReferenceFingerprint.Algorithm.brief
+        if let cornerAlgorithm {
+            let parts = cornerAlgorithm.split(separator: "/")
+            guard parts.count == 2, let version = Int(parts[1]) else {
+                throw FingerprintError(code: .invalidValue, message: "\"\(cornerAlgorithm)\" is not NAME/VERSION")
+            }
+            cornerAlgorithmValue = .init(name: String(parts[0]), version: version)
+        }
+        return ReferenceFingerprint(
+            algorithm: .init(name: algorithm, version: algorithmVersion), cornerAlgorithm: cornerAlgorithmValue,
+            duration: duration, frameRate: frameRate, width: width, height: height, rotation: rotation, codec: codec,
+            sampleRate: sampleRate, frames: decoded, cornerFrames: corners)
     }
 
     public func encoded(pretty: Bool = false) throws -> Data {
@@ -82,7 +148,7 @@ public struct FingerprintDocument: Codable, Hashable, Sendable {
 /// Meta's vPDQ line format, `frame_number,quality,hash,timestamp_seconds`, one line per sampled frame,
 /// as vPDQ's hashers write and its matchers read.
 public enum VPDQFormat {
-    public static func encode(_ fingerprint: Fingerprint) -> String {
+    public static func encode(_ fingerprint: ReferenceFingerprint) -> String {
         var text = ""
         for frame in fingerprint.frames {
             let frameNumber = fingerprint.frameRate > 0 ? Int((frame.time * fingerprint.frameRate).rounded()) : 0
@@ -92,8 +158,8 @@ public enum VPDQFormat {
     }
 
     /// Parses vPDQ lines into frames (quality, hash, time).
-    public static func decodeFrames(_ text: String) throws(FingerprintError) -> [Fingerprint.Frame] {
-        var frames: [Fingerprint.Frame] = []
+    public static func decodeFrames(_ text: String) throws(FingerprintError) -> [ReferenceFingerprint.Frame] {
+        var frames: [ReferenceFingerprint.Frame] = []
         for (index, line) in text.split(whereSeparator: \.isNewline).enumerated() {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
             guard fields.count == 4, let quality = Int(fields[1]), let hash = PDQHash(hexString: fields[2]),

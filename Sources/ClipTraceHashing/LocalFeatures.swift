@@ -31,6 +31,14 @@ public final class LocalFeatureExtractor {
     public static let side = 256
     /// Half the extent of the comparison pattern, in pixels; corners closer than this to an edge are skipped.
     static let patchRadius = 12
+    /// The Harris response below which a peak is not a corner, on the 0-255 scale of the resampled square:
+    /// flat or noisy pictures then give no corners at all rather than random ones.
+    static let responseFloor: Float = 1e5
+    /// Harris's k in det(M) - k·trace(M)², the value of the original paper.
+    static let harrisK: Float = 0.04
+    /// No sixteenth of the picture may give more than this share of the corners: corners spread over the
+    /// picture survive a crop or an overlay on one side, and they pin one geometry down.
+    static let maximumShareInOneCell = 1.0 / 6
     /// The comparison pairs (dx1, dy1, dx2, dy2), the same in every process: a fixed generator, not a random one.
     static let pattern: [(Int, Int, Int, Int)] = {
         var state: UInt64 = 0x5EED_C11F_7ACE_0001
@@ -90,7 +98,7 @@ public final class LocalFeatureExtractor {
 
         // Local maxima over 5 × 5 above an absolute floor: flat or noisy pictures give no corners at all.
         let margin = Self.patchRadius + 3
-        let floor: Float = 1e5
+        let floor = Self.responseFloor
         var peaks: [(response: Float, x: Int, y: Int)] = []
         response.withUnsafeBufferPointer { r in
             for y in margin..<(n - margin) {
@@ -113,7 +121,7 @@ public final class LocalFeatureExtractor {
             }
         }
         peaks.sort { ($0.response, $1.y, $1.x) > ($1.response, $0.y, $0.x) }
-        let cap = max(1, maxFeatures / 6)
+        let cap = max(1, Int(Double(maxFeatures) * Self.maximumShareInOneCell))
         var perCell = [Int](repeating: 0, count: 16)
         var out: [LocalFeature] = []
         out.reserveCapacity(maxFeatures)
@@ -231,7 +239,7 @@ public final class LocalFeatureExtractor {
         response.withUnsafeMutableBufferPointer { response in
             for i in 0..<(n * n) {
                 let trace = xx[i] + yy[i]
-                response[i] = xx[i] * yy[i] - xy[i] * xy[i] - 0.04 * trace * trace
+                response[i] = xx[i] * yy[i] - xy[i] * xy[i] - Self.harrisK * trace * trace
             }
         }
     }

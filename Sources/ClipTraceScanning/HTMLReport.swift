@@ -1,3 +1,4 @@
+import ClipTraceAlignment
 import ClipTraceDecoding
 import ClipTraceMatching
 import Foundation
@@ -10,22 +11,27 @@ public struct HTMLReport {
     static let momentNames = ["start", "middle", "end"]
     /// Thumbnails are small: 40 queries must stay well under 5 MB.
     public var thumbnailSide = 240
-    /// Parallel thumbnail extraction.
 
     public init() {}
 
-    /// Renders the page. `results` in input order; thumbnails are extracted here, with FFmpeg, at the matched
-    /// moments of each query file and of each reference's registered source file.
-    public func render(results: [FileScanResult], summary: ScanSummary) -> String {
+    /// The pictures of every card (each match of `results`, in order): extracted with FFmpeg at the matched
+    /// moments of each query file and of each reference's registered source file, files in parallel.
+    public func moments(for results: [FileScanResult]) -> [[Moment]] {
         let cards = results.flatMap { result in result.matches.map { (result, $0) } }
         let side = thumbnailSide
         let collected = MomentStore(count: cards.count)
-        // Each picture is a short seek and decode; files in parallel.
+        // Each picture is a short seek and decode.
         DispatchQueue.concurrentPerform(iterations: cards.count) { index in
             collected.set(index, Self.moments(for: cards[index].1, queryPath: cards[index].0.path, side: side))
         }
-        let pictures = collected.values
+        return collected.values
+    }
 
+    /// Renders the page from `results` in input order and the pictures ``moments(for:)`` extracted for them.
+    /// Pure text: no file is read here.
+    public func render(results: [FileScanResult], moments pictures: [[Moment]], summary: ScanSummary) -> String {
+        let cards = results.flatMap { result in result.matches.map { (result, $0) } }
+        precondition(pictures.count == cards.count, "one set of pictures per card")
         var page = Self.head(summary: summary)
         page += "<section id=\"matches\">\n"
         if cards.isEmpty {
@@ -50,23 +56,23 @@ public struct HTMLReport {
         var values: [[Moment]] { lock.withLock { stored } }
     }
 
-    struct Moment: Sendable {
+    public struct Moment: Sendable {
         var queryTime: Double
         var referenceTime: Double
         var query: Result<Thumbnail, ThumbnailProblem>
         var reference: Result<Thumbnail, ThumbnailProblem>
     }
 
-    struct ThumbnailProblem: Error, Sendable {
+    public struct ThumbnailProblem: Error, Sendable {
         var sentence: String
     }
 
     static func moments(for scanMatch: ScanMatch, queryPath: String, side: Int) -> [Moment] {
         let match = scanMatch.match
-        // Prefer frame pairs the matcher actually aligned; fall back to the fitted line.
+        // Prefer moments the aligner actually paired; fall back to the fitted line.
         let targets = [match.queryStart, (match.queryStart + match.queryEnd) / 2, match.queryEnd]
         let pairs: [(Double, Double)] = targets.map { target in
-            if let nearest = match.evidence.min(by: { abs($0.queryTime - target) < abs($1.queryTime - target) }),
+            if let nearest = match.pairs.min(by: { abs($0.queryTime - target) < abs($1.queryTime - target) }),
                abs(nearest.queryTime - target) <= max(1, 0.1 * match.queryDuration)
             {
                 return (nearest.queryTime, nearest.referenceTime)
@@ -136,11 +142,11 @@ public struct HTMLReport {
         let referenceShare = clip.duration > 0 ? min(1, referenceSeconds / clip.duration) : 0
         let queryShare = result.duration > 0 ? min(1, matchedSeconds / result.duration) : 0
         let transforms = scanMatch.transforms
-        let verdict = match.score >= 0.5 ? "confident" : "weak"
+        let verdict = match.isConfident ? "confident" : "weak"
         var html = """
             <article class="card \(verdict)" data-score="\(String(format: "%.4f", match.score))" data-order="\(number)" \
             data-query="\(escape(result.path))" data-reference="\(escape(clip.title))">
-            <h2><span class="score" title="score 0–1; 0.5 is the decision threshold">\(String(format: "%.2f", match.score))</span> \
+            <h2><span class="score" title="score 0–1; \(AlignmentOptions.decisionScore) is the decision threshold">\(String(format: "%.2f", match.score))</span> \
             \(escape(clip.title))</h2>
             <p class="who">Reference #\(clip.id)\(clip.owner.map { " · owner <strong>\(escape($0))</strong>" } ?? "") · \
             registered from <code>\(escape(clip.sourcePath))</code></p>
@@ -153,7 +159,7 @@ public struct HTMLReport {
             <div><dt>Matched</dt><dd>\(String(format: "%.1f s", matchedSeconds))</dd></div>
             <div><dt>Of the reference</dt><dd>\(percent(referenceShare))</dd></div>
             <div><dt>Of the query</dt><dd>\(percent(queryShare))</dd></div>
-            <div><dt>Frames</dt><dd>\(match.matchedFrames) of \(match.queryFrames), mean distance \(String(format: "%.0f", match.meanDistance))/256</dd></div>
+            <div><dt>\(match.evidence == .hash ? "Frames" : "Corner moments")</dt><dd>\(match.matchedMoments) of \(match.usableMoments), mean distance \(String(format: "%.0f", match.meanDistance))/256</dd></div>
             <div><dt>Transforms</dt><dd>\(transforms.isEmpty ? "none detected" : transforms.map(describe).map(escape).joined(separator: ", "))</dd></div>
             </dl>
             <div class="moments">

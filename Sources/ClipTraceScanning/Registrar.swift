@@ -1,4 +1,5 @@
 import ClipTraceCatalogue
+import ClipTraceDecoding
 import ClipTraceExtraction
 import ClipTraceFingerprint
 import ClipTraceMatching
@@ -18,8 +19,8 @@ public struct RegistrationResult: Sendable {
 public struct Registrar: Sendable {
     public let catalogue: any Catalogue
     public var extraction: ExtractionOptions
-    /// The catalogue's fingerprints, loaded on first use and extended with each clip registered here, so a
-    /// batch of registrations reads the catalogue once instead of once per file.
+    /// The catalogue's clips for the resemblance check, loaded on first use and extended with each clip
+    /// registered here, so that a batch reads the catalogue and builds its index once, not once per file.
     private let known = KnownClips()
 
     public init(catalogue: any Catalogue, extraction: ExtractionOptions = .reference) {
@@ -31,66 +32,66 @@ public struct Registrar: Sendable {
     public func register(path: String, title: String?, owner: String?) -> RegistrationResult {
         var result = RegistrationResult(path: path, outcome: nil, resembles: [], warnings: [], error: nil)
         do {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw ScanError(message: "no such file", path: path)
-            }
-            if isDirectory.boolValue { throw ScanError(message: "this is a folder, not a video file", path: path) }
+            // A pipe or a device would block (or never end) while its bytes are hashed: refuse it first.
+            try VideoDecoder.checkReadableFile(path)
             let (digest, size) = try MediaFiles.sha256(path: path)
             if let existing = try catalogue.clip(sha256: digest) {
                 result.outcome = .alreadyRegistered(existing)
                 return result
             }
-            let extracted = try Fingerprinter(options: extraction).fingerprint(path: path)
+            let extracted = try Fingerprinter(options: extraction).extract(path: path)
             result.warnings = extracted.warnings
-            let usable = extracted.fingerprint.frames.filter { $0.quality >= MatchingOptions.defaultMinimumQuality }
-            if usable.isEmpty {
-                result.warnings.append("every frame is flat or dark (PDQ quality below \(MatchingOptions.defaultMinimumQuality)); this clip cannot be matched")
+            let fingerprint = extracted.reference
+            let minimumQuality = MatchingOptions().hash.minimumQuality
+            if !fingerprint.frames.contains(where: { $0.quality >= minimumQuality }) {
+                result.warnings.append("every frame is flat or dark (PDQ quality below \(minimumQuality)); this clip cannot be matched")
             }
-            result.resembles = try resemblances(of: extracted.fingerprint)
+            let matcher = try known.matcher(loadingFrom: catalogue)
+            result.resembles = known.resemblances(matcher.match(extracted.observations))
             let defaultTitle = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             let clip = NewClip(title: title ?? defaultTitle, owner: owner, sourcePath: path, sha256: digest, size: size,
-                               fingerprint: extracted.fingerprint)
+                               fingerprint: fingerprint)
             let outcome = try catalogue.register(clip)
-            if case .registered(let record) = outcome { known.append(record, extracted.fingerprint) }
+            if case .registered(let record) = outcome { known.add(record, fingerprint) }
             result.outcome = outcome
         } catch {
             result.error = ClipScanner.sentence(for: error)
         }
         return result
     }
-
-    /// Registered clips that the new fingerprint matches at a confident score.
-    private func resemblances(of fingerprint: Fingerprint) throws -> [(ClipRecord, Double)] {
-        let all = try known.clips(loadingFrom: catalogue)
-        guard !all.isEmpty else { return [] }
-        // Hashes only: a registration is the same clip again or a close edit of it, not a crop, and building
-        // the corner index for every file would cost more than the file's own fingerprint.
-        let matches = CatalogueMatcher(clips: ClipScanner.indexedClips(all), localFeatures: .off).match(fingerprint)
-            .filter { $0.score >= 0.5 }
-        var best: [Int64: Double] = [:]
-        for match in matches { best[match.clip.id] = max(best[match.clip.id] ?? 0, match.score) }
-        return all.compactMap { record, _ in best[record.id].map { (record, $0) } }
-    }
 }
 
-/// Registered clips and their fingerprints, shared by the registrations of one `Registrar`.
+/// Registered clips for the resemblance check, shared by the registrations of one `Registrar`.
 private final class KnownClips: @unchecked Sendable {
     private let lock = NSLock()
-    private var clips: [(ClipRecord, Fingerprint)]?
+    private var matcher: GrowingMatcher?
+    private var records: [Int64: ClipRecord] = [:]
 
-    func clips(loadingFrom catalogue: any Catalogue) throws -> [(ClipRecord, Fingerprint)] {
-        lock.lock()
-        defer { lock.unlock() }
-        if let clips { return clips }
-        let loaded = try catalogue.allFingerprints()
-        clips = loaded
-        return loaded
+    func matcher(loadingFrom catalogue: any Catalogue) throws -> GrowingMatcher {
+        try lock.withLock {
+            if let matcher { return matcher }
+            let loaded = try catalogue.allFingerprints()
+            for (record, _) in loaded { records[record.id] = record }
+            let built = GrowingMatcher(clips: ClipScanner.indexedClips(loaded))
+            matcher = built
+            return built
+        }
     }
 
-    func append(_ record: ClipRecord, _ fingerprint: Fingerprint) {
-        lock.lock()
-        defer { lock.unlock() }
-        clips?.append((record, fingerprint))
+    func add(_ record: ClipRecord, _ fingerprint: ReferenceFingerprint) {
+        let matcher = lock.withLock {
+            records[record.id] = record
+            return self.matcher
+        }
+        matcher?.add(IndexedClip(id: record.id, title: record.title, duration: record.duration), fingerprint)
+    }
+
+    /// Registered clips matched at a confident score, best score per clip.
+    func resemblances(_ matches: [Match]) -> [(ClipRecord, Double)] {
+        var best: [Int64: Double] = [:]
+        for match in matches where match.isConfident { best[match.clip.id] = max(best[match.clip.id] ?? 0, match.score) }
+        return lock.withLock {
+            best.keys.sorted().compactMap { id in records[id].map { ($0, best[id]!) } }
+        }
     }
 }

@@ -1,3 +1,4 @@
+import ClipTraceAlignment
 import ClipTraceMatching
 import Foundation
 
@@ -7,7 +8,7 @@ public enum ReportFormat: String, CaseIterable, Sendable {
 }
 
 /// The totals of one scan, for the end of a report.
-public struct ScanSummary: Sendable {
+public struct ScanSummary: Encodable, Sendable {
     public var files: Int
     public var failed: Int
     public var matchedFiles: Int
@@ -31,18 +32,140 @@ public struct ScanSummary: Sendable {
         self.generated = generated
     }
 
-    var jsonObject: [String: Any] {
-        ["files": files, "failed": failed, "matched_files": matchedFiles, "matches": matches,
-         "seconds_of_video": (secondsOfVideo * 10).rounded() / 10, "elapsed": (elapsed * 100).rounded() / 100,
-         "catalogue": catalogue, "clips": clips]
+    enum CodingKeys: String, CodingKey {
+        case files, failed, matches, elapsed, catalogue, clips
+        case matchedFiles = "matched_files"
+        case secondsOfVideo = "seconds_of_video"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(files, forKey: .files)
+        try container.encode(failed, forKey: .failed)
+        try container.encode(matchedFiles, forKey: .matchedFiles)
+        try container.encode(matches, forKey: .matches)
+        try container.encode((secondsOfVideo * 10).rounded() / 10, forKey: .secondsOfVideo)
+        try container.encode((elapsed * 100).rounded() / 100, forKey: .elapsed)
+        try container.encode(catalogue, forKey: .catalogue)
+        try container.encode(clips, forKey: .clips)
     }
 }
 
-/// Writes scan results as they arrive (JSON lines, CSV) or at the end (one JSON document).
+/// One match as `scan` and `compare` print it (a JSON line, or an entry of the JSON document).
+public struct MatchRecord: Codable, Hashable, Sendable {
+    /// A few aligned moments: query time, reference time, and how far apart they were.
+    public struct EvidenceRecord: Codable, Hashable, Sendable {
+        public var queryTime: Double
+        public var referenceTime: Double
+        public var distance: Int
+
+        enum CodingKeys: String, CodingKey {
+            case distance
+            case queryTime = "query_time"
+            case referenceTime = "reference_time"
+        }
+    }
+
+    /// The query file, as given (absent inside the JSON document, where the file entry names it).
+    public var query: String?
+    public var reference: String
+    public var referenceID: Int64
+    public var owner: String?
+    public var queryStart: Double
+    public var queryEnd: Double
+    public var referenceStart: Double
+    public var referenceEnd: Double
+    public var score: Double
+    public var matchedFrames: Int
+    public var queryFrames: Int
+    public var meanDistance: Double
+    public var speed: Double
+    public var transforms: [String]
+    public var evidence: [EvidenceRecord]
+
+    enum CodingKeys: String, CodingKey {
+        case query, reference, owner, score, speed, transforms, evidence
+        case referenceID = "reference_id"
+        case queryStart = "query_start"
+        case queryEnd = "query_end"
+        case referenceStart = "reference_start"
+        case referenceEnd = "reference_end"
+        case matchedFrames = "matched_frames"
+        case queryFrames = "query_frames"
+        case meanDistance = "mean_distance"
+    }
+
+    public init(_ scanMatch: ScanMatch, query: String?) {
+        self.init(scanMatch.match, reference: scanMatch.clip.title, referenceID: scanMatch.clip.id,
+                  owner: scanMatch.clip.owner, transforms: scanMatch.transforms, query: query)
+    }
+
+    /// A match of a reference that is not a catalogue clip (`compare`'s).
+    public init(_ m: Match, reference: String, referenceID: Int64, owner: String?, transforms: [String], query: String?) {
+        self.query = query
+        self.reference = reference
+        self.referenceID = referenceID
+        self.owner = owner
+        queryStart = Self.round(m.queryStart)
+        queryEnd = Self.round(m.queryEnd)
+        referenceStart = Self.round(m.referenceStart)
+        referenceEnd = Self.round(m.referenceEnd)
+        score = (m.score * 10_000).rounded() / 10_000
+        matchedFrames = m.matchedMoments
+        queryFrames = m.usableMoments
+        meanDistance = (m.meanDistance * 10).rounded() / 10
+        speed = (m.speed * 1000).rounded() / 1000
+        self.transforms = transforms
+        evidence = m.pairs.map {
+            EvidenceRecord(queryTime: Self.round($0.queryTime), referenceTime: Self.round($0.referenceTime),
+                           distance: $0.distance)
+        }
+    }
+
+    static func round(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+}
+
+/// A JSON line for a file with no match (`reference` is null, so that readers keying on it skip the line) or
+/// one that could not be scanned.
+struct FileStatusRecord: Encodable {
+    var query: String
+    var duration: Double?
+    var error: String?
+
+    enum CodingKeys: String, CodingKey { case query, reference, matches, duration, error }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(query, forKey: .query)
+        if let error {
+            try container.encode(error, forKey: .error)
+        } else {
+            try container.encodeNil(forKey: .reference)
+            try container.encode(0, forKey: .matches)
+            try container.encode(MatchRecord.round(duration ?? 0), forKey: .duration)
+        }
+    }
+}
+
+/// A file's entry in the JSON document.
+struct FileRecord: Encodable {
+    var query: String
+    var duration: Double
+    var matches: [MatchRecord]
+    var error: String?
+    var warnings: [String]?
+}
+
+struct ReportDocument: Encodable {
+    var files: [FileRecord]
+    var summary: ScanSummary
+}
+
+/// Writes scan results as they arrive (JSON lines, CSV) or at the end (one JSON document, the HTML page).
 public final class ReportWriter {
     public let format: ReportFormat
     private let sink: (String) throws -> Void
-    private var documents: [(Int, [String: Any])] = []
+    private var documents: [(Int, FileRecord)] = []
     private var collected: [FileScanResult] = []
     private var wroteHeader = false
 
@@ -55,12 +178,11 @@ public final class ReportWriter {
         switch format {
         case .jsonl:
             if let error = result.error {
-                try sink(Self.json(["query": result.path, "error": error]) + "\n")
+                try sink(Self.json(FileStatusRecord(query: result.path, error: error)) + "\n")
             } else if result.matches.isEmpty {
-                try sink(Self.json(["query": result.path, "reference": NSNull(), "matches": 0,
-                                    "duration": Self.round(result.duration)]) + "\n")
+                try sink(Self.json(FileStatusRecord(query: result.path, duration: result.duration)) + "\n")
             } else {
-                for match in result.matches { try sink(Self.json(Self.matchObject(match, query: result.path)) + "\n") }
+                for match in result.matches { try sink(Self.json(MatchRecord(match, query: result.path)) + "\n") }
             }
         case .csv:
             if !wroteHeader {
@@ -78,29 +200,31 @@ public final class ReportWriter {
                 try sink(Self.csvRow([
                     result.path, match.clip.title, String(match.clip.id), match.clip.owner ?? "",
                     Self.format(m.queryStart), Self.format(m.queryEnd), Self.format(m.referenceStart),
-                    Self.format(m.referenceEnd), String(format: "%.4f", m.score), String(m.matchedFrames),
+                    Self.format(m.referenceEnd), String(format: "%.4f", m.score), String(m.matchedMoments),
                     match.transforms.joined(separator: " "), "",
                 ]))
             }
         case .json:
-            var object: [String: Any] = ["query": result.path, "duration": Self.round(result.duration),
-                                         "matches": result.matches.map { Self.matchObject($0, query: nil) }]
-            if let error = result.error { object["error"] = error }
-            if !result.warnings.isEmpty { object["warnings"] = result.warnings }
-            documents.append((result.order, object))
+            documents.append((result.order, FileRecord(
+                query: result.path, duration: MatchRecord.round(result.duration),
+                matches: result.matches.map { MatchRecord($0, query: nil) }, error: result.error,
+                warnings: result.warnings.isEmpty ? nil : result.warnings)))
         case .html:
             collected.append(result)
         }
     }
 
-    /// Ends the report (the JSON document and the HTML page are written here).
+    /// Ends the report (the JSON document and the HTML page are written here; the page's thumbnails are
+    /// extracted first, with FFmpeg, then the page is rendered).
     public func finish(summary: ScanSummary) throws {
         switch format {
         case .json:
             let files = documents.sorted { $0.0 < $1.0 }.map(\.1)
-            try sink(Self.json(["files": files, "summary": summary.jsonObject], pretty: true) + "\n")
+            try sink(Self.json(ReportDocument(files: files, summary: summary), pretty: true) + "\n")
         case .html:
-            try sink(HTMLReport().render(results: collected.sorted { $0.order < $1.order }, summary: summary))
+            let results = collected.sorted { $0.order < $1.order }
+            let report = HTMLReport()
+            try sink(report.render(results: results, moments: report.moments(for: results), summary: summary))
         case .jsonl, .csv:
             break
         }
@@ -111,34 +235,14 @@ public final class ReportWriter {
         "score", "matched_frames", "transforms", "error",
     ]
 
-    static func matchObject(_ scanMatch: ScanMatch, query: String?) -> [String: Any] {
-        let m = scanMatch.match
-        var object: [String: Any] = [
-            "reference": scanMatch.clip.title, "reference_id": scanMatch.clip.id,
-            "query_start": round(m.queryStart), "query_end": round(m.queryEnd),
-            "reference_start": round(m.referenceStart), "reference_end": round(m.referenceEnd),
-            "score": (m.score * 10_000).rounded() / 10_000,
-            "matched_frames": m.matchedFrames, "query_frames": m.queryFrames,
-            "mean_distance": (m.meanDistance * 10).rounded() / 10, "speed": (m.speed * 1000).rounded() / 1000,
-            "transforms": scanMatch.transforms,
-            "evidence": m.evidence.map {
-                ["query_time": round($0.queryTime), "reference_time": round($0.referenceTime), "distance": $0.distance]
-            },
-        ]
-        if let owner = scanMatch.clip.owner { object["owner"] = owner }
-        if let query { object["query"] = query }
-        return object
-    }
-
-    static func round(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
     static func format(_ value: Double) -> String { String(format: "%.3f", value) }
 
-    static func json(_ object: [String: Any], pretty: Bool = false) -> String {
-        var options: JSONSerialization.WritingOptions = [.withoutEscapingSlashes]
-        if pretty { options.insert(.prettyPrinted) }
-        options.insert(.sortedKeys)
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: options) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+    /// Compact (or pretty) JSON with sorted keys and unescaped slashes, as every report prints it.
+    public static func json(_ value: some Encodable, pretty: Bool = false) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+            : [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     /// RFC 4180 quoting, and a leading `'` on cells a spreadsheet would run as a formula.

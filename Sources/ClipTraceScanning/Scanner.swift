@@ -1,7 +1,10 @@
+import ClipTraceAlignment
 import ClipTraceCatalogue
+import ClipTraceDecoding
 import ClipTraceExtraction
 import ClipTraceFingerprint
 import ClipTraceMatching
+import ClipTraceObservations
 import Foundation
 import Logging
 
@@ -34,12 +37,17 @@ public struct ScanMatch: Sendable {
         self.letterboxed = letterboxed
     }
 
-    /// What the copy underwent, in words: orientation, region, bars, speed.
-    public var transforms: [String] {
+    /// What the copy underwent, in words, from the evidence that found it: the view most of it came through
+    /// (orientation, region), bars, speed, and "local features" when corners carry the score.
+    public var transforms: [String] { Self.transforms(of: match, letterboxed: letterboxed) }
+
+    public static func transforms(of match: Match, letterboxed: Bool) -> [String] {
         var out: [String] = []
-        if match.orientation != .original { out.append(match.orientation.description) }
-        if match.region != .content { out.append(match.region.description) }
-        if letterboxed, match.region == .content { out.append("letterboxed") }
+        let view = match.view
+        if view.orientation != .original { out.append(view.orientation.description) }
+        if view.region != .content { out.append(view.region.description) }
+        if letterboxed, view.region == .content { out.append("letterboxed") }
+        if match.evidence == .corners { out.append(EvidenceKind.corners.description) }
         if abs(match.speed - 1) >= 0.025 { out.append(String(format: "speed %.2fx", match.speed)) }
         return out
     }
@@ -74,11 +82,11 @@ public struct ClipScanner: Sendable {
     /// Loads the catalogue's fingerprints into an in-memory index.
     public init(catalogue: any Catalogue, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
                 extraction: ExtractionOptions = .query, matching: MatchingOptions = MatchingOptions(),
-                strategy: SearchStrategy = .auto, localFeatures: FeatureSearch = .auto) throws(CatalogueError)
+                strategy: SearchStrategy = .auto, corners: CornerSearch = .auto) throws(CatalogueError)
     {
         let all = try catalogue.allFingerprints()
         let matcher = CatalogueMatcher(clips: Self.indexedClips(all), options: matching, strategy: strategy,
-                                       localFeatures: localFeatures)
+                                       corners: corners)
         self.init(matcher: matcher, records: all.map(\.0), jobs: jobs, extraction: extraction)
     }
 
@@ -90,7 +98,7 @@ public struct ClipScanner: Sendable {
         self.matching = matcher.options
         self.matcher = matcher
         // Corners of the query are only worth taking when there are reference corners to meet.
-        if !matcher.searchesLocalFeatures { self.extraction.featuresPerSecond = 0 }
+        if !matcher.searchesCorners { self.extraction.cornersPerSecond = 0 }
         self.records = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -98,22 +106,26 @@ public struct ClipScanner: Sendable {
     public func scan(path: String, order: Int = 0) -> FileScanResult {
         let started = Date()
         do {
-            let result = try Fingerprinter(options: extraction).fingerprint(path: path)
+            let result = try Fingerprinter(options: extraction).extract(path: path)
+            let observations = result.observations
             let fingerprinted = Date()
-            let matches = matcher.match(result.fingerprint).compactMap { match -> ScanMatch? in
+            let (found, notes) = matcher.search(observations)
+            let matches = found.compactMap { match -> ScanMatch? in
                 guard let record = records[match.clip.id] else { return nil }
                 return ScanMatch(match: match, clip: record,
-                                 letterboxed: result.hadBars(from: match.queryStart, to: match.queryEnd))
+                                 letterboxed: observations.hadBars(from: match.queryStart, to: match.queryEnd))
             }
+            for note in notes { logger.warning("\(note)", metadata: ["file": "\(path)"]) }
             logger.debug("fingerprinted and matched", metadata: [
                 "file": "\(path)", "codec": "\(result.info.codec)",
-                "size": "\(result.info.width)x\(result.info.height)", "frames": "\(result.fingerprint.frames.count)",
-                "probes": "\(result.fingerprint.frames.reduce(0) { $0 + $1.probes.count })",
+                "size": "\(result.info.width)x\(result.info.height)", "frames": "\(observations.frames.count)",
+                "views": "\(observations.frames.reduce(0) { $0 + $1.hashes.count })",
+                "corner_frames": "\(observations.cornerFrames.count)",
                 "decode_hash_seconds": "\(String(format: "%.2f", fingerprinted.timeIntervalSince(started)))",
                 "match_seconds": "\(String(format: "%.3f", Date().timeIntervalSince(fingerprinted)))",
             ])
             return FileScanResult(path: path, order: order, matches: matches, error: nil, warnings: result.warnings,
-                                  duration: result.fingerprint.duration, elapsed: Date().timeIntervalSince(started))
+                                  duration: observations.duration, elapsed: Date().timeIntervalSince(started))
         } catch {
             return FileScanResult(path: path, order: order, matches: [], error: Self.sentence(for: error), warnings: [],
                                   duration: 0, elapsed: Date().timeIntervalSince(started))
@@ -183,7 +195,7 @@ public struct ClipScanner: Sendable {
     }
 
     /// The search index of a catalogue's clips.
-    static func indexedClips(_ clips: [(ClipRecord, Fingerprint)]) -> [(IndexedClip, Fingerprint)] {
+    static func indexedClips(_ clips: [(ClipRecord, ReferenceFingerprint)]) -> [(IndexedClip, ReferenceFingerprint)] {
         clips.map { (IndexedClip(id: $0.0.id, title: $0.0.title, duration: $0.0.duration), $0.1) }
     }
 }

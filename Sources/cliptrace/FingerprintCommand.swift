@@ -48,9 +48,9 @@ struct FingerprintCommand: ParsableCommand {
         if let rate { options.decoding.samplesPerSecond = rate }
         options.detectContentRectangle = !keepBars
         let progressLine = ProgressLine(quiet: outputOptions.quiet)
-        let result: Fingerprinter.Result
+        let result: Extraction
         do {
-            result = try Fingerprinter(options: options).fingerprint(path: file) { progress in
+            result = try Fingerprinter(options: options).extract(path: file) { progress in
                 if let duration = progress.duration, duration > 0 {
                     progressLine.update(done: Int(progress.time), total: Int(duration.rounded(.up)), current: file,
                                         secondsOfVideo: progress.time)
@@ -66,19 +66,31 @@ struct FingerprintCommand: ParsableCommand {
         let bytes: Data
         switch format {
         case .json:
-            bytes = try FingerprintDocument(file: file, fingerprint: result.fingerprint).encoded(pretty: true) + Data("\n".utf8)
+            var document = FingerprintDocument(file: file, fingerprint: result.reference,
+                                               region: keepBars ? "full-frame" : "content")
+            if probes {
+                // A query's other views of each frame, for reading: they are never stored.
+                for (index, frame) in result.observations.frames.enumerated() {
+                    document.frames[index].probes = frame.hashes.dropFirst().map {
+                        .init(hash: $0.hash.hexString, orientation: $0.view.orientation.description,
+                              region: $0.view.region.description)
+                    }
+                }
+            }
+            bytes = try document.encoded(pretty: true) + Data("\n".utf8)
         case .vpdq:
-            bytes = Data(VPDQFormat.encode(result.fingerprint).utf8)
+            bytes = Data(VPDQFormat.encode(result.reference).utf8)
         case .text:
             var text = "# \(file): \(result.info.codec) \(result.info.width)x\(result.info.height)"
+            let fingerprint = result.reference
             text += String(format: " %.3f fps, %.3f s, rotation %d, %@\n", result.info.frameRate,
-                           result.fingerprint.duration, result.info.rotation, result.fingerprint.algorithm.description)
-            for frame in result.fingerprint.frames {
+                           fingerprint.duration, result.info.rotation, fingerprint.algorithm.description)
+            for frame in fingerprint.frames {
                 text += String(format: "%9.3f  %3d  ", frame.time, frame.quality) + frame.hash.hexString + "\n"
             }
             bytes = Data(text.utf8)
         case .binary:
-            bytes = Data(FingerprintBinary.encode(result.fingerprint))
+            bytes = Data(FingerprintBinary.encode(result.reference))
         }
         do {
             if let output {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClipTraceAlignment
 import ClipTraceCatalogue
 import ClipTraceExtraction
 import ClipTraceMatching
@@ -8,7 +9,7 @@ import Logging
 
 extension ReportFormat: ExpressibleByArgument {}
 extension SearchStrategy: ExpressibleByArgument {}
-extension FeatureSearch: ExpressibleByArgument {}
+extension CornerSearch: ExpressibleByArgument {}
 
 struct ScanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +20,7 @@ struct ScanCommand: AsyncParsableCommand {
             in parallel (--jobs); a file that cannot be read gets an error record and the scan goes on.
 
             jsonl (default): one JSON object per match: query, reference, reference_id, query_start, query_end, \
-            reference_start, reference_end (seconds), score (0-1, 0.5 = confident), and evidence fields; a file \
+            reference_start, reference_end (seconds), score (0-1, \(AlignmentOptions.decisionScore) = confident), and evidence fields; a file \
             without matches gets {"query":…, "reference":null, "matches":0}; a failed file {"query":…, "error":…}.
             json: one document with per-file results and a summary. csv: a header row, one row per match or error.
             html: one self-contained page (use with --output) with a card per match: both timelines, thumbnails of \
@@ -50,14 +51,14 @@ struct ScanCommand: AsyncParsableCommand {
     var fast = false
 
     @Option(name: .long, help: ArgumentHelp(
-        "Catalogue search: direct (every frame), seeded (whole-key seeds, then the seeded clips directly; for large catalogues) or auto (seeded above \(CatalogueMatcher.seedingThreshold / 14_400) hours).",
+        "Catalogue search: direct (every frame), seeded (whole-key seeds, then the seeded clips directly; for large catalogues) or auto (seeded above \(ScanCommand.hours(frames: CatalogueMatcher.seedingThreshold)) hours of reference).",
         valueName: "auto|direct|seeded"))
     var index: SearchStrategy = .auto
 
     @Option(name: .long, help: ArgumentHelp(
-        "Corner search for cropped copies: on, off (about a third less scan time), or auto (on up to \(CatalogueMatcher.featureLimit / 1_000_000) million reference corners, about 40 hours).",
+        "Corner search for cropped copies: on, off (about a third less scan time), or auto (on up to \(CatalogueMatcher.cornerLimit / 1_000_000) million reference corners, about \(ScanCommand.hours(corners: CatalogueMatcher.cornerLimit)) hours).",
         valueName: "auto|on|off"))
-    var cropSearch: FeatureSearch = .auto
+    var cropSearch: CornerSearch = .auto
 
     @Option(name: .long, help: "Give up on one file after this many seconds (0: no limit); it gets an error record.")
     var fileTimeout: Double = 3600
@@ -66,6 +67,15 @@ struct ScanCommand: AsyncParsableCommand {
 
     @Argument(help: "Video files or folders to scan.")
     var paths: [String]
+
+    /// Hours of reference that `frames` hashes (or `corners` corners) stand for at the default rates.
+    static func hours(frames: Int) -> Int {
+        Int((Double(frames) / ExtractionOptions.referenceSamplesPerSecond / 3600).rounded())
+    }
+    static func hours(corners: Int) -> Int {
+        let perSecond = ExtractionOptions.cornersPerSecond * Double(ExtractionOptions.reference.cornersPerFrame)
+        return Int((Double(corners) / perSecond / 3600).rounded())
+    }
 
     func validate() throws {
         if paths.isEmpty { throw ValidationError("Give at least one file or folder to scan.") }
@@ -87,7 +97,7 @@ struct ScanCommand: AsyncParsableCommand {
             extraction.decoding.timeLimit = fileTimeout > 0 ? fileTimeout : nil
             extraction.decoding.keyFramesOnly = fast
             var loaded = try ClipScanner(catalogue: catalogue, jobs: jobs, extraction: extraction, matching: matching,
-                                         strategy: index, localFeatures: cropSearch)
+                                         strategy: index, corners: cropSearch)
             loaded.logger = logger
             scanner = loaded
         } catch {
@@ -98,13 +108,13 @@ struct ScanCommand: AsyncParsableCommand {
             "catalogue": "\(catalogue.path)", "clips": "\(scanner.matcher.clips.count)",
             "index": "\(scanner.matcher.strategy.rawValue)", "index_frames": "\(scanner.matcher.frameCount)",
             "index_bytes": "\(scanner.matcher.memoryBytes)",
-            "crop_search": "\(scanner.matcher.searchesLocalFeatures)",
+            "crop_search": "\(scanner.matcher.searchesCorners)",
             "jobs": "\(jobs)", "decoder_threads": "\(scanner.extraction.decoding.threads)",
         ])
-        if cropSearch == .auto, !scanner.matcher.searchesLocalFeatures,
-           scanner.matcher.referenceFeatureCount > CatalogueMatcher.featureLimit
+        if cropSearch == .auto, !scanner.matcher.searchesCorners,
+           scanner.matcher.referenceCornerCount > CatalogueMatcher.cornerLimit
         {
-            Terminal.warning("cropped copies are not searched: the catalogue holds \(scanner.matcher.referenceFeatureCount / 1_000_000) million reference corners, above the \(CatalogueMatcher.featureLimit / 1_000_000) million kept in memory by default (--crop-search on forces it)")
+            Terminal.warning("cropped copies are not searched: the catalogue holds \(scanner.matcher.referenceCornerCount / 1_000_000) million reference corners, above the \(CatalogueMatcher.cornerLimit / 1_000_000) million kept in memory by default (--crop-search on forces it)")
         }
         if scanner.matcher.clips.isEmpty {
             Terminal.warning("the catalogue \(catalogue.path) has no clips; nothing can match")

@@ -15,6 +15,17 @@ enum Terminal {
     static func info(_ text: String) {
         FileHandle.standardError.write(Data("\(text)\n".utf8))
     }
+
+    /// Writes results to stdout. A write that fails (a full disk behind a redirection) is an error the user
+    /// must see: it ends the command with status 2 instead of a silent, truncated result.
+    static func writeResults(_ text: String) throws {
+        do {
+            try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+        } catch {
+            Terminal.error("Could not write the results to standard output: \(error.localizedDescription).")
+            throw ExitStatus.fatal
+        }
+    }
 }
 
 /// A one-line progress display on a terminal: silent in pipes and with --quiet.

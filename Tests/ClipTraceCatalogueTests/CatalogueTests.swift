@@ -7,9 +7,9 @@ import Testing
 
 @Suite("SQLite catalogue")
 struct CatalogueTests {
-    static func fingerprint(seed: UInt64, frames: Int = 40) -> Fingerprint {
+    static func fingerprint(seed: UInt64, frames: Int = 40) -> ReferenceFingerprint {
         var generator = SplitMix(seed: seed)
-        return Fingerprint(
+        return ReferenceFingerprint(
             duration: Double(frames) / 4, frameRate: 25, width: 320, height: 240, rotation: 0, codec: "h264",
             sampleRate: 4,
             frames: (0..<frames).map {
@@ -89,8 +89,9 @@ struct CatalogueTests {
 
         // Another application's SQLite database.
         let foreign = folder.file("other.sqlite")
-        _ = try run("/usr/bin/env", ["python3", "-c",
-                                     "import sqlite3; c=sqlite3.connect('\(foreign)'); c.execute('create table t(x)'); c.commit()"])
+        let made = try run("/usr/bin/env", ["python3", "-c",
+                                            "import sqlite3; c=sqlite3.connect('\(foreign)'); c.execute('create table t(x)'); c.commit()"])
+        try #require(made.status == 0, "python3 could not make a foreign database: \(made.stderr)")
         let before = try Data(contentsOf: URL(fileURLWithPath: foreign))
         do {
             _ = try SQLiteCatalogue(path: foreign)
@@ -106,7 +107,8 @@ struct CatalogueTests {
             let catalogue = try SQLiteCatalogue(path: folder.file("whole.sqlite"))
             for seed in UInt64(1)...5 { _ = try catalogue.register(Self.clip("c\(seed)", seed: seed)) }
         }
-        _ = try run("/usr/bin/env", ["python3", "-c", "import sqlite3; sqlite3.connect('\(folder.file("whole.sqlite"))').execute('PRAGMA wal_checkpoint(TRUNCATE)')"])
+        let checkpointed = try run("/usr/bin/env", ["python3", "-c", "import sqlite3; sqlite3.connect('\(folder.file("whole.sqlite"))').execute('PRAGMA wal_checkpoint(TRUNCATE)')"])
+        try #require(checkpointed.status == 0, "python3 could not checkpoint: \(checkpointed.stderr)")
         let whole = try Data(contentsOf: URL(fileURLWithPath: folder.file("whole.sqlite")))
         try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: torn))
         let tornBefore = try Data(contentsOf: URL(fileURLWithPath: torn))

@@ -1,11 +1,14 @@
+import ClipTraceAlignment
+import ClipTraceEvidence
 import ClipTraceFingerprint
 import ClipTraceHashing
-@testable import ClipTraceMatching
+import ClipTraceMatching
+import ClipTraceObservations
 import TestSupport
 import Testing
 
-@Suite("Corner matcher (cropped copies)")
-struct FeatureMatcherTests {
+@Suite("Corner search (cropped copies)")
+struct CornerIndexTests {
     static let width = 320, height = 240
     static let whole = PixelRegion(x: 0, y: 0, width: width, height: height)
 
@@ -17,18 +20,18 @@ struct FeatureMatcherTests {
     }
 
     /// A reference of `count` pictures half a second apart, every one a different scene.
-    static func reference(seeds: Range<UInt64>) -> Fingerprint {
-        let featureFrames = seeds.enumerated().map { index, seed in
-            Fingerprint.FeatureFrame(time: Double(index) * 0.5, region: .content, zoom: 1, features: described(seed))
+    static func reference(seeds: Range<UInt64>) -> ReferenceFingerprint {
+        let cornerFrames = seeds.enumerated().map { index, seed in
+            ReferenceFingerprint.CornerFrame(time: Double(index) * 0.5, corners: described(seed))
         }
-        return Fingerprint(duration: Double(seeds.count) * 0.5, frameRate: 25, width: width, height: height,
-                           rotation: 0, codec: "h264", sampleRate: 2, frames: [], featureFrames: featureFrames)
+        return ReferenceFingerprint(duration: Double(seeds.count) * 0.5, frameRate: 25, width: width, height: height,
+                                    rotation: 0, codec: "h264", sampleRate: 2, frames: [], cornerFrames: cornerFrames)
     }
 
     /// A query of `seeds` pictures half a second apart, each seen through `crop` at the query zoom, described
     /// upright and, as scan does, also as seen in a mirror; `mirrored` shows the pictures mirrored.
-    static func query(seeds: [UInt64], crop: PixelRegion, mirrored: Bool = false) -> Fingerprint {
-        var featureFrames: [Fingerprint.FeatureFrame] = []
+    static func query(seeds: [UInt64], crop: PixelRegion, mirrored: Bool = false) -> QueryObservations {
+        var cornerFrames: [QueryObservations.CornerFrame] = []
         let extractor = LocalFeatureExtractor(maxFeatures: 96)
         for (index, seed) in seeds.enumerated() {
             var pixels = SyntheticScene.shapes(seed: seed, width: width, height: height)
@@ -44,12 +47,16 @@ struct FeatureMatcherTests {
             let features = pixels.withUnsafeBufferPointer {
                 extractor.features(pixels: $0, width: width, height: height, region: region, zoom: 0.86)
             }
-            featureFrames.append(.init(time: time, region: .content, zoom: 0.86, features: features))
-            featureFrames.append(.init(time: time, region: .content, orientation: .mirror, zoom: 0.86,
-                                       features: extractor.mirroredFeatures()))
+            cornerFrames.append(.init(time: time, view: .upright, zoom: 0.86, corners: features))
+            cornerFrames.append(.init(time: time, view: View(orientation: .mirror, region: .content), zoom: 0.86,
+                                      corners: extractor.mirroredFeatures()))
         }
-        return Fingerprint(duration: Double(seeds.count) * 0.5, frameRate: 25, width: width, height: height,
-                           rotation: 0, codec: "h264", sampleRate: 6, frames: [], featureFrames: featureFrames)
+        return QueryObservations(duration: Double(seeds.count) * 0.5, frameRate: 25, width: width, height: height,
+                                 sampleRate: 6, frames: [], cornerFrames: cornerFrames)
+    }
+
+    static func match(_ query: QueryObservations) -> [Match] {
+        CatalogueMatcher(clips: clips, strategy: .direct, corners: .on).match(query)
     }
 
     static let clips = [
@@ -62,10 +69,10 @@ struct FeatureMatcherTests {
         // 2 s of unrelated pictures, then A's pictures 2...11 (reference 1.0-5.5 s) cropped to 82 % × 86 %.
         let crop = PixelRegion(x: 45, y: 10, width: 262, height: 206)
         let query = Self.query(seeds: Array(300..<304) + Array(102..<112), crop: crop)
-        let matches = FeatureMatcher(clips: Self.clips).match(query)
+        let matches = Self.match(query)
         let match = try #require(matches.first)
         #expect(matches.count == 1)
-        #expect(match.clip.id == 21 && match.region == .localFeatures && match.orientation == .original)
+        #expect(match.clip.id == 21 && match.evidence == .corners && match.view == .upright)
         #expect(abs(match.queryStart - 2) <= 0.5 && abs(match.queryEnd - 7) <= 0.5)
         #expect(abs(match.referenceStart - 1) <= 0.5 && abs(match.referenceEnd - 6) <= 0.5)
         #expect(abs(match.speed - 1) < 0.01 && match.score >= 0.5)
@@ -75,17 +82,18 @@ struct FeatureMatcherTests {
     func mirroredCroppedCopy() throws {
         let crop = PixelRegion(x: 10, y: 25, width: 265, height: 200)
         let query = Self.query(seeds: Array(300..<303) + Array(104..<114), crop: crop, mirrored: true)
-        let matches = FeatureMatcher(clips: Self.clips).match(query)
+        let matches = Self.match(query)
         let match = try #require(matches.first)
         #expect(matches.count == 1)
-        #expect(match.clip.id == 21 && match.orientation == .mirror)
+        #expect(match.clip.id == 21 && match.view.orientation == .mirror && match.evidence == .corners)
         #expect(abs(match.queryStart - 1.5) <= 0.5 && abs(match.referenceStart - 2) <= 0.5)
     }
 
     @Test("unrelated pictures match nothing")
     func unrelated() {
         let query = Self.query(seeds: Array(400..<414), crop: PixelRegion(x: 20, y: 20, width: 270, height: 200))
-        #expect(FeatureMatcher(clips: Self.clips).match(query).isEmpty)
+        #expect(CornerIndex(clips: Self.clips.map(\.1)).votes(for: query).isEmpty)
+        #expect(Self.match(query).isEmpty)
     }
 
     @Test("corners shared by three or more clips at the same place (a channel logo, interface chrome) are dropped")
@@ -93,28 +101,25 @@ struct FeatureMatcherTests {
         // Three clips showing the same picture: every corner is common, so nothing is indexed.
         let same = (0..<3).map { IndexedClip(id: Int64(30 + $0), title: "C\($0)", duration: 8) }
             .map { ($0, Self.reference(seeds: 500..<504)) }
-        #expect(FeatureMatcher(clips: same).featureCount == 0)
+        #expect(CornerIndex(clips: same.map(\.1)).cornerCount == 0)
         // Two clips sharing pictures (a trailer and its show) keep them: both are evidence.
-        let pair = FeatureMatcher(clips: Array(same.prefix(2)))
-        #expect(pair.featureCount == 2 * FeatureMatcher(clips: [same[0]]).featureCount)
-        #expect(FeatureMatcher(clips: [same[0]]).featureCount > 0)
+        let pair = CornerIndex(clips: same.prefix(2).map(\.1))
+        #expect(pair.cornerCount == 2 * CornerIndex(clips: [same[0].1]).cornerCount)
+        #expect(CornerIndex(clips: [same[0].1]).cornerCount > 0)
     }
 
-    @Test("a confident hash match wins over a corner match of the same stretch; a weak one gives way")
-    func mergeRule() {
-        func match(_ clip: Int64, _ start: Double, _ end: Double, _ score: Double,
-                   _ region: Fingerprint.ProbeRegion) -> Match {
-            Match(clip: IndexedClip(id: clip, title: "\(clip)", duration: 60), queryStart: start, queryEnd: end,
-                  referenceStart: start, referenceEnd: end, score: score, speed: 1, matchedFrames: 10, queryFrames: 10,
-                  meanDistance: 20, orientation: .original, region: region, evidence: [])
+    @Test("corner votes carry their clip, moment, reference time and view")
+    func votes() throws {
+        let crop = PixelRegion(x: 30, y: 20, width: 270, height: 200)
+        let query = Self.query(seeds: Array(104..<110), crop: crop)
+        let votes = CornerIndex(clips: Self.clips.map(\.1)).votes(for: query)
+        let timeline = CornerIndex.timeline(of: query)
+        #expect(timeline.times == [0, 0.5, 1, 1.5, 2, 2.5] && timeline.step == 0.5)
+        #expect(!votes.isEmpty && votes.allSatisfy { $0.label.evidence == .corners && $0.clip == 0 })
+        for vote in votes {
+            // Query moment k shows reference picture 4 + k, at 2 + k/2 seconds.
+            #expect(abs(vote.referenceTime - (2 + 0.5 * Double(vote.moment))) < 0.01, "\(vote)")
+            #expect(vote.weight > 0 && vote.weight <= 1 && vote.label.view == .upright)
         }
-        let confident = match(1, 0, 10, 0.9, .content), weak = match(1, 20, 30, 0.3, .window)
-        let corners = [match(1, 1, 9, 1.0, .localFeatures), match(1, 21, 29, 0.95, .localFeatures),
-                       match(2, 1, 9, 0.8, .localFeatures), match(1, 40, 45, 0.7, .localFeatures)]
-        let merged = CatalogueMatcher.merge(hashed: [confident, weak], corners: corners)
-        #expect(merged.map(\.clip.id) == [1, 2, 1, 1])
-        #expect(merged.map(\.region) == [.content, .localFeatures, .localFeatures, .localFeatures])
-        #expect(merged.map(\.queryStart) == [0, 1, 21, 40])
-        #expect(CatalogueMatcher.merge(hashed: [confident, weak], corners: []) == [confident, weak])
     }
 }

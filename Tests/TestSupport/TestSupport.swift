@@ -42,9 +42,14 @@ public struct CommandResult: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    /// The command was killed at its timeout.
+    public var timedOut = false
 }
 
-public func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+/// Runs a command and captures its output. With a `timeout` (seconds), a command still running then is killed
+/// (SIGKILL) and `timedOut` is set: a test of something that must not hang stays bounded either way.
+public func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                timeout: Double? = nil, standardInput: FileHandle? = nil) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -54,7 +59,18 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    if let standardInput { process.standardInput = standardInput }
     try process.run()
+    nonisolated(unsafe) var killed = false
+    if let timeout {
+        let pid = process.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
+            if process.isRunning {
+                killed = true
+                kill(pid, SIGKILL)
+            }
+        }
+    }
     // Read both pipes before waiting so a chatty child cannot fill a pipe and block.
     let group = DispatchGroup()
     nonisolated(unsafe) var outData = Data(), errData = Data()
@@ -65,7 +81,7 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     group.wait()
     process.waitUntilExit()
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+                         stderr: String(decoding: errData, as: UTF8.self), timedOut: killed)
 }
 
 /// A small deterministic generator so tests do not depend on the system's random numbers.

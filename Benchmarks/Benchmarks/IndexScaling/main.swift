@@ -10,9 +10,11 @@
 // in it: 5 minutes, 2 minutes and 30 seconds of catalogue clips, each frame re-encoded (16 bits flipped).
 // Prints build time, index bytes per frame, query time, whether each planted copy was found on both timelines,
 // and peak RSS.
+import ClipTraceEvidence
 import ClipTraceFingerprint
 import ClipTraceHashing
 import ClipTraceMatching
+import ClipTraceObservations
 import Foundation
 import SyntheticFingerprints
 
@@ -65,7 +67,7 @@ let planted = [
     Planted(clip: 0, referenceStart: 400, queryStart: 3_300, seconds: 30),
 ]
 var generator = SyntheticGenerator(seed: 99)
-var queryFrames: [Fingerprint.Frame] = []
+var queryFrames: [QueryObservations.Frame] = []
 for index in 0..<Int(3_600 * queryRate) {
     let time = Double(index) / queryRate
     var hash = generator.hash()
@@ -73,14 +75,14 @@ for index in 0..<Int(3_600 * queryRate) {
         let referenceIndex = Int(((copy.referenceStart + time - copy.queryStart) * referenceRate).rounded())
         hash = generator.flip(clipFrames(copy.clip)[referenceIndex], bits: 16)
     }
-    let probes = (0..<15).map { probe in
-        Fingerprint.Probe(hash: generator.hash(), orientation: Dihedral(rawValue: probe % 8)!,
-                          region: probe < 7 ? .content : .fullFrame)
+    let views = [QueryObservations.ViewHash(view: .upright, hash: hash)] + (1..<16).map { view in
+        QueryObservations.ViewHash(view: View(orientation: Dihedral(rawValue: view % 8)!,
+                                              region: view < 8 ? .content : .fullFrame), hash: generator.hash())
     }
-    queryFrames.append(.init(time: time, hash: hash, quality: 90, probes: probes))
+    queryFrames.append(.init(time: time, quality: 90, hashes: views))
 }
-let query = Fingerprint(duration: 3_600, frameRate: 30, width: 1280, height: 720, rotation: 0, codec: "h264",
-                        sampleRate: queryRate, frames: queryFrames)
+let query = QueryObservations(duration: 3_600, frameRate: 30, width: 1280, height: 720, sampleRate: queryRate,
+                              frames: queryFrames)
 
 started = Date()
 let options = MatchingOptions()
@@ -88,32 +90,27 @@ let matches: [Match]
 let frameCount: Int, memory: Int
 var queryTime = 0.0, buildTime = 0.0, seedTime = 0.0, seededCount = 0
 if strategy == "direct" {
-    let flatClips = clips.enumerated().map { position, clip in
-        (clip, Fingerprint(duration: 600, frameRate: 30, width: 1280, height: 720, rotation: 0, codec: "h264",
-                           sampleRate: referenceRate, frames: clipFrames(position).enumerated().map {
-                               .init(time: Double($0.offset) / referenceRate, hash: $0.element, quality: 90)
-                           }))
-    }
+    let index = HashIndex(hashes: hashes, owners: owners, times: times, options: options.hash)
     hashes = []; owners = []; times = []
-    started = Date()
-    let index = HashIndex(clips: flatClips)
     buildTime = Date().timeIntervalSince(started)
     frameCount = index.frameCount
     memory = index.memoryBytes
     started = Date()
-    matches = Matcher(index: index, options: options).match(query)
+    matches = CatalogueMatcher(clips: clips, sources: [index], options: options, strategy: .direct,
+                               referenceCornerCount: 0).match(query)
     queryTime = Date().timeIntervalSince(started)
 } else {
-    let index = SeedIndex(clips: clips, hashes: hashes, owners: owners, times: times)
+    let index = SeedIndex(clipCount: clips.count, hashes: hashes, owners: owners, times: times, options: options.hash)
     hashes = []; owners = []; times = []
     buildTime = Date().timeIntervalSince(started)
     frameCount = index.frameCount
     memory = index.memoryBytes
     started = Date()
-    let seeded = index.seededClips(for: query, options: options)
+    let seeded = index.seededClips(for: query)
     seedTime = Date().timeIntervalSince(started)
-    seededCount = seeded.count
-    matches = seeded.isEmpty ? [] : Matcher(index: index.directIndex(of: seeded), options: options).match(query)
+    seededCount = seeded.clips.count
+    matches = CatalogueMatcher(clips: clips, sources: [index], options: options, strategy: .seeded,
+                               referenceCornerCount: 0).match(query)
     queryTime = Date().timeIntervalSince(started)
 }
 
@@ -127,7 +124,7 @@ for copy in planted {
     if hit != nil { found += 1 }
 }
 let falseMatches = matches.filter { match in
-    !planted.contains { $0.clip + 1 == Int(match.clip.id) && match.score >= 0.5 } && match.score >= 0.5
+    !planted.contains { $0.clip + 1 == Int(match.clip.id) } && match.isConfident
 }.count
 if strategy != "direct" { print(String(format: "seeding %.2f s, %d clips seeded", seedTime, seededCount)) }
 print(String(format: "%6d h  %-6@  ref %.0f/s  query %.0f/s  %10d frames  generate %6.1f s  build %6.1f s  %5.1f B/frame  query 1 h %6.2f s  planted found %d/3  false %d  peak RSS %7.0f MB",
