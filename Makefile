@@ -1,15 +1,18 @@
 # ClipTrace — the README's quick start is `make demo` then `make test`.
 SWIFT ?= swift
 DEMO_DIR ?= demo-output
-BIN = $(shell $(SWIFT) build --show-bin-path)/cliptrace
+# Release builds everywhere: the pixel and index loops are 10-50x slower unoptimised, and the tests drive the
+# CLI on real media. The tests need no -enable-testing (they use only public and package API), so `make test`
+# and `make build` share one build.
+BIN = $(shell $(SWIFT) build -c release --show-bin-path)/cliptrace
 
-.PHONY: setup build demo test torture sanitize eval bench ratios testmedia golden clean
+.PHONY: setup build demo test torture sanitize eval bench ratios testmedia golden clean check-dependency
 
 setup:
 	@scripts/setup.sh
 
 build: setup
-	$(SWIFT) build --product cliptrace
+	$(SWIFT) build -c release --product cliptrace
 
 # Registers the testmedia reference clips into a fresh catalogue and scans the testmedia "recordings".
 demo: build
@@ -26,13 +29,17 @@ demo: build
 
 test:
 	@scripts/setup.sh --for-tests
-	$(SWIFT) test
+	$(SWIFT) test -c release
+
+# A throwaway package depending on a tagged clone of this repository with `from:` builds and runs.
+check-dependency:
+	scripts/check_versioned_dependency.sh
 
 # The long robustness loops at full size: 50 SIGKILLs during register, 1,000,000 mutated fingerprint files,
 # a scan of 300 hostile files.
 torture: setup
 	CLIPTRACE_KILL_TRIALS=50 CLIPTRACE_FUZZ_ITERATIONS=1000000 CLIPTRACE_BAD_CORPUS_SIZE=300 CLIPTRACE_LEAK_FILES=1000 \
-		$(SWIFT) test --filter "killDuringRegister|mutations|hostileCorpus|manyFiles"
+		$(SWIFT) test -c release --filter "killDuringRegister|mutations|hostileCorpus|manyFiles"
 
 # The suite under AddressSanitizer (with LeakSanitizer: a leak fails the run), then the parts that run work
 # concurrently (scan's task group, the HTML report's parallel thumbnails, processes sharing a catalogue)
