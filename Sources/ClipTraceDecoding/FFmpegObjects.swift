@@ -62,7 +62,7 @@ final class FormatContext {
         allocated.pointee.interrupt_callback.opaque = Unmanaged.passUnretained(deadline).toOpaque()
         var context: UnsafeMutablePointer<AVFormatContext>? = allocated
         // On failure avformat_open_input frees the context it was given.
-        let status = avformat_open_input(&context, path, nil, nil)
+        let status = PathBytes.withCString(path) { avformat_open_input(&context, $0, nil, nil) }
         guard status >= 0, let context else {
             if deadline.hasPassed {
                 throw DecodingError(code: .timedOut, message: "the file took too long to open", path: path,

@@ -1,5 +1,8 @@
 internal import CFFmpeg
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Facts about the decoded video stream.
 public struct VideoStreamInfo: Hashable, Sendable {
@@ -164,7 +167,9 @@ public final class VideoDecoder {
             || width * height > DecodingLimits.maxPixels
         {
             throw DecodingError(code: .limitExceeded,
-                                message: "the video declares \(width)×\(height) pixels, beyond ClipTrace's limit of \(DecodingLimits.maxDimension) per side",
+                                message: width > DecodingLimits.maxDimension || height > DecodingLimits.maxDimension
+                                    ? "the file declares \(width)×\(height) pixels, beyond ClipTrace's limit of \(DecodingLimits.maxDimension) per side"
+                                    : "the file declares \(width)×\(height) pixels (\((width * height + 500_000) / 1_000_000) megapixels), beyond ClipTrace's limit of \(DecodingLimits.maxPixels / 1_000_000) megapixels per frame",
                                 path: path)
         }
 
@@ -432,23 +437,47 @@ public final class VideoDecoder {
     /// Refuses what cannot be a video file before anything reads it: a missing path, a folder, an empty file,
     /// a file this user may not read, and pipes, sockets and devices (reading them can block or never end).
     public static func checkReadableFile(_ path: String) throws(DecodingError) {
+        guard !path.isEmpty else {
+            throw DecodingError(code: .notFound, message: "the path is empty", path: path)
+        }
         var status = stat()
-        guard stat(path, &status) == 0 else {
-            let code: DecodingError.Code = errno == EACCES ? .permissionDenied : .notFound
-            throw DecodingError(code: code, message: code == .notFound ? "no such file" : "permission denied", path: path)
+        guard PathBytes.withCString(path, { stat($0, &status) }) == 0 else {
+            switch errno {
+            case EACCES:
+                throw DecodingError(code: .permissionDenied, message: "permission denied", path: path)
+            case ELOOP:
+                throw DecodingError(code: .notFound, message: "a loop of symbolic links leads nowhere", path: path)
+            case ENOTDIR:
+                throw DecodingError(code: .notFound, message: "a part of the path is a file, not a folder", path: path)
+            default:
+                var link = stat()
+                let dangling = PathBytes.withCString(path, { lstat($0, &link) }) == 0
+                throw DecodingError(code: .notFound, message: dangling ? "a symbolic link to nothing" : "no such file",
+                                    path: path)
+            }
         }
         if (status.st_mode & S_IFMT) == S_IFDIR {
-            throw DecodingError(code: .isDirectory, message: "this is a directory, not a video file", path: path)
+            throw DecodingError(code: .isDirectory, message: "this is a folder, not a video file", path: path)
         }
         if (status.st_mode & S_IFMT) != S_IFREG {
             throw DecodingError(code: .notARegularFile,
                                 message: "this is a pipe, socket or device, not a video file", path: path)
         }
-        if (status.st_mode & S_IFMT) == S_IFREG, status.st_size == 0 {
-            throw DecodingError(code: .emptyFile, message: "the file is empty (0 bytes)", path: path)
-        }
-        if access(path, R_OK) != 0 {
+        if PathBytes.withCString(path, { access($0, R_OK) }) != 0 {
             throw DecodingError(code: .permissionDenied, message: "permission denied", path: path)
+        }
+        if status.st_size == 0 {
+            // A kernel pseudo-file (/proc, /sys) says 0 bytes and still has content: not a video either way.
+            let descriptor = PathBytes.withCString(path) { open($0, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
+            var byte: UInt8 = 0
+            let read = descriptor >= 0 ? Glibc.read(descriptor, &byte, 1) : 0
+            if descriptor >= 0 { close(descriptor) }
+            if read > 0 {
+                throw DecodingError(code: .notARegularFile,
+                                    message: "this is a system pseudo-file (it reports no size), not a video file",
+                                    path: path)
+            }
+            throw DecodingError(code: .emptyFile, message: "the file is empty (0 bytes)", path: path)
         }
     }
 
