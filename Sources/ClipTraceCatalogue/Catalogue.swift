@@ -6,8 +6,11 @@ public struct ClipRecord: Hashable, Sendable, Codable {
     public var id: Int64
     public var title: String
     public var owner: String?
-    /// The path the clip was registered from (informational; the file may move).
+    /// The absolute path (symbolic links resolved) of the file the clip was registered from; its size and
+    /// SHA-256 tell whether a file found there later is still that file.
     public var sourcePath: String
+    /// Where the owner says the original lives (a URL or a path), when given at registration.
+    public var source: String?
     /// SHA-256 of the file's bytes, lowercase hex: registering the same file twice is a no-op.
     public var sha256: String
     public var duration: Double
@@ -21,7 +24,8 @@ public struct ClipRecord: Hashable, Sendable, Codable {
     public var frameCount: Int
 
     public init(
-        id: Int64, title: String, owner: String?, sourcePath: String, sha256: String, duration: Double, size: Int64,
+        id: Int64, title: String, owner: String?, sourcePath: String, source: String? = nil, sha256: String,
+        duration: Double, size: Int64,
         frameRate: Double, width: Int, height: Int, registeredAt: Date, algorithm: String, algorithmVersion: Int,
         frameCount: Int
     ) {
@@ -29,6 +33,7 @@ public struct ClipRecord: Hashable, Sendable, Codable {
         self.title = title
         self.owner = owner
         self.sourcePath = sourcePath
+        self.source = source
         self.sha256 = sha256
         self.duration = duration
         self.size = size
@@ -46,15 +51,20 @@ public struct ClipRecord: Hashable, Sendable, Codable {
 public struct NewClip: Sendable {
     public var title: String
     public var owner: String?
+    /// The absolute path of the file registered.
     public var sourcePath: String
+    /// Where the original lives, as the owner says (a URL or a path); optional.
+    public var source: String?
     public var sha256: String
     public var size: Int64
     public var fingerprint: ReferenceFingerprint
 
-    public init(title: String, owner: String?, sourcePath: String, sha256: String, size: Int64, fingerprint: ReferenceFingerprint) {
+    public init(title: String, owner: String?, sourcePath: String, source: String? = nil, sha256: String, size: Int64,
+                fingerprint: ReferenceFingerprint) {
         self.title = title
         self.owner = owner
         self.sourcePath = sourcePath
+        self.source = source
         self.sha256 = sha256
         self.size = size
         self.fingerprint = fingerprint
@@ -75,10 +85,33 @@ public protocol Catalogue: Sendable {
     func clip(id: Int64) throws(CatalogueError) -> ClipRecord?
     func clip(sha256: String) throws(CatalogueError) -> ClipRecord?
     func fingerprint(id: Int64) throws(CatalogueError) -> ReferenceFingerprint?
-    /// Every clip with its fingerprint, for building a search index.
-    func allFingerprints() throws(CatalogueError) -> [(ClipRecord, ReferenceFingerprint)]
+    /// Every clip with its fingerprint, for building a search index; clips whose fingerprint cannot be read
+    /// are listed apart, so that one damaged clip does not stop a scan against the others.
+    func loadFingerprints() throws(CatalogueError) -> CatalogueContents
     /// Removes a clip; false when there was none with this id.
     func remove(id: Int64) throws(CatalogueError) -> Bool
+}
+
+/// A clip whose stored fingerprint cannot be decoded (damaged on disk, or from a newer ClipTrace).
+public struct DamagedClip: Hashable, Sendable {
+    public var record: ClipRecord
+    public var problem: String
+
+    public init(record: ClipRecord, problem: String) {
+        self.record = record
+        self.problem = problem
+    }
+}
+
+/// What ``Catalogue/loadFingerprints()`` found.
+public struct CatalogueContents: Sendable {
+    public var clips: [(ClipRecord, ReferenceFingerprint)] = []
+    public var damaged: [DamagedClip] = []
+
+    public init(clips: [(ClipRecord, ReferenceFingerprint)] = [], damaged: [DamagedClip] = []) {
+        self.clips = clips
+        self.damaged = damaged
+    }
 }
 
 /// Why a catalogue operation failed.
@@ -92,6 +125,10 @@ public struct CatalogueError: Error, Hashable, Sendable, CustomStringConvertible
         case corrupt
         /// The catalogue could not be opened or created (missing folder, permissions).
         case cannotOpen
+        /// There is no catalogue at the path yet (and the command does not create one).
+        case notFound
+        /// The command needs to change the catalogue and may not.
+        case readOnly
         /// The disk is full or the database reached a size limit.
         case diskFull
         /// Another process held the catalogue for too long.

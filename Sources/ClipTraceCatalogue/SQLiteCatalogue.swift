@@ -6,89 +6,124 @@ import GRDB
 ///
 /// Fingerprints are stored in their compact binary encoding (one BLOB per clip), never a row per frame.
 /// Hash values never pass through SQLite integers: GRDB would trap on `UInt64 ≥ 2^63`.
+///
+/// Nothing is written before the file is known to be ClipTrace's: the path must be a regular file (or
+/// nothing, or an empty file), a SQLite database, and either ClipTrace's (`application_id`) or wholly empty;
+/// anything else is refused and left byte for byte as it was. A catalogue opened for reading is never
+/// written at all, not even its header.
 public final class SQLiteCatalogue: Catalogue {
-    /// `PRAGMA application_id` of ClipTrace catalogues ("CTRC"): foreign SQLite files are refused.
+    /// `PRAGMA application_id` of ClipTrace catalogues ("CTRC").
     public static let applicationID: Int32 = 0x4354_5243
+
+    /// What a command needs of the catalogue.
+    public enum Access: Sendable {
+        /// Listing and scanning: the file must exist and is never written.
+        case read
+        /// Changing clips (`remove`): the file must exist; an older schema is upgraded.
+        case write
+        /// Registering: the file is created when missing.
+        case create
+    }
+
     public let path: String
-    private let database: DatabasePool
+    public let access: Access
+    private let writer: (any DatabaseWriter)?
+    private let reader: any DatabaseReader
+    /// Whether the schema has the columns of migration v2 (an older catalogue opened for reading has not).
+    private let hasSourceColumn: Bool
 
-    /// Opens the catalogue at `path`, creating it (and migrating it to the current schema) when it does not exist.
-    /// A file that is not a ClipTrace catalogue is refused and left untouched.
-    public init(path: String, create: Bool = true) throws(CatalogueError) {
+    /// True when the catalogue was opened for reading: nothing can change it.
+    public var isReadOnly: Bool { writer == nil }
+
+    /// How long a process waits for another that holds the catalogue (registering, creating it).
+    static let busyTimeout: TimeInterval = 30
+
+    /// Opens the catalogue at `path`. A file that is not a ClipTrace catalogue is refused and left untouched.
+    public init(path: String, access: Access) throws(CatalogueError) {
         self.path = path
-        let exists = FileManager.default.fileExists(atPath: path)
-        if !exists && !create {
-            throw CatalogueError(code: .cannotOpen, message: "no catalogue exists here", path: path)
-        }
-        if exists {
-            try Self.checkHeader(path)
-            try Self.checkOwnership(path)
-        }
-        // A catalogue we may read but not write (a shared or archived one) still serves scans and listings.
-        let readOnly = exists && access(path, W_OK) != 0
-        if readOnly, create {
-            throw CatalogueError(code: .cannotOpen, message: "the catalogue is read-only for this user; registering needs write access",
-                                 path: path)
-        }
-        self.isReadOnly = readOnly
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(30)
-        configuration.foreignKeysEnabled = true
-        configuration.readonly = readOnly
-        configuration.prepareDatabase { db in
-            if !readOnly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-        }
-        do {
-            let directory = (path as NSString).deletingLastPathComponent
-            if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        self.access = access
+        var created: (writer: (any DatabaseWriter)?, reader: any DatabaseReader, hasSource: Bool)?
+        // Two processes creating one catalogue at the same moment: the one that finds it locked (SQLite answers
+        // some of creation's steps with SQLITE_BUSY at once, whatever the busy timeout) waits and tries again,
+        // then finds the catalogue the other made.
+        let deadline = Date().addingTimeInterval(Self.busyTimeout)
+        var pause: TimeInterval = 0.01
+        while created == nil {
+            do {
+                created = try Self.open(path: path, access: access)
+            } catch where error.code == .busy && Date() < deadline {
+                Thread.sleep(forTimeInterval: pause)
+                pause = min(0.5, pause * 2)
             }
-            database = try DatabasePool(path: path, configuration: configuration)
-        } catch {
-            throw Self.translate(error, path: path, action: "open the catalogue")
         }
-        if readOnly {
-            try checkSchemaIsCurrent()
-        } else {
-            try migrate()
-        }
+        writer = created!.writer
+        reader = created!.reader
+        hasSourceColumn = created!.hasSource
     }
 
-    /// True when the file could only be opened for reading: scans and listings work, changes are refused.
-    public let isReadOnly: Bool
+    /// What a file holds, read without writing anything.
+    struct Inspection {
+        var exists: Bool
+        /// A new catalogue may be made here: no file, a 0-byte file, or a SQLite database with nothing in it.
+        var isBlank: Bool
+        var appliedMigrations: Set<String>
+    }
 
-    /// Refuses files that are not SQLite, before SQLite gets a chance to touch them.
-    private static func checkHeader(_ path: String) throws(CatalogueError) {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw CatalogueError(code: .cannotOpen, message: "the catalogue file cannot be read", path: path)
-        }
-        defer { try? handle.close() }
-        let header = (try? handle.read(upToCount: 16)) ?? Data()
-        if header.isEmpty { return }  // an empty file is a new catalogue (e.g. made by mktemp)
-        guard header.count == 16, header == Data("SQLite format 3\0".utf8) else {
-            throw CatalogueError(code: .notACatalogue,
-                                 message: "this file is not a ClipTrace catalogue (not a SQLite database); it was left untouched",
+    private static func open(path: String, access: Access)
+        throws(CatalogueError) -> (writer: (any DatabaseWriter)?, reader: any DatabaseReader, hasSource: Bool)
+    {
+        let inspection = try inspect(path)
+        if !inspection.exists, access != .create {
+            throw CatalogueError(code: .notFound,
+                                 message: "no catalogue exists at \(path) yet; registering a clip creates it (cliptrace register --catalogue \(path) FILE)",
                                  path: path)
         }
-    }
-
-    /// Opens an existing file read-only and refuses another application's database before anything (such as
-    /// switching to WAL) could write to it.
-    private static func checkOwnership(_ path: String) throws(CatalogueError) {
-        var configuration = Configuration()
-        configuration.readonly = true
+        if inspection.isBlank, access == .read {
+            throw CatalogueError(code: .notFound,
+                                 message: "the catalogue \(path) is empty; registering a clip fills it (cliptrace register --catalogue \(path) FILE)",
+                                 path: path)
+        }
+        let known = Set(migrator.migrations)
+        if !inspection.appliedMigrations.isSubset(of: known) {
+            throw CatalogueError(code: .unsupportedVersion,
+                                 message: "this catalogue was written by a newer ClipTrace; upgrade to use it (it was left untouched)",
+                                 path: path)
+        }
+        let writable = inspection.exists ? FileManager.default.isWritableFile(atPath: path) : true
+        if access != .read, !writable {
+            throw CatalogueError(code: .readOnly,
+                                 message: "the catalogue is read-only for this user; changing it needs write access (it was left untouched)",
+                                 path: path)
+        }
         do {
-            let queue = try DatabaseQueue(path: path, configuration: configuration)
-            try queue.read { db in
-                let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
-                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
-                if applicationID != Self.applicationID, !tables.isEmpty {
-                    throw CatalogueError(code: .notACatalogue,
-                                         message: "this SQLite file belongs to another application, not ClipTrace; it was left untouched",
-                                         path: path)
+            if access == .read {
+                var configuration = Configuration()
+                configuration.readonly = true
+                configuration.busyMode = .timeout(busyTimeout)
+                let queue = try DatabaseQueue(path: path, configuration: configuration)
+                let hasSource = try queue.read { try $0.columns(in: "clip").contains { $0.name == "source" } }
+                return (nil, queue, hasSource)
+            }
+            if !inspection.exists {
+                let directory = (path as NSString).deletingLastPathComponent
+                if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
+                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 }
             }
-            try queue.close()
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(busyTimeout)
+            configuration.foreignKeysEnabled = true
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            // Mark the file as ClipTrace's before the migrator creates its first table: another process creating
+            // the same catalogue at this moment must not see tables without the mark (another application's).
+            try pool.writeWithoutTransaction { db in
+                if try Int32.fetchOne(db, sql: "PRAGMA application_id") == 0 {
+                    try db.execute(sql: "PRAGMA application_id = \(Self.applicationID)")
+                }
+            }
+            try migrator.migrate(pool)
+            return (pool, pool, true)
         } catch let error as CatalogueError {
             throw error
         } catch {
@@ -96,10 +131,86 @@ public final class SQLiteCatalogue: Catalogue {
         }
     }
 
-    /// Every schema version, in order.
+    /// Refuses, before SQLite or GRDB can touch it, what is not a catalogue: a folder, a pipe or device (opening
+    /// one can block), a file that is not SQLite, and another application's SQLite database.
+    static func inspect(_ path: String) throws(CatalogueError) -> Inspection {
+        guard !path.isEmpty else {
+            throw CatalogueError(code: .cannotOpen, message: "the catalogue path is empty; give a file name", path: path)
+        }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            switch errno {
+            case ENOENT:
+                var link = stat()
+                if lstat(path, &link) == 0 {
+                    throw CatalogueError(code: .cannotOpen, message: "the catalogue path is a symbolic link to nothing", path: path)
+                }
+                return Inspection(exists: false, isBlank: true, appliedMigrations: [])
+            case EACCES:
+                throw CatalogueError(code: .cannotOpen, message: "this user may not reach the catalogue's folder", path: path)
+            case ENOTDIR:
+                throw CatalogueError(code: .cannotOpen, message: "a part of the catalogue's path is a file, not a folder", path: path)
+            default:
+                throw CatalogueError(code: .cannotOpen, message: "the catalogue cannot be reached: \(String(cString: strerror(errno)))", path: path)
+            }
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR:
+            throw CatalogueError(code: .notACatalogue, message: "the catalogue path is a folder; give a file name such as \((path as NSString).appendingPathComponent("catalogue.sqlite"))", path: path)
+        default:
+            throw CatalogueError(code: .notACatalogue, message: "the catalogue path is not a regular file (a pipe, socket or device); it was left untouched", path: path)
+        }
+        if info.st_size == 0 { return Inspection(exists: true, isBlank: true, appliedMigrations: []) }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw CatalogueError(code: .cannotOpen, message: "the catalogue file cannot be read by this user", path: path)
+        }
+        let header = (try? handle.read(upToCount: 16)) ?? Data()
+        try? handle.close()
+        guard header == Data("SQLite format 3\0".utf8) else {
+            throw CatalogueError(code: .notACatalogue,
+                                 message: "this file is not a ClipTrace catalogue (not a SQLite database); it was left untouched",
+                                 path: path)
+        }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(busyTimeout)
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            return try queue.read { db in
+                let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+                let userVersion = try Int32.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                let objects = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+                if applicationID == Self.applicationID {
+                    let applied = try db.tableExists("grdb_migrations")
+                        ? Set(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")) : []
+                    return Inspection(exists: true, isBlank: false, appliedMigrations: applied)
+                }
+                if applicationID == 0, userVersion == 0, objects.isEmpty {
+                    return Inspection(exists: true, isBlank: true, appliedMigrations: [])
+                }
+                var traits: [String] = []
+                if applicationID != 0 { traits.append("application_id \(applicationID)") }
+                if userVersion != 0 { traits.append("user_version \(userVersion)") }
+                if !objects.isEmpty { traits.append("\(objects.count) table(s) or index(es)") }
+                throw CatalogueError(code: .notACatalogue,
+                                     message: "this SQLite database belongs to another application (\(traits.joined(separator: ", "))), not ClipTrace; it was left untouched",
+                                     path: path)
+            }
+        } catch let error as CatalogueError {
+            throw error
+        } catch {
+            throw translate(error, path: path, action: "read the catalogue")
+        }
+    }
+
+    /// Every schema version, in order. A catalogue carrying a migration this list does not know was written by
+    /// a newer ClipTrace and is refused before anything is written.
     private static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: clips with binary fingerprints") { db in
+            try db.execute(sql: "PRAGMA application_id = \(SQLiteCatalogue.applicationID)")
             try db.create(table: "clip") { t in
                 t.autoIncrementedPrimaryKey("id")
                 t.column("title", .text).notNull()
@@ -117,84 +228,38 @@ public final class SQLiteCatalogue: Catalogue {
                 t.column("frame_count", .integer).notNull()
                 t.column("fingerprint", .blob).notNull()
             }
-            try db.execute(sql: "PRAGMA application_id = \(SQLiteCatalogue.applicationID)")
+        }
+        // Where the owner says the original lives (a URL or a path), beside the file it was registered from;
+        // fingerprints from here on are binary format 3, which ClipTrace 0.1 cannot read, so it must refuse
+        // the catalogue as newer rather than fail clip by clip.
+        migrator.registerMigration("v2: clip source, fingerprint format 3") { db in
+            try db.alter(table: "clip") { t in t.add(column: "source", .text) }
         }
         return migrator
     }()
 
-    /// Refuses a catalogue carrying migrations this version does not know: a newer ClipTrace wrote it.
-    private static func refuseNewerSchema(_ db: Database, path: String) throws {
-        let known = Set(migrator.migrations)
-        if try migrator.appliedIdentifiers(db).contains(where: { !known.contains($0) }) {
-            throw CatalogueError(code: .unsupportedVersion,
-                                 message: "this catalogue was written by a newer ClipTrace; upgrade to use it",
-                                 path: path)
-        }
-    }
-
-    /// A read-only catalogue cannot be migrated: it must already have every migration this version knows.
-    private func checkSchemaIsCurrent() throws(CatalogueError) {
-        let migrator = Self.migrator
-        do {
-            try database.read { db in
-                try Self.refuseNewerSchema(db, path: path)
-                if !Set(migrator.migrations).isSubset(of: try migrator.appliedIdentifiers(db)) {
-                    throw CatalogueError(code: .unsupportedVersion,
-                                         message: "this catalogue needs an upgrade, which needs write access to it",
-                                         path: path)
-                }
-            }
-        } catch let error as CatalogueError {
-            throw error
-        } catch {
-            throw Self.translate(error, path: path, action: "open the catalogue")
-        }
-    }
-
-    private func migrate() throws(CatalogueError) {
-        let migrator = Self.migrator
-        do {
-            try database.writeWithoutTransaction { db in
-                let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
-                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
-                let ours = applicationID == Self.applicationID
-                if !ours, !tables.isEmpty, !(tables.contains("clip") && tables.contains("grdb_migrations")) {
-                    throw CatalogueError(code: .notACatalogue,
-                                         message: "this SQLite file belongs to another application, not ClipTrace; it was left untouched",
-                                         path: path)
-                }
-                try Self.refuseNewerSchema(db, path: path)
-                try db.execute(sql: "PRAGMA journal_mode = WAL")
-            }
-            try migrator.migrate(database)
-        } catch let error as CatalogueError {
-            throw error
-        } catch {
-            throw Self.translate(error, path: path, action: "prepare the catalogue")
-        }
-    }
-
     public func register(_ clip: NewClip) throws(CatalogueError) -> RegistrationOutcome {
+        let writer = try requireWriter("register the clip")
         let blob = Data(FingerprintBinary.encode(clip.fingerprint))
         do {
-            return try database.write { db -> RegistrationOutcome in
-                if let existing = try Self.fetchRecord(db, sql: "SELECT * FROM clip WHERE sha256 = ?", arguments: [clip.sha256]) {
+            return try writer.write { db -> RegistrationOutcome in
+                if let existing = try fetchRecord(db, where: "sha256 = ?", [clip.sha256]) {
                     return .alreadyRegistered(existing)
                 }
                 let fingerprint = clip.fingerprint
                 try db.execute(
                     sql: """
-                        INSERT INTO clip (title, owner, source_path, sha256, duration, size, frame_rate, width, height,
-                                          registered_at, algorithm, algorithm_version, frame_count, fingerprint)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO clip (title, owner, source_path, source, sha256, duration, size, frame_rate, width,
+                                          height, registered_at, algorithm, algorithm_version, frame_count, fingerprint)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        clip.title, clip.owner, clip.sourcePath, clip.sha256, fingerprint.duration, clip.size,
-                        fingerprint.frameRate, fingerprint.width, fingerprint.height, Date(),
+                        clip.title, clip.owner, clip.sourcePath, clip.source, clip.sha256, fingerprint.duration,
+                        clip.size, fingerprint.frameRate, fingerprint.width, fingerprint.height, Date(),
                         fingerprint.algorithm.name, fingerprint.algorithm.version, fingerprint.frames.count, blob,
                     ])
                 let id = db.lastInsertedRowID
-                guard let record = try Self.fetchRecord(db, sql: "SELECT * FROM clip WHERE id = ?", arguments: [id]) else {
+                guard let record = try fetchRecord(db, where: "id = ?", [id]) else {
                     throw CatalogueError(code: .other, message: "the new clip vanished", path: path)
                 }
                 return .registered(record)
@@ -207,21 +272,15 @@ public final class SQLiteCatalogue: Catalogue {
     }
 
     public func clips() throws(CatalogueError) -> [ClipRecord] {
-        try read("list clips") { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.recordColumns) FROM clip ORDER BY id").map(Self.record)
-        }
+        try read("list clips") { db in try self.fetchRecords(db, where: nil, []) }
     }
 
     public func clip(id: Int64) throws(CatalogueError) -> ClipRecord? {
-        try read("read a clip") { db in
-            try Self.fetchRecord(db, sql: "SELECT \(Self.recordColumns) FROM clip WHERE id = ?", arguments: [id])
-        }
+        try read("read a clip") { db in try self.fetchRecord(db, where: "id = ?", [id]) }
     }
 
     public func clip(sha256: String) throws(CatalogueError) -> ClipRecord? {
-        try read("read a clip") { db in
-            try Self.fetchRecord(db, sql: "SELECT \(Self.recordColumns) FROM clip WHERE sha256 = ?", arguments: [sha256])
-        }
+        try read("read a clip") { db in try self.fetchRecord(db, where: "sha256 = ?", [sha256]) }
     }
 
     public func fingerprint(id: Int64) throws(CatalogueError) -> ReferenceFingerprint? {
@@ -229,43 +288,6 @@ public final class SQLiteCatalogue: Catalogue {
             try Data.fetchOne(db, sql: "SELECT fingerprint FROM clip WHERE id = ?", arguments: [id])
         }
         guard let blob else { return nil }
-        return try decode(blob, id: id)
-    }
-
-    public func allFingerprints() throws(CatalogueError) -> [(ClipRecord, ReferenceFingerprint)] {
-        let rows: [(ClipRecord, Data)] = try read("load fingerprints") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM clip ORDER BY id").map { (Self.record($0), $0["fingerprint"] as Data) }
-        }
-        var out: [(ClipRecord, ReferenceFingerprint)] = []
-        out.reserveCapacity(rows.count)
-        for (record, blob) in rows { out.append((record, try decode(blob, id: record.id))) }
-        return out
-    }
-
-    public func remove(id: Int64) throws(CatalogueError) -> Bool {
-        do {
-            return try database.write { db in
-                try db.execute(sql: "DELETE FROM clip WHERE id = ?", arguments: [id])
-                return db.changesCount > 0
-            }
-        } catch {
-            throw Self.translate(error, path: path, action: "remove the clip")
-        }
-    }
-
-    /// `PRAGMA integrity_check`: "ok" for a sound file.
-    public func integrityCheck() throws(CatalogueError) -> String {
-        try read("check integrity") { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
-    }
-
-    // MARK: - Helpers
-
-    private static let recordColumns = """
-        id, title, owner, source_path, sha256, duration, size, frame_rate, width, height, registered_at, algorithm,
-        algorithm_version, frame_count
-        """
-
-    private func decode(_ blob: Data, id: Int64) throws(CatalogueError) -> ReferenceFingerprint {
         do {
             return try FingerprintBinary.decode(blob)
         } catch {
@@ -274,9 +296,63 @@ public final class SQLiteCatalogue: Catalogue {
         }
     }
 
+    public func loadFingerprints() throws(CatalogueError) -> CatalogueContents {
+        let rows: [(ClipRecord, Data)] = try read("load fingerprints") { db in
+            try Row.fetchAll(db, sql: "SELECT \(self.recordColumns), fingerprint FROM clip ORDER BY id").map {
+                (self.record($0), $0["fingerprint"] as Data)
+            }
+        }
+        var contents = CatalogueContents()
+        contents.clips.reserveCapacity(rows.count)
+        for (record, blob) in rows {
+            do {
+                contents.clips.append((record, try FingerprintBinary.decode(blob)))
+            } catch {
+                contents.damaged.append(DamagedClip(record: record, problem: error.message))
+            }
+        }
+        return contents
+    }
+
+    public func remove(id: Int64) throws(CatalogueError) -> Bool {
+        let writer = try requireWriter("remove the clip")
+        do {
+            return try writer.write { db in
+                try db.execute(sql: "DELETE FROM clip WHERE id = ?", arguments: [id])
+                return db.changesCount > 0
+            }
+        } catch {
+            throw Self.translate(error, path: path, action: "remove the clip")
+        }
+    }
+
+    /// `PRAGMA integrity_check`: "ok" for a sound file, else SQLite's list of problems.
+    public func integrityCheck() throws(CatalogueError) -> String {
+        try read("check integrity") { db in
+            try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "\n")
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func requireWriter(_ action: String) throws(CatalogueError) -> any DatabaseWriter {
+        guard let writer else {
+            throw CatalogueError(code: .readOnly, message: "the catalogue was opened for reading only: could not \(action)",
+                                 path: path)
+        }
+        return writer
+    }
+
+    private var recordColumns: String {
+        """
+        id, title, owner, source_path, \(hasSourceColumn ? "source" : "NULL AS source"), sha256, duration, size, \
+        frame_rate, width, height, registered_at, algorithm, algorithm_version, frame_count
+        """
+    }
+
     private func read<T>(_ action: String, _ body: (Database) throws -> T) throws(CatalogueError) -> T {
         do {
-            return try database.read(body)
+            return try reader.read(body)
         } catch let error as CatalogueError {
             throw error
         } catch {
@@ -284,16 +360,23 @@ public final class SQLiteCatalogue: Catalogue {
         }
     }
 
-    private static func fetchRecord(_ db: Database, sql: String, arguments: StatementArguments) throws -> ClipRecord? {
-        try Row.fetchOne(db, sql: sql, arguments: arguments).map(record)
+    private func fetchRecords(_ db: Database, where condition: String?, _ arguments: StatementArguments) throws -> [ClipRecord] {
+        let filter = condition.map { " WHERE \($0)" } ?? ""
+        return try Row.fetchAll(db, sql: "SELECT \(recordColumns) FROM clip\(filter) ORDER BY id", arguments: arguments)
+            .map(record)
     }
 
-    private static func record(_ row: Row) -> ClipRecord {
+    private func fetchRecord(_ db: Database, where condition: String, _ arguments: StatementArguments) throws -> ClipRecord? {
+        try fetchRecords(db, where: condition, arguments).first
+    }
+
+    private func record(_ row: Row) -> ClipRecord {
         ClipRecord(
             id: row["id"], title: row["title"], owner: row["owner"], sourcePath: row["source_path"],
-            sha256: row["sha256"], duration: row["duration"], size: row["size"], frameRate: row["frame_rate"],
-            width: row["width"], height: row["height"], registeredAt: row["registered_at"],
-            algorithm: row["algorithm"], algorithmVersion: row["algorithm_version"], frameCount: row["frame_count"])
+            source: row["source"], sha256: row["sha256"], duration: row["duration"], size: row["size"],
+            frameRate: row["frame_rate"], width: row["width"], height: row["height"],
+            registeredAt: row["registered_at"], algorithm: row["algorithm"], algorithmVersion: row["algorithm_version"],
+            frameCount: row["frame_count"])
     }
 
     static func translate(_ error: any Error, path: String, action: String) -> CatalogueError {
@@ -308,15 +391,18 @@ public final class SQLiteCatalogue: Catalogue {
             return CatalogueError(code: .notACatalogue, message: "this file is not a ClipTrace catalogue", path: path,
                                   sqliteCode: code.rawValue)
         case .SQLITE_CORRUPT:
-            return CatalogueError(code: .corrupt, message: "the catalogue file is damaged (\(detail))", path: path,
-                                  sqliteCode: code.rawValue)
+            return CatalogueError(code: .corrupt, message: "the catalogue file is damaged (\(detail)); `cliptrace check` says more",
+                                  path: path, sqliteCode: code.rawValue)
         case .SQLITE_FULL:
             return CatalogueError(code: .diskFull, message: "the disk is full: could not \(action); nothing was changed",
                                   path: path, sqliteCode: code.rawValue)
         case .SQLITE_BUSY, .SQLITE_LOCKED:
             return CatalogueError(code: .busy, message: "the catalogue stayed locked by another process: could not \(action)",
                                   path: path, sqliteCode: code.rawValue)
-        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_IOERR:
+        case .SQLITE_READONLY:
+            return CatalogueError(code: .readOnly, message: "could not \(action): the catalogue or its folder is read-only",
+                                  path: path, sqliteCode: code.rawValue)
+        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_IOERR:
             return CatalogueError(code: .cannotOpen, message: "could not \(action): \(detail)", path: path,
                                   sqliteCode: code.rawValue)
         default:
