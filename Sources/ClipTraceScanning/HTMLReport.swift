@@ -1,4 +1,5 @@
 import ClipTraceAlignment
+import ClipTraceCatalogue
 import ClipTraceDecoding
 import ClipTraceMatching
 import Foundation
@@ -19,12 +20,48 @@ public struct HTMLReport {
     public func moments(for results: [FileScanResult]) -> [[Moment]] {
         let cards = results.flatMap { result in result.matches.map { (result, $0) } }
         let side = thumbnailSide
+        // A reference's pictures come from the file it was registered from only while that is still the same
+        // file (same size and SHA-256): a different video at that path would show the wrong evidence.
+        var clips: [Int64: ClipRecord] = [:]
+        for (_, match) in cards { clips[match.clip.id] = match.clip }
+        let distinct = Array(clips.values)
+        let verdicts = VerdictStore(count: distinct.count)
+        DispatchQueue.concurrentPerform(iterations: distinct.count) { index in
+            verdicts.set(index, Self.referenceProblem(distinct[index]))
+        }
+        var found: [Int64: ThumbnailProblem] = [:]
+        for (index, clip) in distinct.enumerated() { if let problem = verdicts.values[index] { found[clip.id] = problem } }
+        let problems = found
         let collected = MomentStore(count: cards.count)
         // Each picture is a short seek and decode.
         DispatchQueue.concurrentPerform(iterations: cards.count) { index in
-            collected.set(index, Self.moments(for: cards[index].1, queryPath: cards[index].0.path, side: side))
+            collected.set(index, Self.moments(for: cards[index].1, queryPath: cards[index].0.path, side: side,
+                                              referenceProblem: problems[cards[index].1.clip.id]))
         }
         return collected.values
+    }
+
+    /// Why the file a clip was registered from cannot show it any more, or nil when it still can.
+    static func referenceProblem(_ clip: ClipRecord) -> ThumbnailProblem? {
+        let path = clip.sourcePath
+        var info = stat()
+        guard PathBytes.withCString(path, { stat($0, &info) }) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            return ThumbnailProblem(sentence: "The reference file is no longer at \(PathBytes.display(path)).")
+        }
+        guard Int64(info.st_size) == clip.size, let digest = try? MediaFiles.sha256(path: path).digest,
+              digest == clip.sha256
+        else {
+            return ThumbnailProblem(sentence: "The reference file at \(PathBytes.display(path)) moved or changed since it was registered (its size or content differs); no picture is shown rather than a wrong one.")
+        }
+        return nil
+    }
+
+    final class VerdictStore: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: [ThumbnailProblem?]
+        init(count: Int) { stored = Array(repeating: nil, count: count) }
+        func set(_ index: Int, _ value: ThumbnailProblem?) { lock.withLock { stored[index] = value } }
+        var values: [ThumbnailProblem?] { lock.withLock { stored } }
     }
 
     /// Renders the page from `results` in input order and the pictures ``moments(for:)`` extracted for them.
@@ -67,7 +104,9 @@ public struct HTMLReport {
         var sentence: String
     }
 
-    static func moments(for scanMatch: ScanMatch, queryPath: String, side: Int) -> [Moment] {
+    static func moments(for scanMatch: ScanMatch, queryPath: String, side: Int, referenceProblem: ThumbnailProblem?)
+        -> [Moment]
+    {
         let match = scanMatch.match
         // Prefer moments the aligner actually paired; fall back to the fitted line.
         let targets = [match.queryStart, (match.queryStart + match.queryEnd) / 2, match.queryEnd]
@@ -80,8 +119,8 @@ public struct HTMLReport {
             return (target, match.referenceStart + (target - match.queryStart) * match.speed)
         }
         let queryPictures = pictures(path: queryPath, times: pairs.map(\.0), side: side, role: "query")
-        let referencePictures = pictures(path: scanMatch.clip.sourcePath, times: pairs.map(\.1), side: side,
-                                         role: "reference")
+        let referencePictures = referenceProblem.map { problem in pairs.map { _ in .failure(problem) } }
+            ?? pictures(path: scanMatch.clip.sourcePath, times: pairs.map(\.1), side: side, role: "reference")
         return pairs.indices.map {
             Moment(queryTime: pairs[$0].0, referenceTime: pairs[$0].1, query: queryPictures[$0],
                    reference: referencePictures[$0])
@@ -89,8 +128,9 @@ public struct HTMLReport {
     }
 
     static func pictures(path: String, times: [Double], side: Int, role: String) -> [Result<Thumbnail, ThumbnailProblem>] {
-        guard FileManager.default.fileExists(atPath: path) else {
-            let problem = ThumbnailProblem(sentence: "The \(role) file is no longer at \(path).")
+        var info = stat()
+        guard PathBytes.withCString(path, { stat($0, &info) }) == 0 else {
+            let problem = ThumbnailProblem(sentence: "The \(role) file is no longer at \(PathBytes.display(path)).")
             return times.map { _ in .failure(problem) }
         }
         do {
@@ -234,7 +274,7 @@ public struct HTMLReport {
     public static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
-        for character in text.unicodeScalars {
+        for character in PathBytes.display(text).unicodeScalars {
             switch character {
             case "&": out += "&amp;"
             case "<": out += "&lt;"

@@ -28,8 +28,9 @@ public struct Registrar: Sendable {
         self.extraction = extraction
     }
 
-    /// Registers one file. Never throws: failures become the result's `error`.
-    public func register(path: String, title: String?, owner: String?) -> RegistrationResult {
+    /// Registers one file: its absolute path (links resolved) is recorded, and `source` as where the owner says
+    /// the original lives. Never throws: failures become the result's `error`.
+    public func register(path: String, title: String?, owner: String?, source: String? = nil) -> RegistrationResult {
         var result = RegistrationResult(path: path, outcome: nil, resembles: [], warnings: [], error: nil)
         do {
             // A pipe or a device would block (or never end) while its bytes are hashed: refuse it first.
@@ -49,8 +50,9 @@ public struct Registrar: Sendable {
             let matcher = try known.matcher(loadingFrom: catalogue)
             result.resembles = known.resemblances(matcher.match(extracted.observations))
             let defaultTitle = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-            let clip = NewClip(title: title ?? defaultTitle, owner: owner, sourcePath: path, sha256: digest, size: size,
-                               fingerprint: fingerprint)
+            let chosenTitle = title.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
+            let clip = NewClip(title: chosenTitle ?? defaultTitle, owner: owner, sourcePath: MediaFiles.absolutePath(path),
+                               source: source, sha256: digest, size: size, fingerprint: fingerprint)
             let outcome = try catalogue.register(clip)
             if case .registered(let record) = outcome { known.add(record, fingerprint) }
             result.outcome = outcome
@@ -70,7 +72,7 @@ private final class KnownClips: @unchecked Sendable {
     func matcher(loadingFrom catalogue: any Catalogue) throws -> GrowingMatcher {
         try lock.withLock {
             if let matcher { return matcher }
-            let loaded = try catalogue.allFingerprints()
+            let loaded = try catalogue.loadFingerprints().clips
             for (record, _) in loaded { records[record.id] = record }
             let built = GrowingMatcher(clips: ClipScanner.indexedClips(loaded))
             matcher = built

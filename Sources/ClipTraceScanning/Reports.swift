@@ -1,4 +1,5 @@
 import ClipTraceAlignment
+import ClipTraceDecoding
 import ClipTraceMatching
 import Foundation
 
@@ -175,14 +176,16 @@ public final class ReportWriter {
     }
 
     public func write(_ result: FileScanResult) throws {
+        // A file name that is not UTF-8 is shown with \xNN escapes: JSON and CSV hold text, not bytes.
+        let query = PathBytes.display(result.path)
         switch format {
         case .jsonl:
             if let error = result.error {
-                try sink(Self.json(FileStatusRecord(query: result.path, error: error)) + "\n")
+                try sink(Self.json(FileStatusRecord(query: query, error: error)) + "\n")
             } else if result.matches.isEmpty {
-                try sink(Self.json(FileStatusRecord(query: result.path, duration: result.duration)) + "\n")
+                try sink(Self.json(FileStatusRecord(query: query, duration: result.duration)) + "\n")
             } else {
-                for match in result.matches { try sink(Self.json(MatchRecord(match, query: result.path)) + "\n") }
+                for match in result.matches { try sink(Self.json(MatchRecord(match, query: query)) + "\n") }
             }
         case .csv:
             if !wroteHeader {
@@ -190,15 +193,15 @@ public final class ReportWriter {
                 try sink(Self.csvHeader.joined(separator: ",") + "\n")
             }
             if let error = result.error {
-                try sink(Self.csvRow([result.path, "", "", "", "", "", "", "", "", "", "", error]))
+                try sink(Self.csvRow([query, "", "", "", "", "", "", "", "", "", "", error]))
             } else if result.matches.isEmpty {
                 // A scanned file without matches still gets its row: absence of evidence is a result.
-                try sink(Self.csvRow([result.path, "", "", "", "", "", "", "", "", "0", "", ""]))
+                try sink(Self.csvRow([query, "", "", "", "", "", "", "", "", "0", "", ""]))
             }
             for match in result.matches {
                 let m = match.match
                 try sink(Self.csvRow([
-                    result.path, match.clip.title, String(match.clip.id), match.clip.owner ?? "",
+                    query, match.clip.title, String(match.clip.id), match.clip.owner ?? "",
                     Self.format(m.queryStart), Self.format(m.queryEnd), Self.format(m.referenceStart),
                     Self.format(m.referenceEnd), String(format: "%.4f", m.score), String(m.matchedMoments),
                     match.transforms.joined(separator: " "), "",
@@ -206,7 +209,7 @@ public final class ReportWriter {
             }
         case .json:
             documents.append((result.order, FileRecord(
-                query: result.path, duration: MatchRecord.round(result.duration),
+                query: query, duration: MatchRecord.round(result.duration),
                 matches: result.matches.map { MatchRecord($0, query: nil) }, error: result.error,
                 warnings: result.warnings.isEmpty ? nil : result.warnings)))
         case .html:

@@ -79,15 +79,20 @@ public struct ClipScanner: Sendable {
         max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, filesAtOnce))
     }
 
-    /// Loads the catalogue's fingerprints into an in-memory index.
+    /// Clips of the catalogue whose fingerprint could not be read: they are not searched.
+    public private(set) var damaged: [DamagedClip] = []
+
+    /// Loads the catalogue's fingerprints into an in-memory index. A clip whose fingerprint is damaged is left
+    /// out (see ``damaged``) and the others are searched.
     public init(catalogue: any Catalogue, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
                 extraction: ExtractionOptions = .query, matching: MatchingOptions = MatchingOptions(),
                 strategy: SearchStrategy = .auto, corners: CornerSearch = .auto) throws(CatalogueError)
     {
-        let all = try catalogue.allFingerprints()
-        let matcher = CatalogueMatcher(clips: Self.indexedClips(all), options: matching, strategy: strategy,
+        let contents = try catalogue.loadFingerprints()
+        let matcher = CatalogueMatcher(clips: Self.indexedClips(contents.clips), options: matching, strategy: strategy,
                                        corners: corners)
-        self.init(matcher: matcher, records: all.map(\.0), jobs: jobs, extraction: extraction)
+        self.init(matcher: matcher, records: contents.clips.map(\.0), jobs: jobs, extraction: extraction)
+        damaged = contents.damaged
     }
 
     public init(matcher: CatalogueMatcher, records: [ClipRecord], jobs: Int, extraction: ExtractionOptions) {
@@ -182,12 +187,14 @@ public struct ClipScanner: Sendable {
         }
     }
 
-    /// One human sentence for any error of the pipeline.
+    /// One human sentence for any error of the pipeline. A catalogue's path is named (a scan's error record
+    /// already names its file).
     public static func sentence(for error: any Error) -> String {
         let message: String
         switch error {
         case let error as DecodingError: message = error.message
-        case let error as CatalogueError: message = error.message
+        case let error as CatalogueError:
+            message = error.message.contains(error.path) ? error.message : "\(error.message) (\(error.path))"
         case let error as ScanError: message = error.message
         default: return "\(error)"
         }
