@@ -55,6 +55,9 @@ public struct ExtractionOptions: Hashable, Sendable {
     /// reference ones (found a music-visualiser copy; segment AP 0.777 -> 0.799 together with the reference
     /// density), at about a third more scan time. Denser still (8) cost 40 % more time and found nothing more.
     public static let querySamplesPerSecond = 6.0
+    /// The sampling rates a user may ask for: below half a frame per second a short copy has no frame at all,
+    /// above 60 there is nothing more to sample in ordinary video.
+    public static let sampleRates: ClosedRange<Double> = 0.5...60
 
     /// For registering references: one hash of the content rectangle per frame, and 64 corners of it twice a
     /// second. (Extra hashes of 85 % crops were tried: they found no extra copy on the evaluation, since PDQ

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClipTraceDecoding
 import Logging
 import ClipTraceCatalogue
 import ClipTraceExtraction
@@ -10,7 +11,7 @@ import Foundation
 
 @main
 struct ClipTraceCommand: AsyncParsableCommand {
-    static let version = "0.1.0"
+    static let version = "0.2.0"
 
     static let configuration = CommandConfiguration(
         commandName: "cliptrace",
@@ -20,7 +21,11 @@ struct ClipTraceCommand: AsyncParsableCommand {
             registered clip appears where, on both timelines, with a score and evidence.
 
             The catalogue is --catalogue PATH, else $CLIPTRACE_CATALOGUE, else \
-            $XDG_DATA_HOME/cliptrace/catalogue.sqlite (~/.local/share/cliptrace/catalogue.sqlite).
+            $XDG_DATA_HOME/cliptrace/catalogue.sqlite, else $HOME/.local/share/cliptrace/catalogue.sqlite. Only \
+            register creates it; a file that is not a ClipTrace catalogue is refused and never written, and \
+            list, info and scan never change it.
+
+            No path given to ClipTrace is deleted or replaced, except the --output file it was asked to write.
 
             Exit codes: 0 success; 1 some files could not be processed (the others were); 2 nothing could be \
             done (unusable catalogue, unwritable output); 64 invalid command line.
@@ -28,9 +33,20 @@ struct ClipTraceCommand: AsyncParsableCommand {
         version: version,
         subcommands: [
             FingerprintCommand.self, RegisterCommand.self, ScanCommand.self, CompareCommand.self, ListCommand.self,
-            InfoCommand.self, RemoveCommand.self,
+            InfoCommand.self, RemoveCommand.self, CheckCommand.self,
         ]
     )
+
+    /// The arguments as the operating system passed them: a file name that is not valid UTF-8 keeps its bytes
+    /// (see ``PathBytes``) instead of being decoded with replacement characters, which would name another file.
+    static func main() async {
+        let arguments = (1..<Int(CommandLine.argc)).compactMap { index -> String? in
+            guard let argument = CommandLine.unsafeArgv[index] else { return nil }
+            return PathBytes.string(fromBytes: UnsafeBufferPointer(start: UnsafeRawPointer(argument)
+                .assumingMemoryBound(to: UInt8.self), count: strlen(argument)))
+        }
+        await main(arguments)
+    }
 }
 
 /// Exit codes documented in `--help` and the README.
@@ -43,22 +59,28 @@ struct CatalogueOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The catalogue file (SQLite).", valueName: "PATH"))
     var catalogue: String?
 
+    /// --catalogue, else $CLIPTRACE_CATALOGUE, else the XDG data folder: $XDG_DATA_HOME, else $HOME/.local/share
+    /// (the environment's HOME, which a user may point elsewhere, before the password database's).
     var resolvedPath: String {
         if let catalogue { return catalogue }
-        if let fromEnvironment = ProcessInfo.processInfo.environment["CLIPTRACE_CATALOGUE"], !fromEnvironment.isEmpty {
-            return fromEnvironment
-        }
         let environment = ProcessInfo.processInfo.environment
-        let dataHome = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".local/share")
+        if let fromEnvironment = environment["CLIPTRACE_CATALOGUE"], !fromEnvironment.isEmpty { return fromEnvironment }
+        let dataHome: String
+        if let xdg = environment["XDG_DATA_HOME"], xdg.hasPrefix("/") {
+            dataHome = xdg
+        } else if let home = environment["HOME"], !home.isEmpty {
+            dataHome = (home as NSString).appendingPathComponent(".local/share")
+        } else {
+            dataHome = (NSHomeDirectory() as NSString).appendingPathComponent(".local/share")
+        }
         return (dataHome as NSString).appendingPathComponent("cliptrace/catalogue.sqlite")
     }
 
-    func open(create: Bool) throws -> SQLiteCatalogue {
+    func open(_ access: SQLiteCatalogue.Access) throws -> SQLiteCatalogue {
         do {
-            return try SQLiteCatalogue(path: resolvedPath, create: create)
+            return try SQLiteCatalogue(path: resolvedPath, access: access)
         } catch {
-            Terminal.error(ClipScanner.sentence(for: error))
+            Terminal.error(Terminal.text(ClipScanner.sentence(for: error)))
             throw ExitStatus.fatal
         }
     }

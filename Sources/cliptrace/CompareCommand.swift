@@ -29,9 +29,14 @@ struct CompareCommand: ParsableCommand {
         let referenceExtraction: Extraction, queryExtraction: Extraction
         do {
             referenceExtraction = try Fingerprinter(options: .reference).extract(path: reference)
+        } catch {
+            Terminal.error("\(reference): \(ClipScanner.sentence(for: error))")
+            throw ExitStatus.partialFailure
+        }
+        do {
             queryExtraction = try Fingerprinter(options: .query).extract(path: query)
         } catch {
-            Terminal.error(ClipScanner.sentence(for: error))
+            Terminal.error("\(query): \(ClipScanner.sentence(for: error))")
             throw ExitStatus.partialFailure
         }
         let title = ((reference as NSString).lastPathComponent as NSString).deletingPathExtension

@@ -9,8 +9,9 @@ struct FingerprintCommand: ParsableCommand {
         commandName: "fingerprint",
         abstract: "Print the perceptual fingerprint (PDQ hash per sampled frame) of a video or image.",
         discussion: """
-            Formats: json (ClipTrace's fields), vpdq (Meta's vPDQ lines frame,quality,hash,timestamp, readable by \
-            ThreatExchange tools), text (one frame per line), binary (the compact file the catalogue stores).
+            Formats: json (ClipTrace's fields, with "region" saying what each hash covers), vpdq (Meta's vPDQ lines \
+            frame,quality,hash,timestamp, readable by ThreatExchange tools; like vPDQ, of the whole frame unless \
+            --remove-bars), text (one frame per line), binary (the compact file the catalogue stores).
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -31,8 +32,11 @@ struct FingerprintCommand: ParsableCommand {
         valueName: "rate"))
     var rate: Double?
 
-    @Flag(name: .long, help: "Hash the whole frame: do not remove letterbox/pillarbox bars.")
+    @Flag(name: .long, help: "Hash the whole frame: do not remove letterbox/pillarbox bars (the default for vpdq).")
     var keepBars = false
+
+    @Flag(name: .long, help: "Remove letterbox/pillarbox bars before hashing, as the catalogue does (the default except for vpdq).")
+    var removeBars = false
 
     @Flag(name: .long, help: "Fingerprint as scan does for a query: add mirrored, rotated and whole-frame probe hashes (json only).")
     var probes = false
@@ -40,13 +44,22 @@ struct FingerprintCommand: ParsableCommand {
     @OptionGroup var outputOptions: OutputOptions
 
     func validate() throws {
-        if let rate, !(rate > 0 && rate <= 120) { throw ValidationError("--rate must be between 0 and 120 frames per second.") }
+        if let rate, !ExtractionOptions.sampleRates.contains(rate) {
+            throw ValidationError("--rate must be between \(ExtractionOptions.sampleRates.lowerBound.formatted()) and \(ExtractionOptions.sampleRates.upperBound.formatted()) frames per second.")
+        }
+        if keepBars, removeBars { throw ValidationError("--keep-bars and --remove-bars contradict each other.") }
     }
 
+    /// Whether bars are cut before hashing: as the catalogue does, except for vPDQ's exchange format, which
+    /// hashes whole frames (hashes of a cropped picture would not match Meta's tools).
+    var removesBars: Bool { removeBars || (!keepBars && format != .vpdq) }
+
     func run() throws {
+        // Checked before any decoding: the output is never the input, a folder, or replaced if a device.
+        let sink = try OutputSink.opening(output, inputs: [file])
         var options = probes ? ExtractionOptions.query : ExtractionOptions.reference
         if let rate { options.decoding.samplesPerSecond = rate }
-        options.detectContentRectangle = !keepBars
+        options.detectContentRectangle = removesBars
         let progressLine = ProgressLine(quiet: outputOptions.quiet)
         let result: Extraction
         do {
@@ -58,16 +71,17 @@ struct FingerprintCommand: ParsableCommand {
             }
         } catch {
             progressLine.finish()
-            Terminal.error(ClipScanner.sentence(for: error))
+            sink.abandon()
+            Terminal.error("\(file): \(ClipScanner.sentence(for: error))")
             throw ExitStatus.partialFailure
         }
         progressLine.finish()
         for warning in result.warnings { Terminal.warning("\(file): \(warning)") }
-        let bytes: Data
+        var bytes: Data
         switch format {
         case .json:
             var document = FingerprintDocument(file: file, fingerprint: result.reference,
-                                               region: keepBars ? "full-frame" : "content")
+                                               region: removesBars ? "content" : "full-frame")
             if probes {
                 // A query's other views of each frame, for reading: they are never stored.
                 for (index, frame) in result.observations.frames.enumerated() {
@@ -93,13 +107,11 @@ struct FingerprintCommand: ParsableCommand {
             bytes = Data(FingerprintBinary.encode(result.reference))
         }
         do {
-            if let output {
-                try bytes.write(to: URL(fileURLWithPath: output), options: .atomic)
-            } else {
-                try FileHandle.standardOutput.write(contentsOf: bytes)
-            }
+            try sink.write([UInt8](bytes))
+            try sink.commit()
         } catch {
-            Terminal.error("Could not write the fingerprint: \(error.localizedDescription).")
+            sink.abandon()
+            Terminal.error(error.message)
             throw ExitStatus.fatal
         }
     }

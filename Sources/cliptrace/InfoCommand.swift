@@ -4,7 +4,8 @@ import ClipTraceScanning
 import Foundation
 
 struct InfoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "info", abstract: "Show one registered clip.")
+    static let configuration = CommandConfiguration(
+        commandName: "info", abstract: "Show one registered clip (the catalogue is only read).")
 
     @OptionGroup var catalogueOptions: CatalogueOptions
 
@@ -12,29 +13,33 @@ struct InfoCommand: ParsableCommand {
     var id: Int64
 
     func run() throws {
-        let catalogue = try catalogueOptions.open(create: false)
+        let catalogue = try catalogueOptions.open(.read)
+        let found: ClipRecord?
         do {
-            guard let clip = try catalogue.clip(id: id) else {
-                Terminal.error("No clip has id \(id) in \(catalogue.path).")
-                throw ExitStatus.partialFailure
-            }
-            let formatter = ISO8601DateFormatter()
-            print("""
-                id:             \(clip.id)
-                title:          \(clip.title)
-                owner:          \(clip.owner ?? "-")
-                source:         \(clip.sourcePath)
-                sha256:         \(clip.sha256)
-                duration:       \(String(format: "%.3f s", clip.duration))
-                size:           \(clip.size) bytes
-                frame rate:     \(String(format: "%.3f", clip.frameRate))
-                dimensions:     \(clip.width)x\(clip.height)
-                registered:     \(formatter.string(from: clip.registeredAt))
-                fingerprint:    \(clip.algorithm)/\(clip.algorithmVersion), \(clip.frameCount) frames
-                """)
-        } catch let error as CatalogueError {
+            found = try catalogue.clip(id: id)
+        } catch {
             Terminal.error(ClipScanner.sentence(for: error))
             throw ExitStatus.fatal
         }
+        guard let clip = found else {
+            Terminal.error("No clip has id \(id) in \(catalogue.path).")
+            throw ExitStatus.partialFailure
+        }
+        let formatter = ISO8601DateFormatter()
+        try Terminal.writeResults("""
+            id:             \(clip.id)
+            title:          \(Terminal.text(clip.title))
+            owner:          \(Terminal.text(clip.owner ?? "-"))
+            registered from: \(Terminal.text(clip.sourcePath))
+            source:         \(Terminal.text(clip.source ?? "-"))
+            sha256:         \(clip.sha256)
+            duration:       \(String(format: "%.3f s", clip.duration))
+            size:           \(clip.size) bytes
+            frame rate:     \(String(format: "%.3f", clip.frameRate))
+            dimensions:     \(clip.width)x\(clip.height)
+            registered:     \(formatter.string(from: clip.registeredAt))
+            fingerprint:    \(clip.algorithm)/\(clip.algorithmVersion), \(clip.frameCount) frames
+
+            """)
     }
 }

@@ -4,7 +4,8 @@ import ClipTraceScanning
 import Foundation
 
 struct ListCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List registered clips.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List registered clips (the catalogue is only read).")
 
     @OptionGroup var catalogueOptions: CatalogueOptions
 
@@ -12,24 +13,27 @@ struct ListCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let catalogue = try catalogueOptions.open(create: false)
+        let catalogue = try catalogueOptions.open(.read)
         let clips: [ClipRecord]
         do { clips = try catalogue.clips() } catch {
             Terminal.error(ClipScanner.sentence(for: error))
             throw ExitStatus.fatal
         }
+        var text = ""
         if json {
             let encoder = JSONEncoder()
             encoder.dateEncodingStrategy = .iso8601
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            for clip in clips { print(String(decoding: try encoder.encode(clip), as: UTF8.self)) }
-            return
+            for clip in clips { text += String(decoding: try encoder.encode(clip), as: UTF8.self) + "\n" }
+        } else {
+            // One clip per line whatever its title holds: control characters are escaped.
+            text = "id\ttitle\towner\tduration\tframes\tregistered\n"
+            let formatter = ISO8601DateFormatter()
+            for clip in clips {
+                text += "\(clip.id)\t\(Terminal.text(clip.title))\t\(Terminal.text(clip.owner ?? "-"))\t\(String(format: "%.2f", clip.duration))\t\(clip.frameCount)\t\(formatter.string(from: clip.registeredAt))\n"
+            }
         }
-        print("id\ttitle\towner\tduration\tframes\tregistered")
-        let formatter = ISO8601DateFormatter()
-        for clip in clips {
-            print("\(clip.id)\t\(clip.title)\t\(clip.owner ?? "-")\t\(String(format: "%.2f", clip.duration))\t\(clip.frameCount)\t\(formatter.string(from: clip.registeredAt))")
-        }
+        try Terminal.writeResults(text)
     }
 }

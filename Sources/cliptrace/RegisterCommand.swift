@@ -11,7 +11,9 @@ struct RegisterCommand: ParsableCommand {
         abstract: "Add clips to the catalogue (one transaction per clip).",
         discussion: """
             Registering the same file twice changes nothing. A clip that matches one already registered is \
-            registered with a warning naming it. Exit status 1 when some files could not be registered.
+            registered with a warning naming it. The catalogue records the file's absolute path (to show it in \
+            reports, after checking it is still the same file) and, with --source, where the original lives. \
+            Exit status 1 when some files could not be registered.
             """)
 
     @OptionGroup var catalogueOptions: CatalogueOptions
@@ -21,6 +23,10 @@ struct RegisterCommand: ParsableCommand {
 
     @Option(name: .long, help: "Owner of the clip (a person, channel or brand).")
     var owner: String?
+
+    @Option(name: .long, help: ArgumentHelp("Where the original lives: a URL or a path, recorded with the clip.",
+                                            valueName: "URL_OR_PATH"))
+    var source: String?
 
     @Option(name: .long, help: ArgumentHelp(
         "Frames hashed per second of video. Fewer halve the index and the search time of a very large catalogue (4 suits thousands of hours) but miss more copies of fast-changing content.",
@@ -34,14 +40,16 @@ struct RegisterCommand: ParsableCommand {
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("Give at least one file to register.") }
-        if !(rate >= 0.5 && rate <= 60) { throw ValidationError("--rate must be between 0.5 and 60 frames per second.") }
+        if !ExtractionOptions.sampleRates.contains(rate) {
+            throw ValidationError("--rate must be between \(ExtractionOptions.sampleRates.lowerBound.formatted()) and \(ExtractionOptions.sampleRates.upperBound.formatted()) frames per second.")
+        }
         if title != nil, files.count > 1 {
             throw ValidationError("--title names one clip; register several files without it (titles come from file names).")
         }
     }
 
     func run() throws {
-        let catalogue = try catalogueOptions.open(create: true)
+        let catalogue = try catalogueOptions.open(.create)
         let logger = outputOptions.logger("cliptrace.register")
         var extraction = ExtractionOptions.reference
         extraction.decoding.samplesPerSecond = rate
@@ -52,7 +60,7 @@ struct RegisterCommand: ParsableCommand {
         for (number, file) in files.enumerated() {
             progress.update(done: number, total: files.count, current: file, secondsOfVideo: secondsRegistered)
             let started = Date()
-            let result = registrar.register(path: file, title: title, owner: owner)
+            let result = registrar.register(path: file, title: title, owner: owner, source: source)
             progress.finish()
             if case .registered(let record) = result.outcome {
                 secondsRegistered += record.duration
@@ -69,14 +77,13 @@ struct RegisterCommand: ParsableCommand {
                 continue
             }
             for (record, score) in result.resembles {
-                Terminal.warning(String(format: "%@ resembles registered clip %lld \"%@\" (score %.2f)", file, record.id,
-                                        record.title, score))
+                Terminal.warning("\(file) resembles registered clip \(record.id) \"\(record.title)\" (score \(String(format: "%.2f", score)))")
             }
             switch result.outcome {
             case .registered(let record):
-                print("registered \(record.id)\t\(record.title)\t\(String(format: "%.2f s", record.duration))\t\(record.frameCount) frames")
+                try Terminal.writeResults("registered \(record.id)\t\(Terminal.text(record.title))\t\(String(format: "%.2f s", record.duration))\t\(record.frameCount) frames\n")
             case .alreadyRegistered(let record):
-                print("already registered \(record.id)\t\(record.title)\t(same file content; nothing changed)")
+                try Terminal.writeResults("already registered \(record.id)\t\(Terminal.text(record.title))\t(same file content; nothing changed)\n")
             case nil:
                 break
             }

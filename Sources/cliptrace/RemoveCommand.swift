@@ -12,16 +12,19 @@ struct RemoveCommand: ParsableCommand {
     var id: Int64
 
     func run() throws {
-        let catalogue = try catalogueOptions.open(create: false)
+        let catalogue = try catalogueOptions.open(.write)
+        let found: ClipRecord?, removed: Bool
         do {
-            guard let clip = try catalogue.clip(id: id), try catalogue.remove(id: id) else {
-                Terminal.error("No clip has id \(id) in \(catalogue.path).")
-                throw ExitStatus.partialFailure
-            }
-            print("removed \(clip.id)\t\(clip.title)")
-        } catch let error as CatalogueError {
+            found = try catalogue.clip(id: id)
+            removed = found == nil ? false : try catalogue.remove(id: id)
+        } catch {
             Terminal.error(ClipScanner.sentence(for: error))
             throw ExitStatus.fatal
         }
+        guard let clip = found, removed else {
+            Terminal.error("No clip has id \(id) in \(catalogue.path).")
+            throw ExitStatus.partialFailure
+        }
+        try Terminal.writeResults("removed \(clip.id)\t\(Terminal.text(clip.title))\n")
     }
 }

@@ -16,8 +16,13 @@ struct ScanCommand: AsyncParsableCommand {
         commandName: "scan",
         abstract: "Find registered clips inside videos or folders of videos.",
         discussion: """
-            Each PATH is a file or a folder (searched recursively for video and image files). Files are scanned \
-            in parallel (--jobs); a file that cannot be read gets an error record and the scan goes on.
+            Each PATH is a file or a folder (searched recursively for video and image files). Symbolic links inside \
+            folders are followed, also out of the folder (--no-follow skips them); each real folder is visited and \
+            each file scanned once, however many links lead to it. Files are scanned in parallel (--jobs); a file \
+            that cannot be read gets an error record and the scan goes on.
+
+            --output writes the report to a file, replaced only when the report is complete; it is never the \
+            catalogue, a folder or one of the inputs. Devices and pipes (/dev/null, a FIFO) are written through.
 
             jsonl (default): one JSON object per match: query, reference, reference_id, query_start, query_end, \
             reference_start, reference_end (seconds), score (0-1, \(AlignmentOptions.decisionScore) = confident), and evidence fields; a file \
@@ -63,6 +68,9 @@ struct ScanCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Give up on one file after this many seconds (0: no limit); it gets an error record.")
     var fileTimeout: Double = 3600
 
+    @Flag(name: .long, help: "Inside folders, skip symbolic links (by default they are followed, also out of the folder; each real folder and file is still scanned once).")
+    var noFollow = false
+
     @OptionGroup var outputOptions: OutputOptions
 
     @Argument(help: "Video files or folders to scan.")
@@ -87,7 +95,13 @@ struct ScanCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = outputOptions.logger("cliptrace.scan")
-        let catalogue = try catalogueOptions.open(create: false)
+        let catalogue = try catalogueOptions.open(.read)
+        let expansion = MediaFiles.expansion(of: paths, followLinks: !noFollow)
+        for (path, reason) in expansion.skipped { Terminal.warning("\(path): \(reason); skipped") }
+        let entries = expansion.entries
+        // The output is checked before any work: never a folder, the catalogue or one of the inputs.
+        let inputs = entries.compactMap { entry -> String? in if case .file(let path) = entry { path } else { nil } }
+        let sink = try OutputSink.opening(output, catalogue: catalogue.path, inputs: inputs)
         var matching = MatchingOptions()
         matching.minimumDuration = minDuration
         matching.minimumScore = minScore
@@ -101,6 +115,7 @@ struct ScanCommand: AsyncParsableCommand {
             loaded.logger = logger
             scanner = loaded
         } catch {
+            sink.abandon()
             Terminal.error(ClipScanner.sentence(for: error))
             throw ExitStatus.fatal
         }
@@ -116,14 +131,11 @@ struct ScanCommand: AsyncParsableCommand {
         {
             Terminal.warning("cropped copies are not searched: the catalogue holds \(scanner.matcher.referenceCornerCount / 1_000_000) million reference corners, above the \(CatalogueMatcher.cornerLimit / 1_000_000) million kept in memory by default (--crop-search on forces it)")
         }
-        if scanner.matcher.clips.isEmpty {
-            Terminal.warning("the catalogue \(catalogue.path) has no clips; nothing can match")
+        for damaged in scanner.damaged {
+            Terminal.warning("clip \(damaged.record.id) \"\(damaged.record.title)\" is not searched: its fingerprint is damaged (\(damaged.problem)); `cliptrace remove \(damaged.record.id)` and register it again")
         }
-        let entries = MediaFiles.expand(paths)
-        let sink: OutputSink
-        do { sink = try OutputSink(path: output) } catch {
-            Terminal.error("Cannot write the report to \(output ?? "stdout"): \(error.localizedDescription).")
-            throw ExitStatus.fatal
+        if scanner.matcher.clips.isEmpty {
+            Terminal.warning("the catalogue \(catalogue.path) has no clips to search; nothing can match")
         }
         let writer = ReportWriter(format: format) { try sink.write($0) }
         let progress = ProgressLine(quiet: outputOptions.quiet)
@@ -166,7 +178,7 @@ struct ScanCommand: AsyncParsableCommand {
         } catch {
             progress.finish()
             sink.abandon()
-            Terminal.error("Could not write the report: \(error.localizedDescription).")
+            Terminal.error(Terminal.sentence(for: error))
             throw ExitStatus.fatal
         }
         progress.finish()
@@ -175,6 +187,6 @@ struct ScanCommand: AsyncParsableCommand {
             Terminal.info(String(format: "scanned %d file(s), %.1f s of video in %.1f s: %d match(es) in %d file(s), %d failed",
                                  scanned, seconds, elapsed, matchCount, matchedFiles, failed))
         }
-        if failed > 0 { throw ExitStatus.partialFailure }
+        if failed > 0 || !scanner.damaged.isEmpty { throw ExitStatus.partialFailure }
     }
 }

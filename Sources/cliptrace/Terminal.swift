@@ -1,28 +1,41 @@
+import ClipTraceDecoding
+import ClipTraceScanning
 import Foundation
 
 /// Messages for people go to stderr; results go to stdout or --output.
 enum Terminal {
     static let isInteractive = isatty(STDERR_FILENO) == 1
 
+    /// Text from outside (titles, file names, messages quoting them) made safe for a terminal or a TSV line:
+    /// control characters and bytes that are not UTF-8 are shown as escapes instead of running as escape
+    /// sequences or breaking a line in two.
+    static func text(_ value: String) -> String { PathBytes.display(value, controls: true) }
+
     static func error(_ sentence: String) {
-        FileHandle.standardError.write(Data("cliptrace: error: \(sentence)\n".utf8))
+        FileHandle.standardError.write(Data("cliptrace: error: \(text(sentence))\n".utf8))
     }
 
     static func warning(_ sentence: String) {
-        FileHandle.standardError.write(Data("cliptrace: warning: \(sentence)\n".utf8))
+        FileHandle.standardError.write(Data("cliptrace: warning: \(text(sentence))\n".utf8))
     }
 
     static func info(_ text: String) {
         FileHandle.standardError.write(Data("\(text)\n".utf8))
     }
 
+    /// One sentence for an error that ends a command.
+    static func sentence(for error: any Error) -> String {
+        if let error = error as? OutputError { return error.message }
+        return ClipScanner.sentence(for: error)
+    }
+
     /// Writes results to stdout. A write that fails (a full disk behind a redirection) is an error the user
     /// must see: it ends the command with status 2 instead of a silent, truncated result.
     static func writeResults(_ text: String) throws {
         do {
-            try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+            try OutputSink(.standardOutput).write(text)
         } catch {
-            Terminal.error("Could not write the results to standard output: \(error.localizedDescription).")
+            Terminal.error(error.message)
             throw ExitStatus.fatal
         }
     }
@@ -66,47 +79,5 @@ final class ProgressLine: @unchecked Sendable {
         let total = Int(seconds.rounded())
         return total >= 3600 ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
             : String(format: "%d:%02d", total / 60, total % 60)
-    }
-}
-
-/// Where results go: stdout, or a file written atomically (a temporary file renamed at the end).
-final class OutputSink {
-    private let path: String?
-    private let temporaryPath: String?
-    private let handle: FileHandle
-
-    init(path: String?) throws {
-        self.path = path
-        if let path {
-            let temporary = path + ".partial-\(getpid())"
-            guard FileManager.default.createFile(atPath: temporary, contents: nil),
-                  let handle = FileHandle(forWritingAtPath: temporary)
-            else {
-                throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-            }
-            self.temporaryPath = temporary
-            self.handle = handle
-        } else {
-            temporaryPath = nil
-            handle = FileHandle.standardOutput
-        }
-    }
-
-    func write(_ text: String) throws {
-        try handle.write(contentsOf: Data(text.utf8))
-    }
-
-    func commit() throws {
-        guard let path, let temporaryPath else { return }
-        try handle.synchronize()
-        try handle.close()
-        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-        try FileManager.default.moveItem(atPath: temporaryPath, toPath: path)
-    }
-
-    func abandon() {
-        guard let temporaryPath else { return }
-        try? handle.close()
-        try? FileManager.default.removeItem(atPath: temporaryPath)
     }
 }
