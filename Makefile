@@ -6,7 +6,15 @@ DEMO_DIR ?= demo-output
 # and `make build` share one build.
 BIN = $(shell $(SWIFT) build -c release --show-bin-path)/cliptrace
 
-.PHONY: setup build demo test torture sanitize eval bench ratios testmedia golden clean check-dependency
+PREFIX ?= /usr/local
+DESTDIR ?=
+MANUAL = .build/plugins/GenerateManual/outputs/cliptrace/cliptrace.1
+INSTALLED = $(DESTDIR)$(PREFIX)/bin/cliptrace $(DESTDIR)$(PREFIX)/share/man/man1/cliptrace.1 \
+	$(DESTDIR)$(PREFIX)/share/bash-completion/completions/cliptrace \
+	$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cliptrace \
+	$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cliptrace.fish
+
+.PHONY: setup build demo test torture sanitize eval bench ratios testmedia golden clean check-dependency install uninstall
 
 setup:
 	@scripts/setup.sh
@@ -66,6 +74,24 @@ testmedia:
 
 golden:
 	python3 Tests/Golden/make_golden.py
+
+# The release binary, a man page generated from --help (swift-argument-parser's generate-manual plugin) and
+# shell completions, under PREFIX (default /usr/local; DESTDIR for packaging).
+install: build
+	$(SWIFT) package --disable-sandbox generate-manual
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/cliptrace
+	install -m 644 $(MANUAL) $(DESTDIR)$(PREFIX)/share/man/man1/cliptrace.1
+	$(BIN) --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cliptrace
+	$(BIN) --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cliptrace
+	$(BIN) --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cliptrace.fish
+	@echo "installed cliptrace under $(DESTDIR)$(PREFIX)"
+
+# Removes exactly the files install put there, nothing else.
+uninstall:
+	rm -f $(INSTALLED)
 
 clean:
 	rm -rf .build $(DEMO_DIR)

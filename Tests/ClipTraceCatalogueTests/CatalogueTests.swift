@@ -29,7 +29,7 @@ struct CatalogueTests {
     func lifecycle() throws {
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
-        let catalogue = try SQLiteCatalogue(path: folder.file("catalogue.sqlite"))
+        let catalogue = try SQLiteCatalogue(path: folder.file("catalogue.sqlite"), access: .create)
         guard case .registered(let first) = try catalogue.register(Self.clip("alpha", seed: 1)) else {
             Issue.record("alpha was not registered")
             return
@@ -54,7 +54,7 @@ struct CatalogueTests {
     func duplicate() throws {
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
-        let catalogue = try SQLiteCatalogue(path: folder.file("catalogue.sqlite"))
+        let catalogue = try SQLiteCatalogue(path: folder.file("catalogue.sqlite"), access: .create)
         _ = try catalogue.register(Self.clip("alpha", seed: 1))
         let again = try catalogue.register(Self.clip("alpha again", seed: 1))
         guard case .alreadyRegistered(let existing) = again else {
@@ -70,12 +70,12 @@ struct CatalogueTests {
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
         do {
-            let catalogue = try SQLiteCatalogue(path: folder.file("c.sqlite"))
+            let catalogue = try SQLiteCatalogue(path: folder.file("c.sqlite"), access: .create)
             _ = try catalogue.register(Self.clip("alpha", seed: 1))
         }
-        let reopened = try SQLiteCatalogue(path: folder.file("c.sqlite"), create: false)
+        let reopened = try SQLiteCatalogue(path: folder.file("c.sqlite"), access: .read)
         #expect(try reopened.clips().count == 1)
-        #expect(try reopened.allFingerprints().first?.1 == Self.fingerprint(seed: 1))
+        #expect(try reopened.loadFingerprints().clips.first?.1 == Self.fingerprint(seed: 1))
     }
 
     @Test("a file that is not a catalogue is refused and left byte-for-byte untouched")
@@ -84,7 +84,7 @@ struct CatalogueTests {
         defer { folder.cleanUp() }
         let text = folder.file("notes.sqlite")
         try Data("my important notes".utf8).write(to: URL(fileURLWithPath: text))
-        #expect(throws: CatalogueError.self) { try SQLiteCatalogue(path: text) }
+        #expect(throws: CatalogueError.self) { try SQLiteCatalogue(path: text, access: .create) }
         #expect(try Data(contentsOf: URL(fileURLWithPath: text)) == Data("my important notes".utf8))
 
         // Another application's SQLite database.
@@ -94,7 +94,7 @@ struct CatalogueTests {
         try #require(made.status == 0, "python3 could not make a foreign database: \(made.stderr)")
         let before = try Data(contentsOf: URL(fileURLWithPath: foreign))
         do {
-            _ = try SQLiteCatalogue(path: foreign)
+            _ = try SQLiteCatalogue(path: foreign, access: .create)
             Issue.record("a foreign database was accepted")
         } catch {
             #expect(error.code == .notACatalogue)
@@ -104,7 +104,7 @@ struct CatalogueTests {
         // A torn file: a real catalogue cut short.
         let torn = folder.file("torn.sqlite")
         do {
-            let catalogue = try SQLiteCatalogue(path: folder.file("whole.sqlite"))
+            let catalogue = try SQLiteCatalogue(path: folder.file("whole.sqlite"), access: .create)
             for seed in UInt64(1)...5 { _ = try catalogue.register(Self.clip("c\(seed)", seed: seed)) }
         }
         let checkpointed = try run("/usr/bin/env", ["python3", "-c", "import sqlite3; sqlite3.connect('\(folder.file("whole.sqlite"))').execute('PRAGMA wal_checkpoint(TRUNCATE)')"])
@@ -113,12 +113,12 @@ struct CatalogueTests {
         try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: torn))
         let tornBefore = try Data(contentsOf: URL(fileURLWithPath: torn))
         do {
-            let catalogue = try SQLiteCatalogue(path: torn)
-            _ = try catalogue.allFingerprints()
+            let catalogue = try SQLiteCatalogue(path: torn, access: .read)
+            _ = try catalogue.loadFingerprints()
             let check = try catalogue.integrityCheck()
             #expect(check != "ok", "a torn file passed the integrity check")
         } catch {
-            #expect([.corrupt, .notACatalogue, .badFingerprint, .other].contains(error.code), "\(error)")
+            #expect([.corrupt, .notACatalogue, .badFingerprint, .cannotOpen, .other].contains(error.code), "\(error)")
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: torn)).prefix(tornBefore.count) == tornBefore)
     }
@@ -126,10 +126,10 @@ struct CatalogueTests {
     @Test("opening a missing catalogue without create fails clearly")
     func missing() throws {
         do {
-            _ = try SQLiteCatalogue(path: "/nonexistent/dir/c.sqlite", create: false)
+            _ = try SQLiteCatalogue(path: "/nonexistent/dir/c.sqlite", access: .read)
             Issue.record("opened a catalogue that does not exist")
         } catch {
-            #expect(error.code == .cannotOpen)
+            #expect(error.code == .notFound)
         }
     }
 }

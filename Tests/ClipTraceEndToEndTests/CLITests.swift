@@ -182,7 +182,7 @@ struct CLITests {
         let cases = [
             ("testmedia/nope.mp4", "no such file"), ("testmedia/bad/text.mp4", "does not recognise"),
             ("testmedia/formats/audio_only.m4a", "no video stream"), ("testmedia/bad/empty.mp4", "empty"),
-            ("testmedia/formats", "directory"),
+            ("testmedia/formats", "folder"),
         ]
         for (file, phrase) in cases {
             let result = try run(binary, ["fingerprint", Repository.path(file)])
@@ -389,7 +389,7 @@ struct CLITests {
             #expect(process.terminationStatus == 0, "\(process.arguments ?? []): \(message)")
             #expect(!message.contains("locked"))
         }
-        let final = try SQLiteCatalogue(path: catalogue)
+        let final = try SQLiteCatalogue(path: catalogue, access: .read)
         #expect(try final.clips().count == 7)
         #expect(try final.integrityCheck() == "ok")
     }
@@ -422,9 +422,11 @@ struct CLITests {
                 continue
             }
             checked += 1
-            let opened = try SQLiteCatalogue(path: catalogue)
+            let opened = try SQLiteCatalogue(path: catalogue, access: .read)
             #expect(try opened.integrityCheck() == "ok")
-            for (record, fingerprint) in try opened.allFingerprints() {
+            let contents = try opened.loadFingerprints()
+            #expect(contents.damaged.isEmpty)
+            for (record, fingerprint) in contents.clips {
                 #expect(fingerprint.frames.count == record.frameCount, "clip \(record.title) is incomplete")
                 #expect(record.frameCount >= 40)
             }
@@ -432,7 +434,7 @@ struct CLITests {
         #expect(checked >= trials / 3, "only \(checked) of \(trials) kills left a catalogue to check")
         let finished = try run(binary, ["register", "--catalogue", shared] + Self.references)
         #expect(finished.status == 0, "\(finished.stderr)")
-        let final = try SQLiteCatalogue(path: shared)
+        let final = try SQLiteCatalogue(path: shared, access: .read)
         #expect(try final.clips().count == 3)
         #expect(try final.integrityCheck() == "ok")
     }

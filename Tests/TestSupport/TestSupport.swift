@@ -7,8 +7,10 @@ public enum Repository {
 
     public static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 
-    /// The `cliptrace` executable built beside the test bundle.
+    /// The `cliptrace` executable built beside the test bundle, or `$CLIPTRACE_BINARY` (to run the suite's
+    /// command-line tests against an installed or older binary).
     public static func cliptraceBinary() throws -> String {
+        if let chosen = ProcessInfo.processInfo.environment["CLIPTRACE_BINARY"], !chosen.isEmpty { return chosen }
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<4 {
             let candidate = directory.appendingPathComponent("cliptrace").path
