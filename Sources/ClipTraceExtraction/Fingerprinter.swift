@@ -1,4 +1,5 @@
 import ClipTraceDecoding
+import Foundation
 import ClipTraceFingerprint
 import ClipTraceHashing
 import ClipTraceObservations
@@ -150,6 +151,8 @@ public struct Fingerprinter: Sendable {
         // running means, so it also gets the windows seen at its own time.
         var windowHistory: [(time: Double, windows: [PixelRegion])] = []
         var framesSinceWindowSearch = Int.max
+        // The content rectangle most recently settled: windows are looked for inside it.
+        var latestContent: PixelRegion? = nil
 
         func observe(_ frame: SampledFrame, _ region: PixelRegion) {
             let image = frame.image
@@ -217,14 +220,17 @@ public struct Fingerprinter: Sendable {
                 windowDetector.push(sample.image)
                 framesSinceWindowSearch = framesSinceWindowSearch == Int.max ? Int.max : framesSinceWindowSearch + 1
                 if framesSinceWindowSearch >= 4 {
-                    windows = windowDetector.windows()
+                    windows = windowDetector.windows(within: options.detectContentRectangle ? latestContent : nil)
                     windowHistory.append((sample.time, windows))
                     // Only searches since the oldest frame still waiting to be hashed matter.
                     windowHistory.removeAll { $0.time < sample.time - 4 - 2 * Double(tracker.radius) / options.decoding.samplesPerSecond }
                     framesSinceWindowSearch = 0
                 }
             }
-            for (frame, region) in tracker.push(sample) { observe(frame, region) }
+            for (frame, region) in tracker.push(sample) {
+                latestContent = region
+                observe(frame, region)
+            }
         }
         for (frame, region) in tracker.finish() { observe(frame, region) }
 

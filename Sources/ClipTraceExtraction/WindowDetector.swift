@@ -12,8 +12,9 @@ package struct WindowDetector {
     /// Working resolution: the long side of the gradient maps. PDQ changes a lot when a window is off by a
     /// few percent, so the maps keep the analysis image's full resolution.
     static let workingSide = 512
-    /// Smallest window side as a share of the frame side.
-    static let minimumShare = 0.3
+    /// Smallest window side as a share of the side of the area searched (the content, or a parent window).
+    /// A streamer's picture-in-picture goes down to a quarter of the width.
+    static let minimumShare = 0.2
     /// Largest window area as a share of the frame: larger ones are the frame itself.
     static let maximumAreaShare = 0.9
     /// A line pixel's mean gradient, as a multiple of the picture's 75th-percentile gradient (and at least
@@ -22,6 +23,12 @@ package struct WindowDetector {
     static let minimumLineGradient: Float = 10
     /// The share of each side of a candidate window that must be line pixels.
     static let minimumSideCoverage = 0.55
+    /// A band has only two sides, so each must be a clearer line.
+    static let minimumBandCoverage = 0.7
+    /// ... and its inside must be this much sharper than what surrounds it (a blurred fill), or move this much
+    /// differently (a share of the area's motion beyond the band's share of its area).
+    static let bandSharpnessRatio = 1.5
+    static let bandMotionContrast = 0.1
     /// Weight of a candidate's area in its score: between two equally well bordered windows, the larger.
     static let areaWeight = 0.1
     /// Steps in the motion map that mark a border: a change of this share of the busiest tenth's motion.
@@ -31,8 +38,8 @@ package struct WindowDetector {
     static let movingShare: Float = 0.15
     /// The moving box must cover this share of the frame: less is a detail, more is the frame itself.
     static let movingAreaShares = 0.15...0.85
-    /// Candidate lines beyond this many per axis mean a busy texture, not a window.
-    static let maximumLines = 32
+    /// Candidate lines kept per axis, the longest: a busy texture offers many short ones.
+    static let maximumLines = 24
     // The window search as a whole (borders from motion steps, duplicates within 1.5 %, the dimmed control
     // bar) took the public evaluation split from F1 0.909 to 0.947 and segment AP 0.799 to 0.887.
 
@@ -93,134 +100,219 @@ package struct WindowDetector {
         frames = 0
     }
 
-    /// Up to `limit` candidate windows in source-image pixels, best first.
-    func windows(limit: Int = 2) -> [PixelRegion] {
+    /// Up to `limit` candidate windows in source-image pixels, best first, then up to `limit` windows found
+    /// inside them (a picture-in-picture inside a screen-recorded player), then the moving box. `area` (source
+    /// pixels) is where to look, the content rectangle when bars were cut: sizes are judged against it, so a
+    /// window in a letterboxed 16:9 picture inside a 9:16 frame counts by the picture's size, not the frame's.
+    func windows(limit: Int = 2, within area: PixelRegion? = nil) -> [PixelRegion] {
         guard frames >= 2, width >= 32, height >= 32 else { return [] }
-        let w = width, h = height
-        // A line pixel: a strong persistent gradient, relative to this video's own gradient level.
-        let gradients = meanGx + meanGy
-        let typical = Self.kthSmallest(gradients, gradients.count * 3 / 4)
-        let threshold = max(Self.minimumLineGradient, Self.lineGradientFactor * typical)
-        // How much the busiest tenth of the picture moves: the scale for motion borders and the moving box.
-        let activityHigh = frames >= 4 ? Self.kthSmallest(activity, activity.count * 9 / 10) : 0
-
-        // A window on a moving textured background (a streamer's animated backdrop) has no persistent luminance
-        // edge, but its border still separates two kinds of motion: steps in the activity map, averaged along
-        // the border's direction so that the texture's own cells cancel out, mark it too.
-        let activityEdges = activitySteps(high: activityHigh)
-        let isColumnLine = (0..<(w * h)).map { meanGx[$0] >= threshold || activityEdges.columns[$0] }
-        let isRowLine = (0..<(w * h)).map { meanGy[$0] >= threshold || activityEdges.rows[$0] }
-
-        // Edge between column x and x+1 is in gx[x]; between row y and y+1 in gy[y]. Prefix counts of line
-        // pixels make every side-coverage question O(1).
-        var columnPrefix = [Int32](repeating: 0, count: w * (h + 1))  // [x * (h+1) + y]
-        var rowPrefix = [Int32](repeating: 0, count: h * (w + 1))     // [y * (w+1) + x]
-        for x in 0..<w {
-            for y in 0..<h {
-                columnPrefix[x * (h + 1) + y + 1] = columnPrefix[x * (h + 1) + y] + (isColumnLine[y * w + x] ? 1 : 0)
-            }
+        let maps = Maps(self)
+        let moving = activeRegion(high: maps.activityHigh)
+        var box = Box(x0: 0, y0: 0, x1: width, y1: height)
+        if let area {
+            let candidate = Box(x0: max(0, area.x / scale), y0: max(0, area.y / scale),
+                                x1: min(width, (area.x + area.width) / scale), y1: min(height, (area.y + area.height) / scale))
+            if candidate.width >= 32, candidate.height >= 32 { box = candidate }
         }
-        for y in 0..<h {
-            for x in 0..<w {
-                rowPrefix[y * (w + 1) + x + 1] = rowPrefix[y * (w + 1) + x] + (isRowLine[y * w + x] ? 1 : 0)
-            }
-        }
-        func verticalCoverage(_ x: Int, _ top: Int, _ bottom: Int) -> Double {
-            let hits = columnPrefix[x * (h + 1) + bottom] - columnPrefix[x * (h + 1) + top]
-            return Double(hits) / Double(max(1, bottom - top))
-        }
-        func horizontalCoverage(_ y: Int, _ left: Int, _ right: Int) -> Double {
-            let hits = rowPrefix[y * (w + 1) + right] - rowPrefix[y * (w + 1) + left]
-            return Double(hits) / Double(max(1, right - left))
-        }
-        // Candidate lines: columns / rows with a long run of line pixels.
-        func longestRun(_ count: Int, _ isLine: (Int) -> Bool) -> Int {
-            var best = 0, run = 0
-            for i in 0..<count {
-                if isLine(i) { run += 1; best = max(best, run) } else { run = 0 }
-            }
-            return best
-        }
-        let minimumColumnRun = Int(Self.minimumShare * Double(h))
-        let minimumRowRun = Int(Self.minimumShare * Double(w))
-        var columns: [Int] = [], rows: [Int] = []
-        var columnRuns = [Int](repeating: 0, count: w), rowRuns = [Int](repeating: 0, count: h)
-        for x in 1..<(w - 2) { columnRuns[x] = longestRun(h, { isColumnLine[$0 * w + x] }) }
-        for y in 1..<(h - 2) { rowRuns[y] = longestRun(w, { isRowLine[y * w + $0] }) }
-        // A blurred border spans two or three neighbouring lines: keep the strongest of each cluster.
-        for x in 1..<(w - 2) where columnRuns[x] >= minimumColumnRun
-            && columnRuns[x] >= columnRuns[x - 1] && columnRuns[x] > columnRuns[x + 1]
-        {
-            columns.append(x)
-        }
-        for y in 1..<(h - 2) where rowRuns[y] >= minimumRowRun && rowRuns[y] >= rowRuns[y - 1] && rowRuns[y] > rowRuns[y + 1] {
-            rows.append(y)
-        }
-        let moving = activeRegion(high: activityHigh)
-        guard !columns.isEmpty || !rows.isEmpty else { return moving.map { [toSource($0, inset: 0)] } ?? [] }
-        // The frame's own edges can close a window that touches them.
-        let columnChoices = Array(Set(columns + [-1, w - 1])).sorted()
-        let rowChoices = Array(Set(rows + [-1, h - 1])).sorted()
-        guard columnChoices.count <= Self.maximumLines, rowChoices.count <= Self.maximumLines else {
-            return moving.map { [toSource($0, inset: 0)] } ?? []
-        }
-
-        // Integral image of motion: a player window moves inside and is still around it.
-        var motion = [Double](repeating: 0, count: (w + 1) * (h + 1))
-        for y in 0..<h {
-            var rowSum = 0.0
-            for x in 0..<w {
-                rowSum += Double(activity[y * w + x])
-                motion[(y + 1) * (w + 1) + x + 1] = motion[y * (w + 1) + x + 1] + rowSum
-            }
-        }
-        let totalMotion = motion[(h + 1) * (w + 1) - 1]
-        func motionShareInside(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int) -> Double {
-            guard totalMotion > 0 else { return 0 }
-            let inside = motion[y1 * (w + 1) + x1] - motion[y0 * (w + 1) + x1] - motion[y1 * (w + 1) + x0]
-                + motion[y0 * (w + 1) + x0]
-            return inside / totalMotion
-        }
-        var scored: [(score: Double, region: PixelRegion)] = []
-        for (li, left) in columnChoices.enumerated() {
-            for right in columnChoices[(li + 1)...] where Double(right - left) >= Self.minimumShare * Double(w) {
-                for (ti, top) in rowChoices.enumerated() {
-                    for bottom in rowChoices[(ti + 1)...] where Double(bottom - top) >= Self.minimumShare * Double(h) {
-                        let areaShare = Double((right - left) * (bottom - top)) / Double(w * h)
-                        guard areaShare <= Self.maximumAreaShare else { continue }
-                        let x0 = left + 1, x1 = right + 1, y0 = top + 1, y1 = bottom + 1
-                        // Sides on the frame border count as covered only if the opposite side is a real line.
-                        let sides = [
-                            left < 0 ? nil : verticalCoverage(left, y0, y1),
-                            right >= w - 1 ? nil : verticalCoverage(right, y0, y1),
-                            top < 0 ? nil : horizontalCoverage(top, x0, x1),
-                            bottom >= h - 1 ? nil : horizontalCoverage(bottom, x0, x1),
-                        ].compactMap { $0 }
-                        guard sides.count >= 3, let weakest = sides.min(), weakest >= Self.minimumSideCoverage
-                        else { continue }
-                        let mean = sides.reduce(0, +) / Double(sides.count)
-                        // Motion that differs across the border marks the real window: concentrated inside (a
-                        // player on a still screen) or clearly less than around it (a window on a busy backdrop).
-                        let concentration = abs(motionShareInside(max(0, x0), max(0, y0), min(w, x1), min(h, y1))
-                            - areaShare)
-                        let score = mean * Double(sides.count) / 4 + Self.areaWeight * areaShare + concentration
-                        scored.append((score, PixelRegion(x: x0, y: y0, width: x1 - x0, height: y1 - y0)))
-                    }
-                }
-            }
-        }
-        scored.sort { $0.score > $1.score }
         var picked: [PixelRegion] = []
-        for candidate in scored where picked.count < limit {
-            // Skip near-duplicates of a better window.
-            if picked.contains(where: { sameWindow($0, candidate.region) }) { continue }
-            picked.append(candidate.region)
+        func pick(_ candidates: [(score: Double, region: PixelRegion)], upTo count: Int) -> [PixelRegion] {
+            var added: [PixelRegion] = []
+            for candidate in candidates where added.count < count {
+                // Skip near-duplicates of a better window.
+                if (picked + added).contains(where: { sameWindow($0, candidate.region) }) { continue }
+                added.append(candidate.region)
+            }
+            return added
+        }
+        let outer = pick(search(in: box, maps: maps), upTo: limit)
+        picked += outer
+        // A window inside a window: the best one inside each, judged against its parent's size.
+        for parent in outer where picked.count < 2 * limit {
+            let inner = Box(x0: parent.x, y0: parent.y, x1: parent.x + parent.width, y1: parent.y + parent.height)
+            guard inner.width >= 32, inner.height >= 32 else { continue }
+            picked += pick(search(in: inner, maps: maps), upTo: 1)
         }
         if let moving, !picked.contains(where: { sameWindow($0, moving) }) { picked.append(moving) }
         // Back to source pixels, inset by one working pixel so the border line itself is not hashed (PDQ is
         // sensitive to a few percent of crop, so no more than that).
         return picked.map { toSource($0, inset: 1) }
             .filter { $0.x + $0.width <= sourceWidth && $0.y + $0.height <= sourceHeight }
+    }
+
+    /// A rectangle of working pixels: columns `x0 ..< x1`, rows `y0 ..< y1`.
+    struct Box {
+        var x0: Int, y0: Int, x1: Int, y1: Int
+        var width: Int { x1 - x0 }
+        var height: Int { y1 - y0 }
+    }
+
+    /// What every search of one call reads: which pixels are parts of lines, with prefix counts along columns
+    /// and rows, and integral images of motion and sharpness.
+    struct Maps {
+        let w: Int, h: Int
+        let isColumnLine: [Bool], isRowLine: [Bool]
+        /// Edge between column x and x+1 is in gx[x]; between row y and y+1 in gy[y]. Prefix counts of line
+        /// pixels make every side-coverage question O(1): `columnPrefix[x * (h+1) + y]`, `rowPrefix[y * (w+1) + x]`.
+        let columnPrefix: [Int32], rowPrefix: [Int32]
+        let motion: [Double], sharpness: [Double]
+        let activityHigh: Float
+
+        init(_ detector: WindowDetector) {
+            let w = detector.width, h = detector.height
+            self.w = w
+            self.h = h
+            // A line pixel: a strong persistent gradient, relative to this video's own gradient level.
+            let gradients = zip(detector.meanGx, detector.meanGy).map { $0 + $1 }
+            let typical = WindowDetector.kthSmallest(gradients, gradients.count * 3 / 4)
+            let threshold = max(WindowDetector.minimumLineGradient, WindowDetector.lineGradientFactor * typical)
+            // How much the busiest tenth of the picture moves: the scale for motion borders and the moving box.
+            activityHigh = detector.frames >= 4 ? WindowDetector.kthSmallest(detector.activity, detector.activity.count * 9 / 10) : 0
+            // A window on a moving textured background (a streamer's animated backdrop) has no persistent
+            // luminance edge, but its border still separates two kinds of motion: steps in the activity map,
+            // averaged along the border's direction so that the texture's own cells cancel out, mark it too.
+            let activityEdges = detector.activitySteps(high: activityHigh)
+            isColumnLine = (0..<(w * h)).map { detector.meanGx[$0] >= threshold || activityEdges.columns[$0] }
+            isRowLine = (0..<(w * h)).map { detector.meanGy[$0] >= threshold || activityEdges.rows[$0] }
+            var columnPrefix = [Int32](repeating: 0, count: w * (h + 1))
+            var rowPrefix = [Int32](repeating: 0, count: h * (w + 1))
+            for x in 0..<w {
+                for y in 0..<h {
+                    columnPrefix[x * (h + 1) + y + 1] = columnPrefix[x * (h + 1) + y] + (isColumnLine[y * w + x] ? 1 : 0)
+                }
+            }
+            for y in 0..<h {
+                for x in 0..<w {
+                    rowPrefix[y * (w + 1) + x + 1] = rowPrefix[y * (w + 1) + x] + (isRowLine[y * w + x] ? 1 : 0)
+                }
+            }
+            self.columnPrefix = columnPrefix
+            self.rowPrefix = rowPrefix
+            // Integral images of motion (a player moves inside and is still around it) and of sharpness (a
+            // picture over a blurred copy of itself is sharp inside and soft around it).
+            var motion = [Double](repeating: 0, count: (w + 1) * (h + 1))
+            var sharpness = [Double](repeating: 0, count: (w + 1) * (h + 1))
+            for y in 0..<h {
+                var motionRow = 0.0, sharpRow = 0.0
+                for x in 0..<w {
+                    motionRow += Double(detector.activity[y * w + x])
+                    sharpRow += Double(gradients[y * w + x])
+                    motion[(y + 1) * (w + 1) + x + 1] = motion[y * (w + 1) + x + 1] + motionRow
+                    sharpness[(y + 1) * (w + 1) + x + 1] = sharpness[y * (w + 1) + x + 1] + sharpRow
+                }
+            }
+            self.motion = motion
+            self.sharpness = sharpness
+        }
+
+        func verticalCoverage(_ x: Int, _ top: Int, _ bottom: Int) -> Double {
+            let hits = columnPrefix[x * (h + 1) + bottom] - columnPrefix[x * (h + 1) + top]
+            return Double(hits) / Double(max(1, bottom - top))
+        }
+
+        func horizontalCoverage(_ y: Int, _ left: Int, _ right: Int) -> Double {
+            let hits = rowPrefix[y * (w + 1) + right] - rowPrefix[y * (w + 1) + left]
+            return Double(hits) / Double(max(1, right - left))
+        }
+
+        /// The sum of an integral image over columns `x0 ..< x1`, rows `y0 ..< y1`.
+        func sum(_ integral: [Double], _ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int) -> Double {
+            integral[y1 * (w + 1) + x1] - integral[y0 * (w + 1) + x1] - integral[y1 * (w + 1) + x0] + integral[y0 * (w + 1) + x0]
+        }
+    }
+
+    /// Candidate windows inside `box`, best first: rectangles closed by long persistent lines (the box's own
+    /// edges may close one), scored by how well their sides are covered, their size, and how differently their
+    /// inside moves. A band across the whole box closed by two lines (a picture over a blurred copy of itself,
+    /// letterboxed in a portrait frame) counts when its inside is clearly sharper or moves differently.
+    func search(in box: Box, maps: Maps) -> [(score: Double, region: PixelRegion)] {
+        let w = maps.w
+        func longestRun(_ range: Range<Int>, _ isLine: (Int) -> Bool) -> Int {
+            var best = 0, run = 0
+            for i in range {
+                if isLine(i) { run += 1; best = max(best, run) } else { run = 0 }
+            }
+            return best
+        }
+        // Candidate lines: columns / rows inside the box with a long run of line pixels within it.
+        let minimumColumnRun = Int(Self.minimumShare * Double(box.height))
+        let minimumRowRun = Int(Self.minimumShare * Double(box.width))
+        var columnRuns = [Int](repeating: 0, count: box.width), rowRuns = [Int](repeating: 0, count: box.height)
+        for x in (box.x0 + 1)..<max(box.x0 + 1, box.x1 - 2) {
+            columnRuns[x - box.x0] = longestRun(box.y0..<box.y1) { maps.isColumnLine[$0 * w + x] }
+        }
+        for y in (box.y0 + 1)..<max(box.y0 + 1, box.y1 - 2) {
+            rowRuns[y - box.y0] = longestRun(box.x0..<box.x1) { maps.isRowLine[y * w + $0] }
+        }
+        // A blurred border spans two or three neighbouring lines: keep the strongest of each cluster.
+        var columns: [Int] = [], rows: [Int] = []
+        for i in 1..<max(1, box.width - 2) where columnRuns[i] >= minimumColumnRun
+            && columnRuns[i] >= columnRuns[i - 1] && columnRuns[i] > columnRuns[i + 1]
+        {
+            columns.append(box.x0 + i)
+        }
+        for i in 1..<max(1, box.height - 2) where rowRuns[i] >= minimumRowRun
+            && rowRuns[i] >= rowRuns[i - 1] && rowRuns[i] > rowRuns[i + 1]
+        {
+            rows.append(box.y0 + i)
+        }
+        guard !columns.isEmpty || !rows.isEmpty else { return [] }
+        // On a busy texture many short lines qualify: the longest are the borders worth pairing.
+        if columns.count > Self.maximumLines {
+            columns = Array(columns.sorted { (columnRuns[$0 - box.x0], -$0) > (columnRuns[$1 - box.x0], -$1) }
+                .prefix(Self.maximumLines))
+        }
+        if rows.count > Self.maximumLines {
+            rows = Array(rows.sorted { (rowRuns[$0 - box.y0], -$0) > (rowRuns[$1 - box.y0], -$1) }.prefix(Self.maximumLines))
+        }
+        // The box's own edges can close a window that touches them.
+        let columnChoices = Array(Set(columns + [box.x0 - 1, box.x1 - 1])).sorted()
+        let rowChoices = Array(Set(rows + [box.y0 - 1, box.y1 - 1])).sorted()
+
+        let boxArea = Double(box.width * box.height)
+        let boxMotion = maps.sum(maps.motion, box.x0, box.y0, box.x1, box.y1)
+        let boxSharpness = maps.sum(maps.sharpness, box.x0, box.y0, box.x1, box.y1)
+        var scored: [(score: Double, region: PixelRegion)] = []
+        for (li, left) in columnChoices.enumerated() {
+            for right in columnChoices[(li + 1)...] where Double(right - left) >= Self.minimumShare * Double(box.width) {
+                for (ti, top) in rowChoices.enumerated() {
+                    for bottom in rowChoices[(ti + 1)...] where Double(bottom - top) >= Self.minimumShare * Double(box.height) {
+                        let x0 = left + 1, x1 = right + 1, y0 = top + 1, y1 = bottom + 1
+                        let areaShare = Double((x1 - x0) * (y1 - y0)) / boxArea
+                        guard areaShare <= Self.maximumAreaShare else { continue }
+                        // Sides on the box's edges are not lines of their own.
+                        let leftOpen = left < box.x0, rightOpen = right >= box.x1 - 1
+                        let topOpen = top < box.y0, bottomOpen = bottom >= box.y1 - 1
+                        let sides = [
+                            leftOpen ? nil : maps.verticalCoverage(left, y0, y1),
+                            rightOpen ? nil : maps.verticalCoverage(right, y0, y1),
+                            topOpen ? nil : maps.horizontalCoverage(top, x0, x1),
+                            bottomOpen ? nil : maps.horizontalCoverage(bottom, x0, x1),
+                        ].compactMap { $0 }
+                        guard let weakest = sides.min() else { continue }
+                        // Motion that differs across the border marks the real window: concentrated inside (a
+                        // player on a still screen) or clearly less than around it (a window on a busy backdrop).
+                        let concentration = boxMotion > 0
+                            ? abs(maps.sum(maps.motion, x0, y0, x1, y1) / boxMotion - areaShare) : 0
+                        if sides.count == 2 {
+                            // A band: two opposite lines, across the whole box the other way.
+                            let isBand = (leftOpen && rightOpen) || (topOpen && bottomOpen)
+                            guard isBand, weakest >= Self.minimumBandCoverage else { continue }
+                            let inside = maps.sum(maps.sharpness, x0, y0, x1, y1) / max(1, Double((x1 - x0) * (y1 - y0)))
+                            let outside = (boxSharpness - inside * Double((x1 - x0) * (y1 - y0)))
+                                / max(1, boxArea - Double((x1 - x0) * (y1 - y0)))
+                            guard inside >= Self.bandSharpnessRatio * outside || concentration >= Self.bandMotionContrast
+                            else { continue }
+                        } else {
+                            guard sides.count >= 3, weakest >= Self.minimumSideCoverage else { continue }
+                        }
+                        let mean = sides.reduce(0, +) / Double(sides.count)
+                        let score = mean * Double(sides.count) / 4 + Self.areaWeight * areaShare + concentration
+                        scored.append((score, PixelRegion(x: x0, y: y0, width: x1 - x0, height: y1 - y0)))
+                    }
+                }
+            }
+        }
+        return scored.sorted { $0.score > $1.score }
     }
 
     /// Whether two windows would hash alike: every edge within 1.5 % of the frame side. PDQ moves by about
@@ -239,7 +331,7 @@ package struct WindowDetector {
     /// Steps in the motion map: `columns[i]` marks a vertical border between pixel i and i+1, `rows[i]` a
     /// horizontal one between i and the pixel below. The map is averaged over 7 pixels along the border and
     /// differenced across 2, so a fine moving texture on one side does not mark lines of its own.
-    private func activitySteps(high: Float) -> (columns: [Bool], rows: [Bool]) {
+    func activitySteps(high: Float) -> (columns: [Bool], rows: [Bool]) {
         let w = width, h = height
         var columns = [Bool](repeating: false, count: w * h), rows = [Bool](repeating: false, count: w * h)
         guard frames >= 4, w >= 8, h >= 8 else { return (columns, rows) }
