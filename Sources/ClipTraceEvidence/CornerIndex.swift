@@ -30,6 +30,11 @@ public struct CornerSearchOptions: Hashable, Sendable {
     public var scales: ClosedRange<Float> = 0.5...2
     /// How far the two axes' scales may differ: a copy stretched to another aspect keeps it within a third.
     public var aspectChange: ClosedRange<Float> = 0.75...1.33
+    /// The largest tilt (radians) a copy may have: 15°, about what BRIEF descriptors, which are not turned with
+    /// the picture, still pair. 0 keeps copies upright.
+    public var maximumRotation: Float = 15 * .pi / 180
+    /// The largest shear (cosine of the angle between the mapped axes): copies are not skewed.
+    public var maximumShear: Float = 0.1
     /// Reference corners whose descriptor also appears at the same place in this many other clips are
     /// dropped: interface chrome, channel logos and captions shared by a series are not evidence of one clip.
     /// Two, not one, so that a trailer and the show it was cut from keep their corners.
@@ -128,9 +133,39 @@ public final class CornerIndex: Sendable {
         var qx: Float, qy: Float, rx: Float, ry: Float, distance: Int
     }
 
-    /// One shift and scale per axis: reference = scale × query + shift.
+    /// An affine map from query positions to reference positions: `r = A q + t`. A crop stretched back to the
+    /// frame is a scale and shift per axis (`a12 = a21 = 0`); a tilted copy adds a small rotation.
     struct Model {
-        var sx: Float, tx: Float, sy: Float, ty: Float
+        var a11: Float, a12: Float, tx: Float
+        var a21: Float, a22: Float, ty: Float
+
+        /// One scale and shift per axis.
+        init(sx: Float, tx: Float, sy: Float, ty: Float) {
+            (a11, a12, self.tx, a21, a22, self.ty) = (sx, 0, tx, 0, sy, ty)
+        }
+
+        init(a11: Float, a12: Float, tx: Float, a21: Float, a22: Float, ty: Float) {
+            (self.a11, self.a12, self.tx, self.a21, self.a22, self.ty) = (a11, a12, tx, a21, a22, ty)
+        }
+
+        /// A rotation by `angle` (radians) and one scale, through point pair `a`.
+        init(scale: Float, angle: Float, through a: Pair) {
+            let c = scale * Float(cosine(Double(angle))), s = scale * Float(sine(Double(angle)))
+            (a11, a12, a21, a22) = (c, -s, s, c)
+            tx = a.rx - (c * a.qx - s * a.qy)
+            ty = a.ry - (s * a.qx + c * a.qy)
+        }
+
+        @inline(__always) func map(_ x: Float, _ y: Float) -> (Float, Float) {
+            (a11 * x + a12 * y + tx, a21 * x + a22 * y + ty)
+        }
+
+        /// Scale along each query axis, and the rotation of the x axis (radians).
+        var scaleX: Float { (a11 * a11 + a21 * a21).squareRoot() }
+        var scaleY: Float { (a12 * a12 + a22 * a22).squareRoot() }
+        var rotation: Float { Float(arcTangent(Double(a21), Double(a11))) }
+        /// The cosine of the angle between the mapped axes: 0 without shear.
+        var shear: Float { abs(a11 * a12 + a21 * a22) / max(1e-6, scaleX * scaleY) }
     }
 
     /// The votes of `query`: per corner moment (see ``timeline(of:)``), each verified reference frame votes,
@@ -223,9 +258,10 @@ public final class CornerIndex: Sendable {
         return votes
     }
 
-    /// RANSAC over pairs of pairs: each pair of corners fixes a scale and shift per axis; the model explaining
-    /// most corners wins, is refitted on them by least squares and recounted. Returns the inlier count and
-    /// their mean descriptor distance, or nil below the minimum.
+    /// RANSAC over pairs of pairs: each pair of corners fixes two hypotheses, a scale and shift per axis (a crop
+    /// stretched back) and a rotation with one scale (a tilted copy); the model explaining most corners wins,
+    /// is refitted as an affine map on them by least squares and recounted. Returns the inlier count and their
+    /// mean descriptor distance, or nil below the minimum.
     func verify(_ pairs: [Pair]) -> (Int, Int)? {
         let share = options.minimumInlierShare.isFinite ? min(1, max(0, options.minimumInlierShare)) : 0
         let minimumInliers = max(options.minimumInliers, Int((share * Float(pairs.count)).rounded(.up)))
@@ -240,41 +276,38 @@ public final class CornerIndex: Sendable {
         }
         // Trials only count; the winner's inliers are then made one-to-one.
         var bestModel: Model?, bestCount = 0
-        let trials = min(options.trials, pairs.count * (pairs.count - 1) / 2)
-        for _ in 0..<trials {
-            let a = pairs[next(pairs.count)], b = pairs[next(pairs.count)]
-            guard abs(a.qx - b.qx) > options.minimumSampleSeparation, abs(a.qy - b.qy) > options.minimumSampleSeparation
-            else { continue }
-            let sx = (a.rx - b.rx) / (a.qx - b.qx), sy = (a.ry - b.ry) / (a.qy - b.qy)
-            let model = Model(sx: sx, tx: a.rx - sx * a.qx, sy: sy, ty: a.ry - sy * a.qy)
-            guard plausible(model) else { continue }
+        func consider(_ model: Model) {
+            guard plausible(model) else { return }
             var count = 0
             for p in pairs where fits(model, p) { count += 1 }
             if count > bestCount { (bestModel, bestCount) = (model, count) }
         }
+        let trials = min(options.trials, pairs.count * (pairs.count - 1) / 2)
+        let separation = options.minimumSampleSeparation
+        for _ in 0..<trials {
+            let a = pairs[next(pairs.count)], b = pairs[next(pairs.count)]
+            let dqx = b.qx - a.qx, dqy = b.qy - a.qy, drx = b.rx - a.rx, dry = b.ry - a.ry
+            if abs(dqx) > separation, abs(dqy) > separation {
+                let sx = drx / dqx, sy = dry / dqy
+                consider(Model(sx: sx, tx: a.rx - sx * a.qx, sy: sy, ty: a.ry - sy * a.qy))
+            }
+            let queryLength = (dqx * dqx + dqy * dqy).squareRoot()
+            if options.maximumRotation > 0, queryLength > 2 * separation {
+                let angle = Float(arcTangent(Double(dry), Double(drx)) - arcTangent(Double(dqy), Double(dqx)))
+                consider(Model(scale: (drx * drx + dry * dry).squareRoot() / queryLength, angle: angle, through: a))
+            }
+        }
         guard let bestModel, bestCount >= minimumInliers else { return nil }
         var best = inliersOf(bestModel, pairs)
         guard best.count >= minimumInliers else { return nil }
-        // Refit on the inliers, one least-squares line per axis, and recount.
-        func fit(_ q: KeyPath<Pair, Float>, _ r: KeyPath<Pair, Float>) -> (Float, Float)? {
-            var n: Float = 0, sq: Float = 0, sr: Float = 0, sqq: Float = 0, sqr: Float = 0
-            for index in best {
-                let p = pairs[index]
-                n += 1; sq += p[keyPath: q]; sr += p[keyPath: r]; sqq += p[keyPath: q] * p[keyPath: q]
-                sqr += p[keyPath: q] * p[keyPath: r]
-            }
-            let denominator = n * sqq - sq * sq
-            guard abs(denominator) > 1e-9 else { return nil }
-            let slope = (n * sqr - sq * sr) / denominator
-            return (slope, (sr - slope * sq) / n)
+        // Refit on the inliers: one least-squares plane per reference axis, twice.
+        for _ in 0..<2 {
+            guard let model = affineFit(best.map { pairs[$0] }), plausible(model) else { break }
+            let refined = inliersOf(model, pairs)
+            guard refined.count >= best.count else { break }
+            best = refined
         }
-        if let (sx, tx) = fit(\.qx, \.rx), let (sy, ty) = fit(\.qy, \.ry) {
-            let model = Model(sx: sx, tx: tx, sy: sy, ty: ty)
-            if plausible(model) {
-                let refined = inliersOf(model, pairs)
-                if refined.count >= best.count { best = refined }
-            }
-        }
+        // Corners bunched in one spot (a caption, a logo) say little about the whole picture.
         let qxs = best.map { pairs[$0].qx }, qys = best.map { pairs[$0].qy }
         guard best.count >= minimumInliers, qxs.max()! - qxs.min()! >= options.minimumSpread,
               qys.max()! - qys.min()! >= options.minimumSpread
@@ -283,17 +316,50 @@ public final class CornerIndex: Sendable {
         return (best.count, distance)
     }
 
-    /// Copies are scaled by at most a factor of two either way and keep their aspect within a third.
+    /// The least-squares affine map of the pairs' query positions onto their reference positions.
+    func affineFit(_ pairs: [Pair]) -> Model? {
+        guard pairs.count >= 3 else { return nil }
+        // Normal equations of [qx qy 1] against rx and against ry (they share the 3×3 matrix).
+        var m = [Double](repeating: 0, count: 9), bx = [Double](repeating: 0, count: 3), by = bx
+        for p in pairs {
+            let v = [Double(p.qx), Double(p.qy), 1]
+            for i in 0..<3 {
+                for j in 0..<3 { m[i * 3 + j] += v[i] * v[j] }
+                bx[i] += v[i] * Double(p.rx)
+                by[i] += v[i] * Double(p.ry)
+            }
+        }
+        func solve(_ b: [Double]) -> [Double]? {
+            // Cramer's rule on the 3×3 system.
+            func det(_ a: [Double]) -> Double {
+                a[0] * (a[4] * a[8] - a[5] * a[7]) - a[1] * (a[3] * a[8] - a[5] * a[6]) + a[2] * (a[3] * a[7] - a[4] * a[6])
+            }
+            let d = det(m)
+            guard abs(d) > 1e-12 else { return nil }
+            return (0..<3).map { column in
+                var replaced = m
+                for row in 0..<3 { replaced[row * 3 + column] = b[row] }
+                return det(replaced) / d
+            }
+        }
+        guard let x = solve(bx), let y = solve(by) else { return nil }
+        return Model(a11: Float(x[0]), a12: Float(x[1]), tx: Float(x[2]), a21: Float(y[0]), a22: Float(y[1]), ty: Float(y[2]))
+    }
+
+    /// Copies are scaled by at most a factor of two either way, keep their aspect within a third, turn by a few
+    /// degrees at most and are not sheared.
     private func plausible(_ model: Model) -> Bool {
-        guard model.sx.isFinite, model.sy.isFinite, options.scales.contains(model.sx), options.scales.contains(model.sy)
+        let sx = model.scaleX, sy = model.scaleY
+        guard sx.isFinite, sy.isFinite, model.tx.isFinite, model.ty.isFinite,
+              options.scales.contains(sx), options.scales.contains(sy), options.aspectChange.contains(sx / sy)
         else { return false }
-        return options.aspectChange.contains(model.sx / model.sy)
+        return abs(model.rotation) <= options.maximumRotation && model.shear <= options.maximumShear
     }
 
     @inline(__always)
     private func fits(_ model: Model, _ p: Pair) -> Bool {
-        abs(model.sx * p.qx + model.tx - p.rx) <= options.tolerance
-            && abs(model.sy * p.qy + model.ty - p.ry) <= options.tolerance
+        let (x, y) = model.map(p.qx, p.qy)
+        return abs(x - p.rx) <= options.tolerance && abs(y - p.ry) <= options.tolerance
     }
 
     private func inliersOf(_ model: Model, _ pairs: [Pair]) -> [Int] {

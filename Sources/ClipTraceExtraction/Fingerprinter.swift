@@ -19,6 +19,9 @@ public struct ExtractionOptions: Hashable, Sendable {
     public var probeFullFrame: Bool
     /// Look for a picture-in-picture or player window and hash it too (query side).
     public var probeWindows: Bool
+    /// Degrees the content is also turned back by before hashing, upright and mirrored (query side: tilted
+    /// copies).
+    public var probeTilts: [Double]
     /// Corners per second of video; 0 takes none. They find cropped copies (see ``LocalFeature``).
     public var cornersPerSecond: Double
     /// Zooms at which the content (and any window) is described: 1 for references; below 1 for queries, whose
@@ -32,7 +35,7 @@ public struct ExtractionOptions: Hashable, Sendable {
     public init(
         decoding: DecodingOptions = DecodingOptions(), detectContentRectangle: Bool = true,
         probeOrientations: [Dihedral] = [], probeFullFrame: Bool = false, probeWindows: Bool = false,
-        cornersPerSecond: Double = 0, cornerZooms: [Double] = [1], cornersPerFrame: Int = 96,
+        probeTilts: [Double] = [], cornersPerSecond: Double = 0, cornerZooms: [Double] = [1], cornersPerFrame: Int = 96,
         mirroredCorners: Bool = false
     ) {
         self.decoding = decoding
@@ -40,6 +43,7 @@ public struct ExtractionOptions: Hashable, Sendable {
         self.probeOrientations = probeOrientations
         self.probeFullFrame = probeFullFrame
         self.probeWindows = probeWindows
+        self.probeTilts = probeTilts
         self.cornersPerSecond = cornersPerSecond
         self.cornerZooms = cornerZooms
         self.cornersPerFrame = cornersPerFrame
@@ -72,13 +76,17 @@ public struct ExtractionOptions: Hashable, Sendable {
     public static let cornersPerSecond = 2.0
     /// Query zooms: a copy cropped to 80-90 % of its reference and stretched back shows the content 1.1-1.25
     /// times larger, and BRIEF patches tolerate about a tenth of scale either way.
-    public static let queryCornerZooms = [0.86]
+    public static let queryCornerZooms = [1, 0.86]
+
+    /// Tilts tried on a query: a copy tilted by 2-10 degrees either way is within two degrees of one of them,
+    /// which PDQ tolerates.
+    public static let queryTilts: [Double] = [-8, -4, 4, 8]
 
     /// For scanning recordings: every orientation, the whole frame and any window, besides the content.
     public static let query = ExtractionOptions(
         decoding: DecodingOptions(samplesPerSecond: querySamplesPerSecond),
         probeOrientations: Dihedral.allCases.filter { $0 != .original }, probeFullFrame: true, probeWindows: true,
-        cornersPerSecond: cornersPerSecond, cornerZooms: queryCornerZooms, mirroredCorners: true)
+        probeTilts: queryTilts, cornersPerSecond: cornersPerSecond, cornerZooms: queryCornerZooms, mirroredCorners: true)
 }
 
 /// Progress of one extraction, for progress lines.
@@ -166,6 +174,16 @@ public struct Fingerprinter: Sendable {
                 hashes.reserveCapacity(orientations.count * 4)
                 for (index, orientation) in orientations.enumerated() {
                     hashes.append(.init(view: View(orientation: orientation, region: .content), hash: content.hashes[index]))
+                }
+                for degrees in options.probeTilts {
+                    let square = TiltedView.square(pixels: pixels, width: image.width, height: image.height, region: area,
+                                                   degrees: degrees)
+                    let tilted = hasher.hashes(floatLuma: square, width: TiltedView.side, height: TiltedView.side,
+                                               variants: [.original, .mirror])
+                    for (orientation, hash) in zip([Dihedral.original, .mirror], tilted.hashes) {
+                        hashes.append(.init(view: View(orientation: orientation, region: .content, tilt: Int8(degrees)),
+                                            hash: hash))
+                    }
                 }
                 if options.probeFullFrame, area != full {
                     let whole = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: full,

@@ -95,6 +95,20 @@ public final class PDQHasher {
         return PDQResult(hash: hashFromDCT(.original), quality: quality())
     }
 
+    /// Hashes floating-point luminance in several dihedral orientations at the cost of one.
+    public func hashes(floatLuma: [Float], width: Int, height: Int, variants: [Dihedral]) -> (quality: Int, hashes: [PDQHash]) {
+        precondition(floatLuma.count == width * height)
+        ensureCapacity(width * height)
+        bufferA.withUnsafeMutableBufferPointer { a in
+            floatLuma.withUnsafeBufferPointer { source in
+                a.baseAddress!.update(from: source.baseAddress!, count: width * height)
+            }
+        }
+        filterAndDecimate(width: width, height: height)
+        computeDCT()
+        return (quality(), variants.map { hashFromDCT($0) })
+    }
+
     // MARK: - Pipeline
 
     private func ensureCapacity(_ count: Int) {

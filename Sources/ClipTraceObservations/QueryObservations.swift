@@ -25,16 +25,20 @@ public enum ViewRegion: UInt8, CaseIterable, Hashable, Sendable, CustomStringCon
 public struct View: Hashable, Sendable, CustomStringConvertible {
     public var orientation: Dihedral
     public var region: ViewRegion
+    /// Degrees the region was turned back before hashing (positive: clockwise), for copies tilted by a few
+    /// degrees, as a hand-held camera or a tilted phone shows them; 0 for none.
+    public var tilt: Int8
 
-    public init(orientation: Dihedral = .original, region: ViewRegion = .content) {
+    public init(orientation: Dihedral = .original, region: ViewRegion = .content, tilt: Int8 = 0) {
         self.orientation = orientation
         self.region = region
+        self.tilt = tilt
     }
 
     /// The content, upright: what every reference shows.
     public static let upright = View()
 
-    public var description: String { "\(region) \(orientation)" }
+    public var description: String { tilt == 0 ? "\(region) \(orientation)" : "\(region) \(orientation) tilted \(tilt)°" }
 }
 
 /// Everything a scan observed in a query video: per sampled frame its hashes under several views, and the
