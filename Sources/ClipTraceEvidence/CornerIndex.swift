@@ -62,11 +62,13 @@ public final class CornerIndex: Sendable {
     let frameTimes: [Float]
 
     public var cornerCount: Int { descriptors.count }
+    let maximumRotationTangent: Float
     public var memoryBytes: Int { descriptors.memoryBytes + cornerCount * 12 + frameOwners.count * 8 }
 
     /// Indexes the corners of `clips`; a vote's clip is its position in this list.
     public init(clips: [ReferenceFingerprint], options: CornerSearchOptions = CornerSearchOptions()) {
         self.options = options
+        maximumRotationTangent = Float(sine(Double(options.maximumRotation)) / cosine(Double(options.maximumRotation)))
         var codes: [PDQHash] = [], owners: [Int32] = []
         var frameOf: [Int32] = [], xs: [Float] = [], ys: [Float] = []
         var frameOwners: [Int32] = [], frameTimes: [Float] = []
@@ -148,9 +150,11 @@ public final class CornerIndex: Sendable {
             (self.a11, self.a12, self.tx, self.a21, self.a22, self.ty) = (a11, a12, tx, a21, a22, ty)
         }
 
-        /// A rotation by `angle` (radians) and one scale, through point pair `a`.
-        init(scale: Float, angle: Float, through a: Pair) {
-            let c = scale * Float(cosine(Double(angle))), s = scale * Float(sine(Double(angle)))
+        /// The rotation and single scale that turn query vector (qx, qy) into reference vector (rx, ry), through
+        /// point pair `a` (no trigonometry: the cosine and sine, times the scale, are a dot and a cross product).
+        init(turning qx: Float, _ qy: Float, into rx: Float, _ ry: Float, through a: Pair) {
+            let squared = qx * qx + qy * qy
+            let c = (qx * rx + qy * ry) / squared, s = (qx * ry - qy * rx) / squared
             (a11, a12, a21, a22) = (c, -s, s, c)
             tx = a.rx - (c * a.qx - s * a.qy)
             ty = a.ry - (s * a.qx + c * a.qy)
@@ -163,7 +167,8 @@ public final class CornerIndex: Sendable {
         /// Scale along each query axis, and the rotation of the x axis (radians).
         var scaleX: Float { (a11 * a11 + a21 * a21).squareRoot() }
         var scaleY: Float { (a12 * a12 + a22 * a22).squareRoot() }
-        var rotation: Float { Float(arcTangent(Double(a21), Double(a11))) }
+        /// The tangent of the x axis's rotation (its sign says which way); infinite past a quarter turn.
+        var rotationTangent: Float { a11 > 0 ? a21 / a11 : .infinity }
         /// The cosine of the angle between the mapped axes: 0 without shear.
         var shear: Float { abs(a11 * a12 + a21 * a22) / max(1e-6, scaleX * scaleY) }
     }
@@ -291,10 +296,8 @@ public final class CornerIndex: Sendable {
                 let sx = drx / dqx, sy = dry / dqy
                 consider(Model(sx: sx, tx: a.rx - sx * a.qx, sy: sy, ty: a.ry - sy * a.qy))
             }
-            let queryLength = (dqx * dqx + dqy * dqy).squareRoot()
-            if options.maximumRotation > 0, queryLength > 2 * separation {
-                let angle = Float(arcTangent(Double(dry), Double(drx)) - arcTangent(Double(dqy), Double(dqx)))
-                consider(Model(scale: (drx * drx + dry * dry).squareRoot() / queryLength, angle: angle, through: a))
+            if options.maximumRotation > 0, dqx * dqx + dqy * dqy > 4 * separation * separation {
+                consider(Model(turning: dqx, dqy, into: drx, dry, through: a))
             }
         }
         guard let bestModel, bestCount >= minimumInliers else { return nil }
@@ -353,7 +356,7 @@ public final class CornerIndex: Sendable {
         guard sx.isFinite, sy.isFinite, model.tx.isFinite, model.ty.isFinite,
               options.scales.contains(sx), options.scales.contains(sy), options.aspectChange.contains(sx / sy)
         else { return false }
-        return abs(model.rotation) <= options.maximumRotation && model.shear <= options.maximumShear
+        return abs(model.rotationTangent) <= maximumRotationTangent && model.shear <= options.maximumShear
     }
 
     @inline(__always)

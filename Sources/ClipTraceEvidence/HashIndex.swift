@@ -14,6 +14,9 @@ public struct HashSearchOptions: Hashable, Sendable {
     /// apart, so 76 is six and a half standard deviations below chance, while heavily edited copies (overlays,
     /// a mirror under a banner) still reach their reference with part of their frames.
     public var maxDistance: Int
+    /// The same for a half of the picture: a half of a user interface (a toolbar, a terminal) resembles the
+    /// half of another more than whole pictures resemble each other, so halves must be closer.
+    public var maxPartDistance: Int
     public var minimumQuality: Int
     /// For the upright content, its mirror image and an upright window (see ``searchesNeighbours(_:)``), probe
     /// each 16-bit word and its one-bit neighbours (1), or exact words only (0).
@@ -27,9 +30,10 @@ public struct HashSearchOptions: Hashable, Sendable {
     /// that seeds more (a compilation of a channel's clips) loses the weakest; the scan logs it.
     public var maxSeededClips: Int
 
-    public init(maxDistance: Int = 76, minimumQuality: Int = HashSearchOptions.defaultMinimumQuality,
+    public init(maxDistance: Int = 76, maxPartDistance: Int = 56, minimumQuality: Int = HashSearchOptions.defaultMinimumQuality,
                 wordRadius: Int = 1, candidatesPerFrame: Int = 24, minimumSeedFrames: Int = 1, maxSeededClips: Int = 64) {
         self.maxDistance = maxDistance
+        self.maxPartDistance = maxPartDistance
         self.minimumQuality = minimumQuality
         self.wordRadius = wordRadius
         self.candidatesPerFrame = candidatesPerFrame
@@ -64,48 +68,44 @@ public struct HashSearchOptions: Hashable, Sendable {
 /// Query time grows with the catalogue (posting lists hold catalogue frames ÷ 65,536 entries), so large
 /// catalogues seed first through ``SeedIndex``.
 public final class HashIndex: Sendable {
-    let index: BinaryCodeIndex
-    /// Per indexed frame: its clip (a position in the clip list the index was built from) and time.
-    let owners: [Int32]
-    let times: [Float]
+    /// One multi-index per part of the picture (``PicturePart``, by raw value): whole frames, then each half.
+    /// A query half meets only reference halves of the same part.
+    struct Slot: Sendable {
+        let index: BinaryCodeIndex
+        /// Per entry: its clip (a position in the clip list the index was built from) and time.
+        let owners: [Int32]
+        let times: [Float]
+    }
+    let slots: [Slot]
     public let options: HashSearchOptions
 
-    public var frameCount: Int { index.count }
+    /// Indexed hashes of whole frames.
+    public var frameCount: Int { slots[0].index.count }
+    /// Indexed hashes of every part.
+    public var entryCount: Int { slots.reduce(0) { $0 + $1.index.count } }
     /// Approximate resident bytes of the index.
-    public var memoryBytes: Int { index.memoryBytes + owners.count * 8 }
+    public var memoryBytes: Int { slots.reduce(0) { $0 + $1.index.memoryBytes + $1.owners.count * 8 } }
 
-    /// Indexes the usable frames of `clips`; a vote's clip is its position in this list.
+    /// Indexes the usable frames and halves of `clips`; a vote's clip is its position in this list.
     public convenience init(clips: [ReferenceFingerprint], options: HashSearchOptions = HashSearchOptions()) {
-        let flat = Self.flatten(clips, minimumQuality: options.minimumQuality)
-        self.init(hashes: flat.hashes, owners: flat.owners, times: flat.times, options: options)
+        self.init(entries: HashEntries(clips: clips, minimumQuality: options.minimumQuality), options: options)
     }
 
-    /// From flat arrays, one entry per indexed hash; `owners` are clip positions.
-    public init(hashes: [PDQHash], owners: [Int32], times: [Float], options: HashSearchOptions = HashSearchOptions()) {
-        precondition(hashes.count == owners.count && hashes.count == times.count, "one owner and time per hash")
-        index = BinaryCodeIndex(codes: hashes)
-        self.owners = owners
-        self.times = times
+    /// From flat entries; their `owners` are clip positions.
+    public init(entries: HashEntries, options: HashSearchOptions = HashSearchOptions()) {
+        var slots: [Slot] = []
+        for part in PicturePart.allCases {
+            let chosen = entries.parts.indices.filter { entries.parts[$0] == part.rawValue }
+            slots.append(Slot(index: BinaryCodeIndex(codes: chosen.map { entries.hashes[$0] }),
+                              owners: chosen.map { entries.owners[$0] }, times: chosen.map { entries.times[$0] }))
+        }
+        self.slots = slots
         self.options = options
     }
 
-    /// Every indexed hash of the clips in order (frames of quality ≥ `minimumQuality`), with its clip and time.
-    static func flatten(_ clips: [ReferenceFingerprint], minimumQuality: Int)
-        -> (hashes: [PDQHash], owners: [Int32], times: [Float])
-    {
-        var hashes: [PDQHash] = [], owners: [Int32] = [], times: [Float] = []
-        let total = clips.reduce(0) { $0 + $1.frames.count }
-        hashes.reserveCapacity(total)
-        owners.reserveCapacity(total)
-        times.reserveCapacity(total)
-        for (clipIndex, fingerprint) in clips.enumerated() {
-            for frame in fingerprint.frames where frame.quality >= minimumQuality {
-                hashes.append(frame.hash)
-                owners.append(Int32(clipIndex))
-                times.append(Float(frame.time))
-            }
-        }
-        return (hashes, owners, times)
+    /// Whole-frame hashes only, from flat arrays; `owners` are clip positions.
+    public convenience init(hashes: [PDQHash], owners: [Int32], times: [Float], options: HashSearchOptions = HashSearchOptions()) {
+        self.init(entries: HashEntries(hashes: hashes, owners: owners, times: times), options: options)
     }
 
     /// The moments hashes look at: every sampled frame, usable when its quality is high enough.
@@ -118,44 +118,101 @@ public final class HashIndex: Sendable {
     /// views. `clipOf` maps an owner to the clip number votes carry (the identity unless this index covers a
     /// subset of a catalogue).
     public func votes(for query: QueryObservations, clipOf: (Int32) -> Int32 = { $0 }) -> [Vote] {
-        guard frameCount > 0, !query.frames.isEmpty else { return [] }
-        var seen = [UInt32](repeating: 0, count: frameCount)
+        guard entryCount > 0, !query.frames.isEmpty else { return [] }
+        var seen = slots.map { [UInt32](repeating: 0, count: $0.index.count) }
         var stamp: UInt32 = 0
         var out: [Vote] = []
-        var best: [Int32: (distance: Int, view: Int)] = [:]
+        // Per reference entry (part << 32 | entry): the closest distance over the frame's views, and that view.
+        var best: [Int64: (distance: Int, view: Int)] = [:]
         for (frameIndex, frame) in query.frames.enumerated() where frame.quality >= options.minimumQuality {
             best.removeAll(keepingCapacity: true)
             for (viewIndex, viewHash) in frame.hashes.enumerated() {
+                let part = Int(viewHash.view.part.rawValue)
+                guard slots[part].index.count > 0 else { continue }
                 stamp &+= 1
                 if stamp == 0 {  // wrapped: reset
-                    for i in seen.indices { seen[i] = 0 }
+                    for slot in seen.indices { for i in seen[slot].indices { seen[slot][i] = 0 } }
                     stamp = 1
                 }
                 let radius = HashSearchOptions.searchesNeighbours(viewHash.view) ? options.wordRadius : 0
-                index.search(viewHash.hash, maxDistance: options.maxDistance, wordRadius: radius, seen: &seen,
-                             stamp: stamp) { entry, distance in
-                    let key = Int32(entry)
+                let limit = part == 0 ? options.maxDistance : options.maxPartDistance
+                slots[part].index.search(viewHash.hash, maxDistance: limit, wordRadius: radius,
+                                         seen: &seen[part], stamp: stamp) { entry, distance in
+                    let key = Int64(part) << 32 | Int64(entry)
                     if let existing = best[key], existing.distance <= distance { return }
                     best[key] = (distance, viewIndex)
                 }
             }
             guard !best.isEmpty else { continue }
-            var ranked = best.map { (entry: $0.key, distance: $0.value.distance, view: $0.value.view) }
+            var ranked = best.map { (key: $0.key, distance: $0.value.distance, view: $0.value.view) }
             // Sorted whatever the dictionary's (per-process random) order, so that ties keep the same entries
             // and results repeat exactly from run to run.
-            ranked.sort { ($0.distance, $0.entry) < ($1.distance, $1.entry) }
+            ranked.sort { ($0.distance, $0.key) < ($1.distance, $1.key) }
             if ranked.count > options.candidatesPerFrame { ranked.removeLast(ranked.count - options.candidatesPerFrame) }
+            func owner(_ key: Int64) -> Int32 { slots[Int(key >> 32)].owners[Int(key & 0xFFFF_FFFF)] }
             // A query frame that resembles many different clips (black frame, logo, intro) is weak evidence.
-            let clipsHit = Set(ranked.map { owners[Int($0.entry)] }).count
+            let clipsHit = Set(ranked.map { owner($0.key) }).count
             let spread = Float(1) / Float(max(1, clipsHit)).squareRoot()
             for item in ranked {
                 let relative = Float(item.distance) / Float(options.maxDistance)
-                out.append(Vote(clip: clipOf(owners[Int(item.entry)]), moment: Int32(frameIndex),
-                                referenceTime: Double(times[Int(item.entry)]), weight: (1 - relative * relative) * spread,
+                let slot = slots[Int(item.key >> 32)], entry = Int(item.key & 0xFFFF_FFFF)
+                out.append(Vote(clip: clipOf(slot.owners[entry]), moment: Int32(frameIndex),
+                                referenceTime: Double(slot.times[entry]), weight: (1 - relative * relative) * spread,
                                 distance: Int16(item.distance),
                                 label: VoteLabel(view: frame.hashes[item.view].view, evidence: .hash)))
             }
         }
         return out
+    }
+}
+
+/// Every indexed hash of some clips as flat arrays, grouped by clip in order: whole frames of quality at least
+/// the minimum, and the halves of such quality.
+public struct HashEntries: Sendable {
+    public var hashes: [PDQHash] = []
+    /// The clip of each entry: a position in the clip list.
+    public var owners: [Int32] = []
+    public var times: [Float] = []
+    /// The ``PicturePart`` raw value of each entry (0: the whole frame).
+    public var parts: [UInt8] = []
+
+    public var count: Int { hashes.count }
+
+    public init() {}
+
+    /// Whole-frame entries only.
+    public init(hashes: [PDQHash], owners: [Int32], times: [Float]) {
+        precondition(hashes.count == owners.count && hashes.count == times.count, "one owner and time per hash")
+        self.hashes = hashes
+        self.owners = owners
+        self.times = times
+        parts = [UInt8](repeating: 0, count: hashes.count)
+    }
+
+    public init(clips: [ReferenceFingerprint], minimumQuality: Int) {
+        let total = clips.reduce(0) { $0 + $1.frames.count + 4 * $1.partFrames.count }
+        hashes.reserveCapacity(total)
+        owners.reserveCapacity(total)
+        times.reserveCapacity(total)
+        parts.reserveCapacity(total)
+        for (clipIndex, fingerprint) in clips.enumerated() { append(fingerprint, owner: Int32(clipIndex), minimumQuality: minimumQuality) }
+    }
+
+    public mutating func append(_ fingerprint: ReferenceFingerprint, owner: Int32, minimumQuality: Int) {
+        for frame in fingerprint.frames where frame.quality >= minimumQuality {
+            append(frame.hash, owner: owner, time: Float(frame.time), part: .whole)
+        }
+        for frame in fingerprint.partFrames {
+            for (index, part) in PicturePart.halves.enumerated() where frame.qualities[index] >= minimumQuality {
+                append(frame.hashes[index], owner: owner, time: Float(frame.time), part: part)
+            }
+        }
+    }
+
+    public mutating func append(_ hash: PDQHash, owner: Int32, time: Float, part: PicturePart) {
+        hashes.append(hash)
+        owners.append(owner)
+        times.append(time)
+        parts.append(part.rawValue)
     }
 }

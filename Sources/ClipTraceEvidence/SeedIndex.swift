@@ -22,6 +22,8 @@ public final class SeedIndex: Sendable {
     let hashes: [PDQHash]
     let owners: [Int32]
     let times: [Float]
+    /// The ``PicturePart`` of each entry: a query half seeds only through reference halves of the same part.
+    let parts: [UInt8]
     /// Entries of each clip, contiguous: clip `c` owns `clipStarts[c] ..< clipStarts[c + 1]`.
     let clipStarts: [Int]
     /// Per key table: entries sorted by key; bucket offsets by the key's top 16 bits, then its low 8 bits.
@@ -37,29 +39,35 @@ public final class SeedIndex: Sendable {
 
     /// Resident bytes of the index structures.
     public var memoryBytes: Int {
-        hashes.count * (MemoryLayout<PDQHash>.stride + 4 + 4 + Self.tableCount * 5)
+        hashes.count * (MemoryLayout<PDQHash>.stride + 4 + 4 + 1 + Self.tableCount * 5)
             + Self.tableCount * 65_537 * 4 + clipStarts.count * 8
     }
 
     /// Indexes the usable frames of `clips`; a vote's clip is its position in this list.
     public convenience init(clips: [ReferenceFingerprint], options: HashSearchOptions = HashSearchOptions()) {
-        let flat = HashIndex.flatten(clips, minimumQuality: options.minimumQuality)
-        self.init(clipCount: clips.count, hashes: flat.hashes, owners: flat.owners, times: flat.times, options: options)
+        self.init(clipCount: clips.count, entries: HashEntries(clips: clips, minimumQuality: options.minimumQuality),
+                  options: options)
+    }
+
+    /// Whole-frame hashes only, from flat arrays (grouped by clip in order); `owners` are clip positions.
+    public convenience init(clipCount: Int, hashes: [PDQHash], owners: [Int32], times: [Float],
+                            options: HashSearchOptions = HashSearchOptions()) {
+        self.init(clipCount: clipCount, entries: HashEntries(hashes: hashes, owners: owners, times: times), options: options)
     }
 
     /// Builds from flat arrays (one entry per indexed hash, grouped by clip in order), so a very large
     /// catalogue never has to exist as ``ReferenceFingerprint`` values too. `owners` are clip positions below
     /// `clipCount`.
-    public init(clipCount: Int, hashes: [PDQHash], owners: [Int32], times: [Float],
-                options: HashSearchOptions = HashSearchOptions()) {
-        precondition(hashes.count == owners.count && hashes.count == times.count, "one owner and time per hash")
+    public init(clipCount: Int, entries flat: HashEntries, options: HashSearchOptions = HashSearchOptions()) {
+        let hashes = flat.hashes, owners = flat.owners
         precondition(zip(owners, owners.dropFirst()).allSatisfy { $0 <= $1 }, "entries grouped by clip, in order")
         precondition(owners.allSatisfy { $0 >= 0 && Int($0) < clipCount }, "owners are clip positions")
         self.options = options
         self.clipCount = clipCount
         self.hashes = hashes
         self.owners = owners
-        self.times = times
+        self.times = flat.times
+        self.parts = flat.parts
         var starts = [Int](repeating: 0, count: clipCount + 1)
         for owner in owners { starts[Int(owner) + 1] += 1 }
         for clip in 0..<clipCount { starts[clip + 1] += starts[clip] }
@@ -201,12 +209,12 @@ public final class SeedIndex: Sendable {
             for (frameIndex, frame) in query.frames.enumerated()
             where frameIndex % 2 == 0 && frame.quality >= options.minimumQuality {
                 for viewHash in frame.hashes {
-                    let hash = viewHash.hash
+                    let hash = viewHash.hash, part = viewHash.view.part.rawValue
                     let radius = HashSearchOptions.searchesNeighbours(viewHash.view) ? options.wordRadius : 0
                     lookup(hash, radius: radius) { entry in
                         let clip = Int(owners[entry])
-                        guard lastFrame[clip] != Int32(frameIndex),
-                              hashes[entry].distance(to: hash) <= options.maxDistance
+                        guard lastFrame[clip] != Int32(frameIndex), parts[entry] == part,
+                              hashes[entry].distance(to: hash) <= (part == 0 ? options.maxDistance : options.maxPartDistance)
                         else { return }
                         lastFrame[clip] = Int32(frameIndex)
                         framesPerClip[clip] += 1
@@ -223,14 +231,15 @@ public final class SeedIndex: Sendable {
     /// A direct index over the frames of some clips, for the exact second stage. Its owners are positions in
     /// `clipIndices`.
     public func directIndex(of clipIndices: [Int]) -> HashIndex {
-        var subHashes: [PDQHash] = [], subOwners: [Int32] = [], subTimes: [Float] = []
+        var entries = HashEntries()
         for (position, clip) in clipIndices.enumerated() {
             let range = clipStarts[clip]..<clipStarts[clip + 1]
-            subHashes += hashes[range]
-            subTimes += times[range]
-            subOwners += repeatElement(Int32(position), count: range.count)
+            entries.hashes += hashes[range]
+            entries.times += times[range]
+            entries.parts += parts[range]
+            entries.owners += repeatElement(Int32(position), count: range.count)
         }
-        return HashIndex(hashes: subHashes, owners: subOwners, times: subTimes, options: options)
+        return HashIndex(entries: entries, options: options)
     }
 
     /// The votes of `query`: those of the direct search over the seeded clips.

@@ -22,6 +22,8 @@ public struct ExtractionOptions: Hashable, Sendable {
     /// Degrees the content is also turned back by before hashing, upright and mirrored (query side: tilted
     /// copies).
     public var probeTilts: [Double]
+    /// Hashes of the halves of the content (and, on a query, of each window) per second; 0 takes none.
+    public var partsPerSecond: Double
     /// Corners per second of video; 0 takes none. They find cropped copies (see ``LocalFeature``).
     public var cornersPerSecond: Double
     /// Zooms at which the content (and any window) is described: 1 for references; below 1 for queries, whose
@@ -35,7 +37,7 @@ public struct ExtractionOptions: Hashable, Sendable {
     public init(
         decoding: DecodingOptions = DecodingOptions(), detectContentRectangle: Bool = true,
         probeOrientations: [Dihedral] = [], probeFullFrame: Bool = false, probeWindows: Bool = false,
-        probeTilts: [Double] = [], cornersPerSecond: Double = 0, cornerZooms: [Double] = [1], cornersPerFrame: Int = 96,
+        probeTilts: [Double] = [], partsPerSecond: Double = 0, cornersPerSecond: Double = 0, cornerZooms: [Double] = [1], cornersPerFrame: Int = 96,
         mirroredCorners: Bool = false
     ) {
         self.decoding = decoding
@@ -44,6 +46,7 @@ public struct ExtractionOptions: Hashable, Sendable {
         self.probeFullFrame = probeFullFrame
         self.probeWindows = probeWindows
         self.probeTilts = probeTilts
+        self.partsPerSecond = partsPerSecond
         self.cornersPerSecond = cornersPerSecond
         self.cornerZooms = cornerZooms
         self.cornersPerFrame = cornersPerFrame
@@ -68,8 +71,12 @@ public struct ExtractionOptions: Hashable, Sendable {
     /// second. (Extra hashes of 85 % crops were tried: they found no extra copy on the evaluation, since PDQ
     /// needs the crop to within a few percent, and cost six times the index; corners find crops instead.)
     public static let reference = ExtractionOptions(
-        decoding: DecodingOptions(samplesPerSecond: referenceSamplesPerSecond),
+        decoding: DecodingOptions(samplesPerSecond: referenceSamplesPerSecond), partsPerSecond: referencePartsPerSecond,
         cornersPerSecond: cornersPerSecond, cornerZooms: [1], cornersPerFrame: 64)
+
+    /// Halves per second on a reference: half its frames, since a query hashes the halves of every frame it
+    /// samples and needs only some of them to meet a reference half (4 hashes each: the index grows by half).
+    public static let referencePartsPerSecond = 4.0
 
     /// Corners per second on both sides: they move little within half a second, and the corner search needs
     /// only a few moments of them to place a copy.
@@ -86,7 +93,13 @@ public struct ExtractionOptions: Hashable, Sendable {
     public static let query = ExtractionOptions(
         decoding: DecodingOptions(samplesPerSecond: querySamplesPerSecond),
         probeOrientations: Dihedral.allCases.filter { $0 != .original }, probeFullFrame: true, probeWindows: true,
-        probeTilts: queryTilts, cornersPerSecond: cornersPerSecond, cornerZooms: queryCornerZooms, mirroredCorners: true)
+        probeTilts: queryTilts, partsPerSecond: querySamplesPerSecond, cornersPerSecond: cornersPerSecond, cornerZooms: queryCornerZooms, mirroredCorners: true)
+}
+
+/// Halves flatter than this are not searched (the index leaves out reference halves below its own minimum
+/// quality, the same 20): a half of sky or wall matches anything.
+enum HalfQuality {
+    static let minimum = 20
 }
 
 /// Progress of one extraction, for progress lines.
@@ -104,6 +117,8 @@ public struct Extraction: Sendable {
     public var info: VideoStreamInfo
     /// Problems that did not stop decoding.
     public var warnings: [String]
+    /// The halves of the upright content, as a reference stores them.
+    public var partFrames: [ReferenceFingerprint.PartFrame] = []
 
     /// The clip as the catalogue stores it: its upright content's hashes, and its upright content's corners at
     /// zoom 1 (whatever else was observed is a query's view and is not kept).
@@ -113,7 +128,8 @@ public struct Extraction: Sendable {
             rotation: info.rotation, codec: info.codec, sampleRate: observations.sampleRate,
             frames: observations.frames.map { .init(time: $0.time, hash: $0.hash, quality: $0.quality) },
             cornerFrames: observations.cornerFrames.filter { $0.view == .upright && $0.zoom == 1 }
-                .map { .init(time: $0.time, corners: $0.corners) })
+                .map { .init(time: $0.time, corners: $0.corners) },
+            partFrames: partFrames)
     }
 }
 
@@ -133,6 +149,7 @@ public struct Fingerprinter: Sendable {
         let hasher = PDQHasher()
         var frames: [QueryObservations.Frame] = []
         var cornerFrames: [QueryObservations.CornerFrame] = []
+        var partFrames: [ReferenceFingerprint.PartFrame] = []
         let cornerExtractor = LocalFeatureExtractor(maxFeatures: options.cornersPerFrame)
         // Every n-th sample is described, so corner frames share their times with hashed frames; keyframes
         // (`--fast`) are a second or more apart already, so each is described.
@@ -144,6 +161,8 @@ public struct Fingerprinter: Sendable {
         } else {
             cornersEvery = Int(min(1_000, max(1, (options.decoding.samplesPerSecond / options.cornersPerSecond).rounded())))
         }
+        let partsEvery = !(options.partsPerSecond > 0) ? 0 : options.decoding.keyFramesOnly ? 1
+            : Int(min(1_000, max(1, (options.decoding.samplesPerSecond / options.partsPerSecond).rounded())))
         if let duration = decoder.info.duration {
             frames.reserveCapacity(Int(min(duration, 36_000) * options.decoding.samplesPerSecond) + 16)
         }
@@ -206,6 +225,29 @@ public struct Fingerprinter: Sendable {
                                                variants: orientations)
                     for (index, orientation) in orientations.enumerated() {
                         hashes.append(.init(view: View(orientation: orientation, region: .window), hash: inside.hashes[index]))
+                    }
+                }
+                if partsEvery > 0, frames.count % partsEvery == 0 {
+                    // Halves of the content, upright and mirrored (a mirrored copy's left half shows its
+                    // original's right half), and of each window, upright. Each rescue a view stacks (a window,
+                    // a mirror, a half, a tilt) multiplies the chances of a chance match: no view stacks three.
+                    let regions = [(area, ViewRegion.content)] + frameWindows.map { ($0, ViewRegion.window) }
+                    for (index, (described, kind)) in regions.enumerated() {
+                        let variants: [Dihedral] = kind == .content && orientations.contains(.mirror)
+                            ? [.original, .mirror] : [.original]
+                        let square = PartHashes.square(pixels: pixels, width: image.width, region: described)
+                        let halves = PartHashes.hashes(of: square, parts: PicturePart.halves, variants: variants,
+                                                       hasher: hasher)
+                        if index == 0 {
+                            partFrames.append(.init(time: frame.time, hashes: halves.map { $0.hashes[0] },
+                                                    qualities: halves.map(\.quality)))
+                        }
+                        for half in halves where half.quality >= HalfQuality.minimum {
+                            for (orientation, hash) in zip(variants, half.hashes) {
+                                let part = orientation == .mirror ? half.part.mirrored : half.part
+                                hashes.append(.init(view: View(orientation: orientation, region: kind, part: part), hash: hash))
+                            }
+                        }
                     }
                 }
                 if cornersEvery > 0, frames.count % cornersEvery == 0 {
@@ -271,6 +313,6 @@ public struct Fingerprinter: Sendable {
             // Keyframes come when the encoder put them, not on a grid: 0 tells the matcher to use their spacing.
             sampleRate: options.decoding.keyFramesOnly ? 0 : options.decoding.samplesPerSecond, frames: frames,
             cornerFrames: cornerFrames)
-        return Extraction(observations: observations, info: info, warnings: warnings)
+        return Extraction(observations: observations, info: info, warnings: warnings, partFrames: partFrames)
     }
 }

@@ -21,6 +21,8 @@ import ClipTraceHashing
 ///   u32 cornerFrameCount
 ///   cornerFrameCount × { u32 timeMilliseconds, u16 cornerCount,
 ///                        cornerCount × { u16 x, u16 y (fractions × 65536), 32 bytes descriptor } }
+///   u32 partFrameCount
+///   partFrameCount × { u32 timeMilliseconds, 4 × { u8 quality, 32 bytes hash } }   halves: top, bottom, left, right
 /// u32 CRC-32 (IEEE) of everything before it
 /// ```
 /// Formats 1 and 2 (ClipTrace 0.1) are still read. Their per-frame probe hashes were never written for
@@ -33,13 +35,15 @@ public enum FingerprintBinary {
     static let frameRecordSize = 4 + 1 + 32
     static let cornerRecordSize = 2 + 2 + 32
     static let cornerFrameHeaderSize = 4 + 2
+    static let partFrameSize = 4 + 4 * (1 + 32)
     /// A fingerprint declaring more frames than this is refused before any allocation (one week at 60 per second).
     public static let maxFrameCount = 40_000_000
 
     public static func encode(_ fingerprint: ReferenceFingerprint) -> [UInt8] {
         var payload = ByteWriter()
         payload.bytes.reserveCapacity(64 + fingerprint.frames.count * frameRecordSize
-            + fingerprint.cornerFrames.count * cornerFrameHeaderSize + fingerprint.cornerCount * cornerRecordSize)
+            + fingerprint.cornerFrames.count * cornerFrameHeaderSize + fingerprint.cornerCount * cornerRecordSize
+            + fingerprint.partFrames.count * partFrameSize)
         payload.appendShortString(fingerprint.algorithm.name)
         payload.append(UInt16(clamping: fingerprint.algorithm.version))
         payload.append(fingerprint.duration)
@@ -66,6 +70,14 @@ public enum FingerprintBinary {
                 payload.append(fraction(corner.x))
                 payload.append(fraction(corner.y))
                 payload.append(corner.descriptor)
+            }
+        }
+        payload.append(UInt32(clamping: fingerprint.partFrames.count))
+        for frame in fingerprint.partFrames {
+            payload.append(milliseconds(frame.time))
+            for (hash, quality) in zip(frame.hashes, frame.qualities) {
+                payload.append(UInt8(clamping: quality))
+                payload.append(hash)
             }
         }
         var out = ByteWriter()
@@ -139,6 +151,7 @@ public enum FingerprintBinary {
         }
         var cornerAlgorithm = ReferenceFingerprint.Algorithm.brief
         var cornerFrames: [ReferenceFingerprint.CornerFrame] = []
+        var partFrames: [ReferenceFingerprint.PartFrame] = []
         if formatVersion == 3 {
             cornerAlgorithm = .init(name: try reader.readShortString(), version: Int(try reader.read() as UInt16))
             let count: UInt32 = try reader.read()
@@ -152,6 +165,21 @@ public enum FingerprintBinary {
                 let cornerCount: UInt16 = try reader.read()
                 cornerFrames.append(.init(time: Double(milliseconds) / 1000,
                                           corners: try reader.readCorners(Int(cornerCount))))
+            }
+            let partCount: UInt32 = try reader.read()
+            guard Int(partCount) * partFrameSize <= reader.remaining else {
+                throw FingerprintError(code: .invalidValue,
+                                       message: "fingerprint declares \(partCount) part frames but holds \(reader.remaining) bytes of them")
+            }
+            partFrames.reserveCapacity(Int(partCount))
+            for _ in 0..<Int(partCount) {
+                let milliseconds: UInt32 = try reader.read()
+                var hashes: [PDQHash] = [], qualities: [Int] = []
+                for _ in PicturePart.halves {
+                    qualities.append(Int(try reader.read() as UInt8))
+                    hashes.append(try reader.readHash())
+                }
+                partFrames.append(.init(time: Double(milliseconds) / 1000, hashes: hashes, qualities: qualities))
             }
         } else if formatVersion == 2 {
             let count: UInt32 = try reader.read()
@@ -181,7 +209,7 @@ public enum FingerprintBinary {
         return ReferenceFingerprint(
             algorithm: .init(name: name, version: Int(algorithmVersion)), cornerAlgorithm: cornerAlgorithm,
             duration: duration, frameRate: frameRate, width: Int(width), height: Int(height), rotation: Int(rotation),
-            codec: codec, sampleRate: sampleRate, frames: frames, cornerFrames: cornerFrames)
+            codec: codec, sampleRate: sampleRate, frames: frames, cornerFrames: cornerFrames, partFrames: partFrames)
     }
 
     /// Seconds as whole milliseconds, clamped to what a `u32` holds.

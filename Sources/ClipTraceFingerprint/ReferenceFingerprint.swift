@@ -34,6 +34,24 @@ public struct ReferenceFingerprint: Hashable, Sendable {
         }
     }
 
+    /// Hashes of the halves of the content at one sampled moment (see ``PicturePart``): a copy with an overlay
+    /// over part of the picture still matches through the halves it leaves clean.
+    public struct PartFrame: Hashable, Sendable {
+        public var time: Double
+        /// One hash per half, in the order of ``PicturePart/halves``.
+        public var hashes: [PDQHash]
+        /// PDQ quality (0–100) of each half.
+        public var qualities: [Int]
+
+        public init(time: Double, hashes: [PDQHash], qualities: [Int]) {
+            precondition(hashes.count == PicturePart.halves.count && qualities.count == hashes.count,
+                         "one hash and quality per half")
+            self.time = time
+            self.hashes = hashes
+            self.qualities = qualities
+        }
+    }
+
     /// An algorithm and its version. Hashes (or corners) of different algorithms never compare.
     public struct Algorithm: Hashable, Sendable, CustomStringConvertible {
         public var name: String
@@ -69,11 +87,13 @@ public struct ReferenceFingerprint: Hashable, Sendable {
     public var sampleRate: Double
     public var frames: [Frame]
     public var cornerFrames: [CornerFrame]
+    /// Hashes of the content's halves, at a lower rate than ``frames``.
+    public var partFrames: [PartFrame]
 
     public init(
         algorithm: Algorithm = .pdq, cornerAlgorithm: Algorithm = .brief, duration: Double, frameRate: Double,
         width: Int, height: Int, rotation: Int, codec: String, sampleRate: Double, frames: [Frame],
-        cornerFrames: [CornerFrame] = []
+        cornerFrames: [CornerFrame] = [], partFrames: [PartFrame] = []
     ) {
         self.algorithm = algorithm
         self.cornerAlgorithm = cornerAlgorithm
@@ -86,6 +106,7 @@ public struct ReferenceFingerprint: Hashable, Sendable {
         self.sampleRate = sampleRate
         self.frames = frames
         self.cornerFrames = cornerFrames
+        self.partFrames = partFrames
     }
 
     /// Corners stored in all ``cornerFrames``.

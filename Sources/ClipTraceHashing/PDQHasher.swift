@@ -46,6 +46,7 @@ public final class PDQHasher {
     private var dct16 = [Float](repeating: 0, count: 256)
     private var variantBuffer = [Float](repeating: 0, count: 256)
     private var sortBuffer = [Float](repeating: 0, count: 256)
+    private var columnSums: [Float] = []
 
     public init() {
         var matrix = [Float](repeating: 0, count: 16 * 64)
@@ -150,9 +151,7 @@ public final class PDQHasher {
                     for row in 0..<height {
                         Self.box1D(pa + row * width, pb + row * width, length: width, stride: 1, window: windowAlongRows)
                     }
-                    for column in 0..<width {
-                        Self.box1D(pb + column, pa + column, length: height, stride: width, window: windowAlongColumns)
-                    }
+                    Self.boxColumns(pb, pa, width: width, height: height, window: windowAlongColumns, sums: &columnSums)
                 }
                 image64.withUnsafeMutableBufferPointer { out in
                     for i in 0..<64 {
@@ -200,6 +199,54 @@ public final class PDQHasher {
             sum -= input[left]; count -= 1
             output[out] = sum / count
             left += stride; out += stride
+        }
+    }
+
+    /// ``box1D`` down every column at once, row by row: each column's running sum sees the same additions and
+    /// subtractions in the same order as a column-by-column pass (so the result is the same to the bit), but
+    /// memory is read along rows instead of one pixel per row.
+    @inline(__always)
+    static func boxColumns(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                           width: Int, height: Int, window: Int, sums: inout [Float]) {
+        let half = (window + 2) / 2
+        let phase1 = half - 1
+        let phase2 = window - half + 1
+        let phase3 = height - window
+        let phase4 = half - 1
+        if sums.count < width { sums = [Float](repeating: 0, count: width) }
+        sums.withUnsafeMutableBufferPointer { sums in
+            let sum = sums.baseAddress!
+            for x in 0..<width { sum[x] = 0 }
+            var left = 0, right = 0, out = 0
+            var count: Float = 0
+            for _ in 0..<max(0, phase1) {
+                let r = input + right * width
+                for x in 0..<width { sum[x] += r[x] }
+                count += 1; right += 1
+            }
+            for _ in 0..<max(0, phase2) {
+                let r = input + right * width, o = output + out * width
+                for x in 0..<width { sum[x] += r[x] }
+                count += 1
+                for x in 0..<width { o[x] = sum[x] / count }
+                right += 1; out += 1
+            }
+            for _ in 0..<max(0, phase3) {
+                let r = input + right * width, l = input + left * width, o = output + out * width
+                for x in 0..<width {
+                    sum[x] += r[x]
+                    sum[x] -= l[x]
+                }
+                for x in 0..<width { o[x] = sum[x] / count }
+                left += 1; right += 1; out += 1
+            }
+            for _ in 0..<max(0, phase4) {
+                let l = input + left * width, o = output + out * width
+                for x in 0..<width { sum[x] -= l[x] }
+                count -= 1
+                for x in 0..<width { o[x] = sum[x] / count }
+                left += 1; out += 1
+            }
         }
     }
 

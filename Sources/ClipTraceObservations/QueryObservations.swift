@@ -28,17 +28,27 @@ public struct View: Hashable, Sendable, CustomStringConvertible {
     /// Degrees the region was turned back before hashing (positive: clockwise), for copies tilted by a few
     /// degrees, as a hand-held camera or a tilted phone shows them; 0 for none.
     public var tilt: Int8
+    /// The part of the region the hash covers, in the reference's terms (a mirrored view's left half shows the
+    /// original's right half, and is labelled so).
+    public var part: PicturePart
 
-    public init(orientation: Dihedral = .original, region: ViewRegion = .content, tilt: Int8 = 0) {
+    public init(orientation: Dihedral = .original, region: ViewRegion = .content, tilt: Int8 = 0,
+                part: PicturePart = .whole) {
         self.orientation = orientation
         self.region = region
         self.tilt = tilt
+        self.part = part
     }
 
     /// The content, upright: what every reference shows.
     public static let upright = View()
 
-    public var description: String { tilt == 0 ? "\(region) \(orientation)" : "\(region) \(orientation) tilted \(tilt)°" }
+    public var description: String {
+        var text = "\(region) \(orientation)"
+        if tilt != 0 { text += " tilted \(tilt)°" }
+        if part != .whole { text += " \(part)" }
+        return text
+    }
 }
 
 /// Everything a scan observed in a query video: per sampled frame its hashes under several views, and the
