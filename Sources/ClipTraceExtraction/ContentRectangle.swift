@@ -43,25 +43,48 @@ public enum ContentRectangle {
     }
 
     package static func lines(_ pixels: UnsafeBufferPointer<UInt8>, width w: Int, height h: Int, rows: Bool) -> Lines {
-        let count = rows ? h : w, length = rows ? w : h
+        rows ? rowLines(pixels, width: w, height: h) : columnLines(pixels, width: w, height: h)
+    }
+
+    static func rowLines(_ pixels: UnsafeBufferPointer<UInt8>, width w: Int, height h: Int) -> Lines {
         var lines = Lines(mean: [], deviation: [], gradient: [])
-        lines.mean.reserveCapacity(count)
-        for line in 0..<count {
-            @inline(__always) func value(_ i: Int) -> Int { Int(rows ? pixels[line * w + i] : pixels[i * w + line]) }
+        lines.mean.reserveCapacity(h)
+        for y in 0..<h {
+            let row = pixels.baseAddress! + y * w
             var sum = 0, gradient = 0
-            for i in 0..<length {
-                let v = value(i)
-                sum += v
-                if i > 0 { gradient += abs(v - value(i - 1)) }
+            for x in 0..<w {
+                sum += Int(row[x])
+                if x > 0 { gradient += abs(Int(row[x]) - Int(row[x - 1])) }
             }
-            let mean = Double(sum) / Double(length)
+            let mean = Double(sum) / Double(w)
             var deviation = 0.0
-            for i in 0..<length { deviation += abs(Double(value(i)) - mean) }
+            for x in 0..<w { deviation += abs(Double(row[x]) - mean) }
             lines.mean.append(mean)
-            lines.deviation.append(deviation / Double(length))
-            lines.gradient.append(Double(gradient) / Double(max(1, length - 1)))
+            lines.deviation.append(deviation / Double(w))
+            lines.gradient.append(Double(gradient) / Double(max(1, w - 1)))
         }
         return lines
+    }
+
+    /// The same statistics down the columns, read row by row (memory in order, not one pixel per row).
+    static func columnLines(_ pixels: UnsafeBufferPointer<UInt8>, width w: Int, height h: Int) -> Lines {
+        var sums = [Int](repeating: 0, count: w), gradients = [Int](repeating: 0, count: w)
+        for y in 0..<h {
+            let row = pixels.baseAddress! + y * w
+            for x in 0..<w { sums[x] += Int(row[x]) }
+            if y > 0 {
+                let above = row - w
+                for x in 0..<w { gradients[x] += abs(Int(row[x]) - Int(above[x])) }
+            }
+        }
+        let means = sums.map { Double($0) / Double(h) }
+        var deviations = [Double](repeating: 0, count: w)
+        for y in 0..<h {
+            let row = pixels.baseAddress! + y * w
+            for x in 0..<w { deviations[x] += abs(Double(row[x]) - means[x]) }
+        }
+        return Lines(mean: means, deviation: deviations.map { $0 / Double(h) },
+                     gradient: gradients.map { Double($0) / Double(max(1, h - 1)) })
     }
 
     /// What one frame says: the picture with paired bars and fills cut (`paired`), and with bars on one side
