@@ -251,9 +251,16 @@ public final class CornerIndex: Sendable {
             guard !verified.isEmpty else { continue }
             let clipsHit = Set(verified.keys.map { frameOwners[Int($0)] }).count
             let spread = Float(1) / Float(max(1, clipsHit)).squareRoot()
+            // The most corners any frame of each clip explained at this moment: a fixed camera's background
+            // verifies at every time, and only what moves (more corners at the right time) tells them apart.
+            var most: [Int32: Int] = [:]
+            for (frame, result) in verified { most[frameOwners[Int(frame)], default: 0] = max(most[frameOwners[Int(frame)]] ?? 0, result.inliers) }
             for (frame, result) in verified.sorted(by: { $0.key < $1.key }) {
-                // Weight grows with the corners explained; twice the minimum counts fully.
+                // Weight grows with the corners explained (twice the minimum counts fully), and shrinks fast for a
+                // frame that explains fewer than the clip's best.
+                let relative = Float(result.inliers) / Float(max(1, most[frameOwners[Int(frame)]] ?? 1))
                 let weight = min(1, Float(result.inliers) / Float(2 * options.minimumInliers)) * spread
+                    * relative * relative * relative
                 votes.append(Vote(clip: frameOwners[Int(frame)], moment: Int32(moment),
                                   referenceTime: Double(frameTimes[Int(frame)]), weight: weight,
                                   distance: Int16(result.distance),
