@@ -72,6 +72,44 @@ ff -f lavfi -i "$filler_a" -i "$out/references/spinning_pattern.mp4" -f lavfi -i
    [2:v]trim=0:3,setpts=PTS-STARTPTS,scale=320:180,setsar=1[c];\
    [a][b][c]concat=n=3:v=1:a=0,format=yuv420p[v]" -map "[v]" -r 25 "${x264[@]}" \
    "$out/recordings/stream_with_cropped_copy.mp4"
+# a vertical repost: spinning_pattern 2.0–8.0 s fitted into a 180×320 (9:16) frame over a blurred, darkened,
+# enlarged copy of itself, at query 1.0–7.0 s.
+ff -f lavfi -i "$filler_b" -i "$out/references/spinning_pattern.mp4" -filter_complex \
+  "[0:v]trim=0:1,setpts=PTS-STARTPTS,scale=180:320,setsar=1[a];\
+   [1:v]trim=2:8,setpts=PTS-STARTPTS,split[s1][s2];[s1]scale=427:320,crop=180:320,gblur=sigma=12,eq=brightness=-0.1[bg];\
+   [s2]scale=180:135[fg];[bg][fg]overlay=0:92,setsar=1[b];\
+   [a][b]concat=n=2:v=1:a=0,format=yuv420p[v]" -map "[v]" -r 25 "${x264[@]}" \
+   "$out/recordings/stream_with_vertical_repost.mp4"
+# a streamer's face-cam (a 96×72 box with a white outline, 30 % of the width) over the bottom-right corner of
+# mandelbrot_zoom 1.0–9.0 s, at query 2.0–10.0 s.
+ff -f lavfi -i "$filler_a" -i "$out/references/mandelbrot_zoom.mp4" \
+   -f lavfi -i "life=size=96x72:rate=25:seed=5:ratio=0.5:life_color=#e0c0a0:death_color=#304050" -filter_complex \
+  "[0:v]trim=0:2,setpts=PTS-STARTPTS,setsar=1[a];\
+   [1:v]trim=1:9,setpts=PTS-STARTPTS,setsar=1[c];[2:v]drawbox=x=0:y=0:w=96:h=72:color=white:t=2[cam];\
+   [c][cam]overlay=x=216:y=160:shortest=1,setsar=1[b];\
+   [a][b]concat=n=2:v=1:a=0,format=yuv420p[v]" -map "[v]" -r 25 "${x264[@]}" \
+   "$out/recordings/stream_with_webcam_inset.mp4"
+# tilted by 6° (black corners, as a camera filming a screen): mandelbrot_zoom 3.0–10.0 s at query 2.0–9.0 s.
+ff -f lavfi -i "$filler_b" -i "$out/references/mandelbrot_zoom.mp4" -filter_complex \
+  "[0:v]trim=0:2,setpts=PTS-STARTPTS,setsar=1[a];\
+   [1:v]trim=3:10,setpts=PTS-STARTPTS,rotate=6*PI/180:fillcolor=black,setsar=1[b];\
+   [a][b]concat=n=2:v=1:a=0,format=yuv420p[v]" -map "[v]" -r 25 "${x264[@]}" \
+   "$out/recordings/stream_with_tilted_copy.mp4"
+# cropped heavily (72 % × 75 %, off centre, stretched back) and dropped to 12 fps: spinning_pattern 1.0–8.0 s at
+# query 1.5–8.5 s.
+ff -f lavfi -i "$filler_a" -i "$out/references/spinning_pattern.mp4" -filter_complex \
+  "[0:v]trim=0:1.5,setpts=PTS-STARTPTS,setsar=1[a];\
+   [1:v]trim=1:8,setpts=PTS-STARTPTS,crop=iw*0.72:ih*0.75:(iw-ow)*0.3:(ih-oh)*0.6,scale=320:240,setsar=1[b];\
+   [a][b]concat=n=2:v=1:a=0,fps=12,format=yuv420p[v]" -map "[v]" "${x264[@]}" \
+   "$out/recordings/stream_with_heavy_crop_12fps.mp4"
+# a compilation: spinning_pattern 1.0–4.0 s at query 1.0–4.0 s, 2 s of filler, mandelbrot_zoom 6.0–10.0 s at
+# query 6.0–10.0 s.
+ff -f lavfi -i "$filler_a" -i "$out/references/spinning_pattern.mp4" -i "$out/references/mandelbrot_zoom.mp4" \
+   -f lavfi -i "$filler_b" -filter_complex \
+  "[0:v]trim=0:1,setpts=PTS-STARTPTS,setsar=1[a];[1:v]trim=1:4,setpts=PTS-STARTPTS,setsar=1[b];\
+   [3:v]trim=0:2,setpts=PTS-STARTPTS,setsar=1[c];[2:v]trim=6:10,setpts=PTS-STARTPTS,setsar=1[d];\
+   [a][b][c][d]concat=n=4:v=1:a=0,format=yuv420p[v]" -map "[v]" -r 25 "${x264[@]}" \
+   "$out/recordings/stream_with_compilation.mp4"
 # no registered content at all.
 ff -f lavfi -i "$filler_a" -f lavfi -i "$filler_b" -filter_complex \
   "[0:v]trim=0:5,setpts=PTS-STARTPTS[a];[1:v]trim=0:5,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1:a=0[v]" \
@@ -83,6 +121,12 @@ printf 'stream_with_window_copy\tlife_colony\t2.0\t9.0\t2.0\t9.0\tpip,scale1.25\
 printf 'stream_with_overlaid_copy\tmandelbrot_zoom\t2.0\t9.0\t3.0\t10.0\tbanner,comments\n' >> "$out/recordings.tsv"
 printf 'stream_with_window_on_texture\tspinning_pattern\t1.5\t8.5\t1.0\t8.0\tpip,textured-backdrop\n' >> "$out/recordings.tsv"
 printf 'stream_with_cropped_copy\tspinning_pattern\t2.0\t9.0\t1.0\t8.0\tcrop82x85,stretch16:9\n' >> "$out/recordings.tsv"
+printf 'stream_with_vertical_repost\tspinning_pattern\t1.0\t7.0\t2.0\t8.0\tblurfill9:16\n' >> "$out/recordings.tsv"
+printf 'stream_with_webcam_inset\tmandelbrot_zoom\t2.0\t10.0\t1.0\t9.0\twebcam_inset30%%\n' >> "$out/recordings.tsv"
+printf 'stream_with_tilted_copy\tmandelbrot_zoom\t2.0\t9.0\t3.0\t10.0\ttilt6\n' >> "$out/recordings.tsv"
+printf 'stream_with_heavy_crop_12fps\tspinning_pattern\t1.5\t8.5\t1.0\t8.0\tcrop72x75,fps12\n' >> "$out/recordings.tsv"
+printf 'stream_with_compilation\tspinning_pattern\t1.0\t4.0\t1.0\t4.0\tcompilation\n' >> "$out/recordings.tsv"
+printf 'stream_with_compilation\tmandelbrot_zoom\t6.0\t10.0\t6.0\t10.0\tcompilation\n' >> "$out/recordings.tsv"
 
 # --- Codecs and containers (2 s each) -----------------------------------------------------------------
 src="mandelbrot=size=320x240:rate=25:start_scale=2:end_scale=0.5"

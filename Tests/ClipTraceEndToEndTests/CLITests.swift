@@ -84,6 +84,7 @@ struct CLITests {
             case "stream_with_fast_copy": ["speed 1.10x"]
             case "stream_with_window_copy": ["window"]
             case "stream_with_cropped_copy": ["local features"]
+            case "stream_with_vertical_repost": ["window"]
             default: []
             }
             #expect(expected.isSubset(of: transforms), "\(truth.recording): \(transforms)")
