@@ -41,8 +41,6 @@ public struct HashSearchOptions: Hashable, Sendable {
         self.maxSeededClips = maxSeededClips
     }
 
-    static let tiltNeighbours = true
-
     /// Whether a view's hash is searched with its words' one-bit neighbours: the content upright and mirrored,
     /// and a window seen upright. A mirrored copy with an overlay sat 30-60 bits from its reference, with no
     /// exact 16-bit word in most frames; a window is rescaled from a few hundred pixels, so its hash sits
@@ -52,8 +50,6 @@ public struct HashSearchOptions: Hashable, Sendable {
     /// and 9.6 s instead of 3 (seeded).
     @inline(__always)
     public static func searchesNeighbours(_ view: View) -> Bool {
-        // A tilted view is a rescue with rough edges (the turned-back corners are guesses).
-        if view.tilt != 0 { return tiltNeighbours }
         switch view.region {
         case .content: return view.orientation == .original || view.orientation == .mirror
         case .window: return view.orientation == .original

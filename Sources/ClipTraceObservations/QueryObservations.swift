@@ -25,18 +25,13 @@ public enum ViewRegion: UInt8, CaseIterable, Hashable, Sendable, CustomStringCon
 public struct View: Hashable, Sendable, CustomStringConvertible {
     public var orientation: Dihedral
     public var region: ViewRegion
-    /// Degrees the region was turned back before hashing (positive: clockwise), for copies tilted by a few
-    /// degrees, as a hand-held camera or a tilted phone shows them; 0 for none.
-    public var tilt: Int8
     /// The part of the region the hash covers, in the reference's terms (a mirrored view's left half shows the
     /// original's right half, and is labelled so).
     public var part: PicturePart
 
-    public init(orientation: Dihedral = .original, region: ViewRegion = .content, tilt: Int8 = 0,
-                part: PicturePart = .whole) {
+    public init(orientation: Dihedral = .original, region: ViewRegion = .content, part: PicturePart = .whole) {
         self.orientation = orientation
         self.region = region
-        self.tilt = tilt
         self.part = part
     }
 
@@ -45,7 +40,6 @@ public struct View: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         var text = "\(region) \(orientation)"
-        if tilt != 0 { text += " tilted \(tilt)°" }
         if part != .whole { text += " \(part)" }
         return text
     }

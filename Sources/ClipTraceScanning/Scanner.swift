@@ -46,7 +46,7 @@ public struct ScanMatch: Sendable {
         let view = match.view
         if view.orientation != .original { out.append(view.orientation.description) }
         if view.region != .content { out.append(view.region.description) }
-        if view.tilt != 0 { out.append("tilted \(abs(Int(view.tilt)))°") }
+        if view.part != .whole { out.append(view.part.description) }
         if letterboxed, view.region == .content { out.append("letterboxed") }
         if match.evidence == .corners { out.append(EvidenceKind.corners.description) }
         if abs(match.speed - 1) >= 0.025 { out.append(String(format: "speed %.2fx", match.speed)) }
