@@ -7,6 +7,7 @@
 //     → ClipTraceEvidence (hash and corner indexes: each emits votes)
 //     → ClipTraceAlignment (one temporal aligner for every vote)
 //     → ClipTraceMatching (a catalogue search: sources → aligner → matches)
+//     → ClipTraceIndex (the search index saved beside a catalogue, mapped instead of rebuilt)
 //     → ClipTraceScanning (batches, registration, reports) → cliptrace (CLI)
 //   beside them: ClipTraceHashing (PDQ, corners; pure Swift), ClipTraceFingerprint (the stored reference format)
 //   and ClipTraceCatalogue (storage behind one protocol: SQLite).
@@ -26,6 +27,7 @@ let package = Package(
         .library(name: "ClipTraceEvidence", targets: ["ClipTraceEvidence"]),
         .library(name: "ClipTraceMatching", targets: ["ClipTraceMatching"]),
         .library(name: "ClipTraceCatalogue", targets: ["ClipTraceCatalogue"]),
+        .library(name: "ClipTraceIndex", targets: ["ClipTraceIndex"]),
         .library(name: "ClipTraceScanning", targets: ["ClipTraceScanning"]),
     ],
     dependencies: [
@@ -69,16 +71,21 @@ let package = Package(
             "ClipTraceFingerprint",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        // The search index saved beside a catalogue: segment files mapped into memory, kept up to date with
+        // the catalogue, rebuilt when damaged.
+        .target(name: "ClipTraceIndex", dependencies: [
+            "ClipTraceCatalogue", "ClipTraceEvidence", "ClipTraceFingerprint", "ClipTraceMatching",
+        ]),
         // Batch registration and scanning, with bounded parallelism and per-file errors; reports.
         .target(name: "ClipTraceScanning", dependencies: [
-            "ClipTraceAlignment", "ClipTraceCatalogue", "ClipTraceDecoding", "ClipTraceExtraction",
-            "ClipTraceFingerprint", "ClipTraceMatching", "ClipTraceObservations",
+            "ClipTraceAlignment", "ClipTraceCatalogue", "ClipTraceDecoding", "ClipTraceEvidence", "ClipTraceExtraction",
+            "ClipTraceFingerprint", "ClipTraceIndex", "ClipTraceMatching", "ClipTraceObservations",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "cliptrace", dependencies: [
             "ClipTraceAlignment", "ClipTraceCatalogue", "ClipTraceExtraction", "ClipTraceFingerprint",
-            "ClipTraceHashing", "ClipTraceMatching", "ClipTraceObservations", "ClipTraceScanning",
+            "ClipTraceHashing", "ClipTraceIndex", "ClipTraceMatching", "ClipTraceObservations", "ClipTraceScanning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -101,6 +108,10 @@ let package = Package(
         .testTarget(name: "ClipTraceMatchingTests", dependencies: [
             "ClipTraceAlignment", "ClipTraceEvidence", "ClipTraceMatching", "ClipTraceFingerprint",
             "ClipTraceHashing", "ClipTraceObservations", "TestSupport",
+        ]),
+        .testTarget(name: "ClipTraceIndexTests", dependencies: [
+            "ClipTraceCatalogue", "ClipTraceEvidence", "ClipTraceFingerprint", "ClipTraceHashing", "ClipTraceIndex",
+            "ClipTraceMatching", "ClipTraceObservations", "TestSupport",
         ]),
         .testTarget(name: "ClipTraceEndToEndTests", dependencies: [
             "ClipTraceCatalogue", "ClipTraceExtraction", "ClipTraceMatching", "ClipTraceScanning", "TestSupport",

@@ -170,6 +170,8 @@ public struct TemporalAligner: Sendable {
 
         @inline(__always) func time(_ vote: Vote) -> Double { timelines[Int(vote.label.evidence.rawValue)].times[Int(vote.moment)] }
         @inline(__always) func step(_ kind: EvidenceKind) -> Double { timelines[Int(kind.rawValue)].step }
+        /// How long one matched moment of a kind stands for (see ``QueryTimeline/spacing``).
+        @inline(__always) func spacing(_ kind: EvidenceKind) -> Double { timelines[Int(kind.rawValue)].spacing }
         /// A vote's moment as one key across kinds.
         @inline(__always) func momentKey(_ vote: Vote) -> Int64 { Int64(vote.label.evidence.rawValue) << 32 | Int64(vote.moment) }
 
@@ -335,8 +337,12 @@ public struct TemporalAligner: Sendable {
         func segment(_ run: [Vote], clip: Int32, clipDuration: Double, speed: Double, offset: Double) -> AlignedSegment? {
             let first = run.first!, last = run.last!
             let firstTime = time(first), lastTime = time(last)
-            var queryStart = max(0, firstTime - step(first.label.evidence) / 2)
-            var queryEnd = min(max(queryDuration, lastTime), lastTime + step(last.label.evidence) / 2)
+            // A run seen by one kind only ends within that kind's spacing of its last moment (a sparser reference
+            // answers fewer moments); where several kinds saw it, the finer ones place its ends.
+            let single = Set(run.map(\.label.evidence)).count == 1
+            let reach = { (kind: EvidenceKind) in single ? spacing(kind) : step(kind) }
+            var queryStart = max(0, firstTime - reach(first.label.evidence) / 2)
+            var queryEnd = min(max(queryDuration, lastTime), lastTime + reach(last.label.evidence) / 2)
             var referenceStart = speed * queryStart + offset
             var referenceEnd = speed * queryEnd + offset
             // Clamp to the reference, moving the query side with it.
@@ -363,12 +369,14 @@ public struct TemporalAligner: Sendable {
                 where moment >= firstTime && moment <= lastTime && timeline.usable[index] {
                     usable += 1
                 }
+                // Against a sparser reference only one moment in spacing/step can be answered.
+                usable = Int((Double(usable) * timeline.step / timeline.spacing).rounded())
                 let density = Double(matched.count) / Double(max(usable, matched.count))
-                let evidenceSeconds = matched.reduce(0.0) { $0 + Double($1.weight) } * timeline.step
+                let evidenceSeconds = matched.reduce(0.0) { $0 + Double($1.weight) } * timeline.spacing
                 scores[kind] = options.calibration.score(evidenceSeconds: evidenceSeconds, density: density)
                 let distance = matched.reduce(0.0) { $0 + Double($1.distance) } / Double(matched.count)
                 counts[kind] = (matched.count, max(usable, matched.count), distance)
-                for vote in matched { labels[vote.label, default: 0] += Double(vote.weight) * timeline.step }
+                for vote in matched { labels[vote.label, default: 0] += Double(vote.weight) * timeline.spacing }
             }
             // The strongest kind gives the score (ties to the lower kind: hashes place a copy more finely).
             guard let (kind, score) = scores.max(by: { ($0.value, -Int($0.key.rawValue)) < ($1.value, -Int($1.key.rawValue)) }),

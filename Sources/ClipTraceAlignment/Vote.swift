@@ -35,20 +35,28 @@ public struct QueryTimeline: Hashable, Sendable {
     public var times: [Double]
     /// Whether each moment could have voted (a flat or dark frame could not).
     public var usable: [Bool]
-    /// The typical spacing of the moments: each stands for this many seconds of the query.
+    /// The typical spacing of the moments.
     public var step: Double
+    /// The typical spacing of what the moments are compared with on the reference side (0: finer than ``step``).
+    /// References sampled more sparsely than the query (corners once a second against a query's twice) can
+    /// answer only some moments, each for this long.
+    public var referenceStep: Double
 
-    public init(times: [Double], usable: [Bool], step: Double) {
+    /// How long one matched moment stands for: the coarser of the two samplings.
+    public var spacing: Double { max(step, referenceStep) }
+
+    public init(times: [Double], usable: [Bool], step: Double, referenceStep: Double = 0) {
         precondition(times.count == usable.count, "one usable flag per moment")
         self.times = times
         self.usable = usable
         self.step = step
+        self.referenceStep = referenceStep
     }
 
     /// A timeline with every moment usable; the step is the median gap (or `fallbackStep` for fewer than two).
-    public init(times: [Double], fallbackStep: Double = 0.25) {
+    public init(times: [Double], fallbackStep: Double = 0.25, referenceStep: Double = 0) {
         self.init(times: times, usable: [Bool](repeating: true, count: times.count),
-                  step: QueryObservations.medianGap(times) ?? fallbackStep)
+                  step: QueryObservations.medianGap(times) ?? fallbackStep, referenceStep: referenceStep)
     }
 
     public static let empty = QueryTimeline(times: [], usable: [], step: 0.25)

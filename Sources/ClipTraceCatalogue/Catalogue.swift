@@ -90,10 +90,16 @@ public protocol Catalogue: Sendable {
     func loadFingerprints() throws(CatalogueError) -> CatalogueContents
     /// Removes a clip; false when there was none with this id.
     func remove(id: Int64) throws(CatalogueError) -> Bool
+    /// Calls `body` with the fingerprint of each clip of `ids` still registered, in id order, reading them a few
+    /// at a time so that a large catalogue never has to be in memory at once. A fingerprint that cannot be
+    /// decoded comes as a failure. Errors `body` throws end the reading and are rethrown.
+    func forEachFingerprint(ids: [Int64], _ body: (ClipRecord, Result<ReferenceFingerprint, DamagedClip>) throws -> Void) throws
+    /// The folder where this catalogue's search index is saved (see `PersistedIndex`), or nil for none.
+    var indexLocation: String? { get }
 }
 
 /// A clip whose stored fingerprint cannot be decoded (damaged on disk, or from a newer ClipTrace).
-public struct DamagedClip: Hashable, Sendable {
+public struct DamagedClip: Error, Hashable, Sendable {
     public var record: ClipRecord
     public var problem: String
 

@@ -314,6 +314,33 @@ public final class SQLiteCatalogue: Catalogue {
         return contents
     }
 
+    public func forEachFingerprint(ids: [Int64], _ body: (ClipRecord, Result<ReferenceFingerprint, DamagedClip>) throws -> Void) throws {
+        // A few hundred ids per statement: SQLite limits bound parameters, and each chunk's blobs are decoded
+        // and handed on before the next is read.
+        let sorted = ids.sorted()
+        var start = 0
+        while start < sorted.count {
+            let chunk = Array(sorted[start..<min(sorted.count, start + 256)])
+            start += chunk.count
+            let rows: [(ClipRecord, Data)] = try read("load fingerprints") { db in
+                try Row.fetchAll(db, sql: "SELECT \(self.recordColumns), fingerprint FROM clip WHERE id IN (\(chunk.map { _ in "?" }.joined(separator: ","))) ORDER BY id",
+                                 arguments: StatementArguments(chunk)).map { (self.record($0), $0["fingerprint"] as Data) }
+            }
+            for (record, blob) in rows {
+                let decoded: Result<ReferenceFingerprint, DamagedClip>
+                do {
+                    decoded = .success(try FingerprintBinary.decode(blob))
+                } catch {
+                    decoded = .failure(DamagedClip(record: record, problem: error.message))
+                }
+                try body(record, decoded)
+            }
+        }
+    }
+
+    /// `PATH.index`, beside the catalogue file.
+    public var indexLocation: String? { path + ".index" }
+
     public func remove(id: Int64) throws(CatalogueError) -> Bool {
         let writer = try requireWriter("remove the clip")
         do {

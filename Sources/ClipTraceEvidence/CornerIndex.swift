@@ -35,10 +35,14 @@ public struct CornerSearchOptions: Hashable, Sendable {
     public var maximumRotation: Float = 15 * .pi / 180
     /// The largest shear (cosine of the angle between the mapped axes): copies are not skewed.
     public var maximumShear: Float = 0.1
-    /// Reference corners whose descriptor also appears at the same place in this many other clips are
-    /// dropped: interface chrome, channel logos and captions shared by a series are not evidence of one clip.
-    /// Two, not one, so that a trailer and the show it was cut from keep their corners.
+    /// Query corners that find close twins (within half ``maxDescriptorDistance``) at one place in this many
+    /// clips besides one are set aside: interface chrome, channel logos and captions shared by a series are not
+    /// evidence of one clip. Two, not one, so that a trailer and the show it was cut from keep their corners.
     public var commonInOtherClips = 2
+    /// Seeded search: corners of one query moment that must reach a clip before the moment counts for it.
+    public var minimumSeedPairs = 3
+    /// Seeded search: clips verified at most, those reached at most moments first.
+    public var maxSeededClips = 24
 
     public init() {}
 }
@@ -66,68 +70,54 @@ public final class CornerIndex: Sendable {
     public var memoryBytes: Int { descriptors.memoryBytes + cornerCount * 12 + frameOwners.count * 8 }
 
     /// Indexes the corners of `clips`; a vote's clip is its position in this list.
-    public init(clips: [ReferenceFingerprint], options: CornerSearchOptions = CornerSearchOptions()) {
-        self.options = options
-        maximumRotationTangent = Float(sine(Double(options.maximumRotation)) / cosine(Double(options.maximumRotation)))
-        var codes: [PDQHash] = [], owners: [Int32] = []
-        var frameOf: [Int32] = [], xs: [Float] = [], ys: [Float] = []
-        var frameOwners: [Int32] = [], frameTimes: [Float] = []
-        for (clipIndex, fingerprint) in clips.enumerated() where fingerprint.cornerAlgorithm == .brief {
-            for frame in fingerprint.cornerFrames where !frame.corners.isEmpty {
-                let frameIndex = Int32(frameOwners.count)
-                frameOwners.append(Int32(clipIndex))
-                frameTimes.append(Float(frame.time))
-                for corner in frame.corners {
-                    codes.append(corner.descriptor)
-                    owners.append(Int32(clipIndex))
-                    frameOf.append(frameIndex)
-                    xs.append(corner.x)
-                    ys.append(corner.y)
-                }
-            }
-        }
-        // Drop corners common to several clips (same descriptor, same place).
-        var all = BinaryCodeIndex(codes: codes)
-        if options.commonInOtherClips > 0, Set(owners).count > 1 {
-            var keep = [Bool](repeating: true, count: codes.count)
-            var seen = [UInt32](repeating: 0, count: codes.count)
-            // Chrome is drawn identically, so its corners sit a few bits apart and share most words: the first
-            // four word tables find them (each holds a 10-bit-apart twin with probability 0.53), at a quarter
-            // of a full search.
-            var others: [Int32] = []
-            for entry in codes.indices {
-                others.removeAll(keepingCapacity: true)
-                all.search(codes[entry], maxDistance: options.maxDescriptorDistance / 2, wordRadius: 0, seen: &seen,
-                           stamp: UInt32(truncatingIfNeeded: entry + 1), tables: 4) { other, _ in
-                    guard others.count < options.commonInOtherClips, owners[other] != owners[entry],
-                          abs(xs[other] - xs[entry]) <= options.tolerance, abs(ys[other] - ys[entry]) <= options.tolerance,
-                          !others.contains(owners[other])
-                    else { return }
-                    others.append(owners[other])
-                }
-                if others.count >= options.commonInOtherClips { keep[entry] = false }
-            }
-            if keep.contains(false) {
-                func kept<T>(_ values: [T]) -> [T] { zip(values, keep).compactMap { $1 ? $0 : nil } }
-                (codes, frameOf, xs, ys) = (kept(codes), kept(frameOf), kept(xs), kept(ys))
-                all = BinaryCodeIndex(codes: codes)
-            }
-        }
-        descriptors = all
-        self.frameOf = frameOf
-        self.xs = xs
-        self.ys = ys
-        self.frameOwners = frameOwners
-        self.frameTimes = frameTimes
+    public convenience init(clips: [ReferenceFingerprint], options: CornerSearchOptions = CornerSearchOptions()) {
+        self.init(entries: CornerEntries(clips: clips), options: options)
     }
 
-    /// The moments corners look at: the distinct times of the query's corner frames.
-    public static func timeline(of query: QueryObservations) -> QueryTimeline {
+    /// Indexes flat corner frames; a vote's clip is a frame's owner.
+    public init(entries: CornerEntries, options: CornerSearchOptions = CornerSearchOptions()) {
+        self.options = options
+        maximumRotationTangent = Float(sine(Double(options.maximumRotation)) / cosine(Double(options.maximumRotation)))
+        var frameOf = [Int32](repeating: 0, count: entries.cornerCount)
+        for frame in 0..<entries.frameCount {
+            for corner in entries.frameStarts[frame]..<entries.frameStarts[frame + 1] { frameOf[corner] = Int32(frame) }
+        }
+        descriptors = BinaryCodeIndex(codes: entries.descriptors)
+        self.frameOf = frameOf
+        xs = entries.xs.map { Float($0) / 65_536 }
+        ys = entries.ys.map { Float($0) / 65_536 }
+        frameOwners = entries.frameOwners
+        frameTimes = entries.frameTimes
+        referenceStep = entries.medianFrameGap() ?? 0
+    }
+
+    /// The spacing of the reference corner frames (for ``QueryTimeline/referenceStep``).
+    public let referenceStep: Double
+
+    /// Whether corners found close to one query corner (their clip and place) show it at the same place in at
+    /// least `clips` different clips: then it is chrome, not evidence.
+    static func isCommon(_ close: [(clip: Int32, x: Float, y: Float)], clips: Int, tolerance: Float) -> Bool {
+        guard clips > 1, close.count >= clips else { return false }
+        var distinct: [Int32] = []
+        for anchor in close.prefix(64) {
+            distinct.removeAll(keepingCapacity: true)
+            for other in close where abs(other.x - anchor.x) <= tolerance && abs(other.y - anchor.y) <= tolerance
+                && !distinct.contains(other.clip) {
+                distinct.append(other.clip)
+                if distinct.count >= clips { return true }
+            }
+        }
+        return false
+    }
+
+    /// The moments corners look at: the distinct times of the query's corner frames, against reference frames
+    /// `referenceStep` apart.
+    public static func timeline(of query: QueryObservations, referenceStep: Double = 0) -> QueryTimeline {
         var times: [Double] = []
         for frame in query.cornerFrames where times.last.map({ abs($0 - frame.time) >= 1e-6 }) ?? true {
             times.append(frame.time)
         }
-        return QueryTimeline(times: times, fallbackStep: 0.5)
+        return QueryTimeline(times: times, fallbackStep: 0.5, referenceStep: referenceStep)
     }
 
     /// A pair of corners: query position, reference position.
@@ -175,16 +165,28 @@ public final class CornerIndex: Sendable {
 
     /// The votes of `query`: per corner moment (see ``timeline(of:)``), each verified reference frame votes,
     /// weighted by the corners it explains, under the view (region, mirrored or not) that explained most.
-    public func votes(for query: QueryObservations) -> [Vote] {
+    /// Query corners answering at the same place in several clips (see ``CornerSearchOptions/commonInOtherClips``)
+    /// are not used, nor those in `setAside` (numbered through the query's corner frames in order).
+    public func votes(for query: QueryObservations, setAside: Set<Int> = []) -> [Vote] {
         guard cornerCount > 0, !query.cornerFrames.isEmpty else { return [] }
-        // Query corner frames grouped by time: each time is one moment of the corner timeline.
-        var groups: [[QueryObservations.CornerFrame]] = []
-        var lastTime: Double? = nil
+        // The number of each corner frame's first corner, for `setAside`.
+        var firstNumber: [Int] = []
+        var numbered = 0
         for frame in query.cornerFrames {
+            firstNumber.append(numbered)
+            numbered += frame.corners.count
+        }
+        var close: [(clip: Int32, x: Float, y: Float)] = []
+        // Chrome is drawn identically: its corners sit well within half the pairing distance of each other.
+        let halfDistance = options.maxDescriptorDistance / 2
+        // Query corner frames grouped by time: each time is one moment of the corner timeline.
+        var groups: [[(frame: QueryObservations.CornerFrame, number: Int)]] = []
+        var lastTime: Double? = nil
+        for (index, frame) in query.cornerFrames.enumerated() {
             if let lastTime, abs(lastTime - frame.time) < 1e-6 {
-                groups[groups.count - 1].append(frame)
+                groups[groups.count - 1].append((frame, firstNumber[index]))
             } else {
-                groups.append([frame])
+                groups.append([(frame, firstNumber[index])])
             }
             lastTime = frame.time
         }
@@ -202,10 +204,11 @@ public final class CornerIndex: Sendable {
         for (moment, group) in groups.enumerated() {
             // Best verified result per reference frame over the group's regions, orientations and zooms.
             var verified: [Int32: (inliers: Int, distance: Int, view: View)] = [:]
-            for described in group {
+            for (described, firstCorner) in group {
                 var pairFrames: [Int32] = [], pairs: [Pair] = []
                 reached.removeAll(keepingCapacity: true)
-                for corner in described.corners {
+                for (cornerIndex, corner) in described.corners.enumerated() {
+                    if setAside.contains(firstCorner + cornerIndex) { continue }
                     if stamp == Int32.max {  // a very long query: start the stamps again
                         for i in frameStamp.indices { frameStamp[i] = -1 }
                         for i in seen.indices { seen[i] = 0 }
@@ -213,9 +216,11 @@ public final class CornerIndex: Sendable {
                     }
                     stamp += 1
                     touched.removeAll(keepingCapacity: true)
+                    close.removeAll(keepingCapacity: true)
                     descriptors.search(corner.descriptor, maxDistance: options.maxDescriptorDistance, wordRadius: 0,
                                        seen: &seen, stamp: UInt32(stamp)) { entry, distance in
                         let frame = Int(frameOf[entry])
+                        if distance <= halfDistance { close.append((frameOwners[frame], xs[entry], ys[entry])) }
                         if frameStamp[frame] != stamp {
                             frameStamp[frame] = stamp
                             bestEntry[frame] = Int32(entry)
@@ -226,6 +231,7 @@ public final class CornerIndex: Sendable {
                             bestDistance[frame] = Int32(distance)
                         }
                     }
+                    if Self.isCommon(close, clips: options.commonInOtherClips + 1, tolerance: options.tolerance) { continue }
                     for frame in touched {
                         let entry = Int(bestEntry[Int(frame)])
                         pairFrames.append(frame)

@@ -20,7 +20,8 @@ public protocol EvidenceSource: Sendable {
     var kind: EvidenceKind { get }
     /// The moments of the query this source looks at (its votes' `moment` index into it).
     func timeline(for query: QueryObservations) -> QueryTimeline
-    func collect(for query: QueryObservations) -> CollectedVotes
+    /// The votes. Only a source reading an index file throws, when it finds the file damaged.
+    func collect(for query: QueryObservations) throws(IndexDamage) -> CollectedVotes
     /// Approximate resident bytes.
     var memoryBytes: Int { get }
 }
@@ -31,16 +32,31 @@ extension HashIndex: EvidenceSource {
     public func collect(for query: QueryObservations) -> CollectedVotes { CollectedVotes(votes: votes(for: query)) }
 }
 
-extension SeedIndex: EvidenceSource {
+extension SeededHashSource: EvidenceSource {
     public var kind: EvidenceKind { .hash }
     public func timeline(for query: QueryObservations) -> QueryTimeline {
         HashIndex.timeline(of: query, options: options)
     }
-    public func collect(for query: QueryObservations) -> CollectedVotes {
-        let (votes, seeding) = votes(for: query)
+    public func collect(for query: QueryObservations) throws(IndexDamage) -> CollectedVotes {
+        let (votes, seeding) = try votes(for: query)
         var notes: [String] = []
         if seeding.leftOut > 0 {
-            notes.append("\(seeding.clips.count + seeding.leftOut) clips were seeded; only the \(seeding.clips.count) seeded by most frames were searched (the seeded search's limit)")
+            notes.append("\(seeding.clips.count + seeding.leftOut) clips were seeded by hashes; only the \(seeding.clips.count) seeded by most frames were searched (the seeded search's limit)")
+        }
+        return CollectedVotes(votes: votes, notes: notes)
+    }
+}
+
+extension SeededCornerSource: EvidenceSource {
+    public var kind: EvidenceKind { .corners }
+    public func timeline(for query: QueryObservations) -> QueryTimeline {
+        CornerIndex.timeline(of: query, referenceStep: referenceStep)
+    }
+    public func collect(for query: QueryObservations) throws(IndexDamage) -> CollectedVotes {
+        let (votes, seeding) = try votes(for: query)
+        var notes: [String] = []
+        if seeding.leftOut > 0 {
+            notes.append("\(seeding.clips.count + seeding.leftOut) clips were seeded by corners; only the \(seeding.clips.count) reached at most moments were verified (the seeded search's limit)")
         }
         return CollectedVotes(votes: votes, notes: notes)
     }
@@ -48,6 +64,6 @@ extension SeedIndex: EvidenceSource {
 
 extension CornerIndex: EvidenceSource {
     public var kind: EvidenceKind { .corners }
-    public func timeline(for query: QueryObservations) -> QueryTimeline { Self.timeline(of: query) }
+    public func timeline(for query: QueryObservations) -> QueryTimeline { Self.timeline(of: query, referenceStep: referenceStep) }
     public func collect(for query: QueryObservations) -> CollectedVotes { CollectedVotes(votes: votes(for: query)) }
 }

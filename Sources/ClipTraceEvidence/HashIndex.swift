@@ -3,7 +3,7 @@ import ClipTraceFingerprint
 import ClipTraceHashing
 import ClipTraceObservations
 
-/// Settings of the hash search (``HashIndex``, ``SeedIndex``).
+/// Settings of the hash search (``HashIndex``, ``SeededHashSource``).
 public struct HashSearchOptions: Hashable, Sendable {
     /// Frames below this PDQ quality are neither indexed nor searched: flat, dark or fading frames match anything.
     /// (Meta recommends 50 for still images; video has many soft frames that still place a copy, and below 20
@@ -62,7 +62,7 @@ public struct HashSearchOptions: Hashable, Sendable {
 /// its near neighbours among the references' hashes (``BinaryCodeIndex``); the closest few per frame vote.
 ///
 /// Query time grows with the catalogue (posting lists hold catalogue frames ÷ 65,536 entries), so large
-/// catalogues seed first through ``SeedIndex``.
+/// catalogues seed first through ``SeededHashSource``.
 public final class HashIndex: Sendable {
     /// One multi-index per part of the picture (``PicturePart``, by raw value): whole frames, then each half.
     /// A query half meets only reference halves of the same part.

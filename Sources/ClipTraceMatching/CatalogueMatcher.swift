@@ -3,14 +3,15 @@ import ClipTraceEvidence
 import ClipTraceFingerprint
 import ClipTraceObservations
 
-/// How a catalogue's hashes are searched: every frame through ``HashIndex`` (direct), or seeds first through
-/// ``SeedIndex`` and then the seeded clips directly (seeded). `auto` picks by catalogue size.
+/// How a catalogue is searched: every query hash and corner through a direct index of all clips (direct), or
+/// by whole keys first and then the clips they lead to directly (seeded: ``SeededHashSource``,
+/// ``SeededCornerSource``). `auto` picks by catalogue size, for hashes and corners apart.
 public enum SearchStrategy: String, CaseIterable, Hashable, Sendable {
     case auto, direct, seeded
 }
 
-/// Whether the corner search (cropped copies) runs: `auto` builds its index unless the catalogue holds more
-/// than ``CatalogueMatcher/cornerLimit`` corners.
+/// Whether the corner search (cropped copies) runs: `auto` runs it whenever the catalogue has corners, unless
+/// its index would have to be built in memory for more than ``CatalogueMatcher/inMemoryCornerLimit`` corners.
 public enum CornerSearch: String, CaseIterable, Hashable, Sendable {
     case auto, on, off
 }
@@ -24,21 +25,28 @@ public struct CatalogueMatcher: Sendable {
     public let strategy: SearchStrategy
     let sources: [any EvidenceSource]
 
-    /// Above this many indexed frames (about 2 hours at 8 per second) `auto` seeds: the direct search reads
+    /// Above this many indexed hashes (about 2 hours at 8 per second) `auto` seeds: the direct search reads
     /// posting lists that grow with the catalogue, the seeded one does not. With the mirror image searched
     /// through word neighbours, a 1-hour query took 1.4 s direct against 1 h of catalogue, 2.7 s against 3 h
     /// (seeded 1.8 s) and 6.1 s against 10 h (seeded 1.5 s); both give the same result on the evaluation.
     public static let seedingThreshold = 60_000
 
-    /// Reference corners above which `auto` leaves the corner search off. The corner index is direct and
-    /// in memory, about 120 bytes per corner: 20 million corners are 2.4 GB, about 43 hours of reference at
-    /// 64 corners twice a second.
-    public static let cornerLimit = 20_000_000
+    /// Above this many reference corners (about 12 hours at 44 corners a second) `auto` seeds the corner
+    /// search: a direct corner index holds about 120 bytes per corner in memory and its posting lists grow
+    /// with the catalogue.
+    public static let cornerSeedingThreshold = 2_000_000
 
-    /// Reference corners in the catalogue, whether or not their index was built.
+    /// Corners above which `auto` leaves the corner search off when its index must be built in memory (no
+    /// persisted index): 30 million corners are about 3 GB to build, some 190 hours of reference. A persisted
+    /// index has no such limit.
+    public static let inMemoryCornerLimit = 30_000_000
+
+    /// Reference corners in the catalogue, whether or not the corner search runs.
     public let referenceCornerCount: Int
+    /// Why the corner search is off, when `auto` turned it off.
+    public let cornerNote: String?
 
-    /// Builds the sources over `clips` (a vote's clip is a position in this list).
+    /// Builds the sources in memory over `clips` (a vote's clip is a position in this list).
     public init(clips: [(IndexedClip, ReferenceFingerprint)], options: MatchingOptions = MatchingOptions(),
                 strategy: SearchStrategy = .auto, corners: CornerSearch = .auto) {
         let fingerprints = clips.map(\.1)
@@ -48,39 +56,71 @@ public struct CatalogueMatcher: Sendable {
             chosen = frames > Self.seedingThreshold ? .seeded : .direct
         }
         var sources: [any EvidenceSource] = [
-            chosen == .seeded ? SeedIndex(clips: fingerprints, options: options.hash)
+            chosen == .seeded ? SeededHashSource(clips: fingerprints, options: options.hash)
                 : HashIndex(clips: fingerprints, options: options.hash),
         ]
         let cornerCount = fingerprints.reduce(0) { $0 + $1.cornerCount }
-        let wanted = switch corners {
-        case .on: true
-        case .off: false
-        case .auto: cornerCount <= Self.cornerLimit
+        var note: String?
+        let wanted: Bool
+        switch corners {
+        case .on: wanted = true
+        case .off: wanted = false
+        case .auto:
+            wanted = cornerCount <= Self.inMemoryCornerLimit
+            if !wanted {
+                note = "the corner search (cropped copies) is off: \(cornerCount) reference corners are too many for an index built in memory; use --crop-search on, or a catalogue whose index can be saved next to it"
+            }
         }
-        if wanted, cornerCount > 0 { sources.append(CornerIndex(clips: fingerprints, options: options.corners)) }
+        if wanted, cornerCount > 0 {
+            let seeded = strategy == .seeded || (strategy == .auto && cornerCount > Self.cornerSeedingThreshold)
+            sources.append(seeded ? SeededCornerSource(clips: fingerprints, options: options.corners)
+                : CornerIndex(clips: fingerprints, options: options.corners))
+        }
         self.init(clips: clips.map(\.0), sources: sources, options: options, strategy: chosen,
-                  referenceCornerCount: cornerCount)
+                  referenceCornerCount: cornerCount, cornerNote: note)
     }
 
-    /// A matcher over sources built elsewhere (loaded from disk, say). Their clip numbers are positions in `clips`.
+    /// Searches segments (of a persisted index) whose clip rows `hashPlacement` and `cornerPlacement` place in
+    /// `clips`. Small catalogues are searched directly: their hashes and corners are read into memory once.
+    public init(clips: [IndexedClip], hashes: SeededHashSource, corners: SeededCornerSource?,
+                options: MatchingOptions = MatchingOptions(), strategy: SearchStrategy = .auto,
+                cornerSearch: CornerSearch = .auto) throws(IndexDamage) {
+        precondition(hashes.clipCount == clips.count && (corners?.clipCount ?? clips.count) == clips.count,
+                     "placements over the same clip list")
+        var chosen = strategy
+        let everyClip = Array(clips.indices)
+        if chosen == .auto { chosen = hashes.entryCount > Self.seedingThreshold ? .seeded : .direct }
+        var sources: [any EvidenceSource] = [
+            chosen == .seeded ? hashes : HashIndex(entries: try hashes.entries(of: everyClip), options: options.hash),
+        ]
+        let cornerCount = corners?.cornerCount ?? 0
+        if let corners, cornerSearch != .off, cornerCount > 0 {
+            let seeded = strategy == .seeded || (strategy == .auto && cornerCount > Self.cornerSeedingThreshold)
+            sources.append(seeded ? corners : CornerIndex(entries: try corners.entries(of: everyClip), options: options.corners))
+        }
+        self.init(clips: clips, sources: sources, options: options, strategy: chosen, referenceCornerCount: cornerCount)
+    }
+
+    /// A matcher over sources built elsewhere. Their clip numbers are positions in `clips`.
     public init(clips: [IndexedClip], sources: [any EvidenceSource], options: MatchingOptions,
-                strategy: SearchStrategy, referenceCornerCount: Int) {
+                strategy: SearchStrategy, referenceCornerCount: Int, cornerNote: String? = nil) {
         precondition(Set(sources.map(\.kind)).count == sources.count, "one source per kind of evidence")
         self.clips = clips
         self.sources = sources
         self.options = options
         self.strategy = strategy
         self.referenceCornerCount = referenceCornerCount
+        self.cornerNote = cornerNote
     }
 
     /// Whether queries are also searched by corners.
     public var searchesCorners: Bool { sources.contains { $0.kind == .corners } }
-    /// Indexed hashes.
+    /// Indexed hashes (whole frames and halves).
     public var frameCount: Int {
         sources.reduce(0) { total, source in
             switch source {
-            case let direct as HashIndex: total + direct.frameCount
-            case let seeded as SeedIndex: total + seeded.frameCount
+            case let direct as HashIndex: total + direct.entryCount
+            case let seeded as SeededHashSource: total + seeded.entryCount
             default: total
             }
         }
@@ -88,16 +128,16 @@ public struct CatalogueMatcher: Sendable {
     public var memoryBytes: Int { sources.reduce(0) { $0 + $1.memoryBytes } }
 
     /// The query's matches, by query start.
-    public func match(_ query: QueryObservations) -> [Match] { search(query).matches }
+    public func match(_ query: QueryObservations) throws(IndexDamage) -> [Match] { try search(query).matches }
 
     /// The query's matches, and what the sources noted while searching (for the log).
-    public func search(_ query: QueryObservations) -> (matches: [Match], notes: [String]) {
+    public func search(_ query: QueryObservations) throws(IndexDamage) -> (matches: [Match], notes: [String]) {
         var timelines = [QueryTimeline](repeating: .empty, count: EvidenceKind.allCases.count)
         var votes: [Vote] = []
         var notes: [String] = []
         for source in sources {
             timelines[Int(source.kind.rawValue)] = source.timeline(for: query)
-            let collected = source.collect(for: query)
+            let collected = try source.collect(for: query)
             votes += collected.votes
             notes += collected.notes
         }

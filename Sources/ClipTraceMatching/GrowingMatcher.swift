@@ -1,3 +1,4 @@
+import ClipTraceEvidence
 import ClipTraceFingerprint
 import ClipTraceObservations
 import Foundation
@@ -18,9 +19,14 @@ public final class GrowingMatcher: @unchecked Sendable {
 
     /// `clips` are searched by hashes only (corners belong to the scan): a registration is the same clip again
     /// or a close edit of it, and a corner index per level would cost more than the file's own fingerprint.
-    public init(clips: [(IndexedClip, ReferenceFingerprint)], options: MatchingOptions = MatchingOptions()) {
-        self.options = options
-        base = CatalogueMatcher(clips: clips, options: options, corners: .off)
+    public convenience init(clips: [(IndexedClip, ReferenceFingerprint)], options: MatchingOptions = MatchingOptions()) {
+        self.init(base: CatalogueMatcher(clips: clips, options: options, corners: .off))
+    }
+
+    /// Grows from a matcher built elsewhere (over a saved index, say); clips added later use its options.
+    public init(base: CatalogueMatcher) {
+        options = base.options
+        self.base = base
     }
 
     /// Clips searched: the base catalogue and every clip added since.
@@ -38,9 +44,11 @@ public final class GrowingMatcher: @unchecked Sendable {
     }
 
     /// The matches of `query` among every clip, by query start.
-    public func match(_ query: QueryObservations) -> [Match] {
+    public func match(_ query: QueryObservations) throws(IndexDamage) -> [Match] {
         let matchers = lock.withLock { [base] + levels.map(\.matcher) }
-        return matchers.flatMap { $0.match(query) }
+        var matches: [Match] = []
+        for matcher in matchers { matches += try matcher.match(query) }
+        return matches
             .sorted { ($0.queryStart, -$0.score, $0.clip.id) < ($1.queryStart, -$1.score, $1.clip.id) }
     }
 }

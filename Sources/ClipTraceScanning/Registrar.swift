@@ -1,8 +1,11 @@
 import ClipTraceCatalogue
 import ClipTraceDecoding
 import ClipTraceExtraction
+import ClipTraceEvidence
 import ClipTraceFingerprint
+import ClipTraceIndex
 import ClipTraceMatching
+import ClipTraceObservations
 import Foundation
 
 /// The outcome of registering one file.
@@ -47,8 +50,7 @@ public struct Registrar: Sendable {
             if !fingerprint.frames.contains(where: { $0.quality >= minimumQuality }) {
                 result.warnings.append("every frame is flat or dark (PDQ quality below \(minimumQuality)); this clip cannot be matched")
             }
-            let matcher = try known.matcher(loadingFrom: catalogue)
-            result.resembles = known.resemblances(matcher.match(extracted.observations))
+            result.resembles = known.resemblances(try known.match(extracted.observations, in: catalogue))
             let defaultTitle = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             let chosenTitle = title.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
             let clip = NewClip(title: chosenTitle ?? defaultTitle, owner: owner, sourcePath: MediaFiles.absolutePath(path),
@@ -69,15 +71,35 @@ private final class KnownClips: @unchecked Sendable {
     private var matcher: GrowingMatcher?
     private var records: [Int64: ClipRecord] = [:]
 
+    private var discarded: Set<String> = []
+
+    /// The catalogue's saved index (hashes only: a registration is the same clip again or a close edit of it)
+    /// grown with each clip registered since, opened on first use.
     func matcher(loadingFrom catalogue: any Catalogue) throws -> GrowingMatcher {
         try lock.withLock {
             if let matcher { return matcher }
-            let loaded = try catalogue.loadFingerprints().clips
-            for (record, _) in loaded { records[record.id] = record }
-            let built = GrowingMatcher(clips: ClipScanner.indexedClips(loaded))
+            let index = try PersistedIndex.open(catalogue: catalogue, settings: .init(corners: false), discarding: discarded)
+            for record in index.records { records[record.id] = record }
+            let built = GrowingMatcher(base: try index.matcher(corners: .off))
             matcher = built
             return built
         }
+    }
+
+    /// The matches of `query` among registered clips. A damaged index file is rebuilt once; if the index still
+    /// cannot be read the check is skipped (it only informs), never the registration.
+    func match(_ query: QueryObservations, in catalogue: any Catalogue) throws -> [Match] {
+        for _ in 0..<2 {
+            do {
+                return try matcher(loadingFrom: catalogue).match(query)
+            } catch let damage as IndexDamage {
+                lock.withLock {
+                    discarded.insert(damage.storage)
+                    matcher = nil
+                }
+            }
+        }
+        return []
     }
 
     func add(_ record: ClipRecord, _ fingerprint: ReferenceFingerprint) {

@@ -2,7 +2,9 @@ import ClipTraceAlignment
 import ClipTraceCatalogue
 import ClipTraceDecoding
 import ClipTraceExtraction
+import ClipTraceEvidence
 import ClipTraceFingerprint
+import ClipTraceIndex
 import ClipTraceMatching
 import ClipTraceObservations
 import Foundation
@@ -69,9 +71,9 @@ public struct ClipScanner: Sendable {
     public var jobs: Int
     public var extraction: ExtractionOptions
     public var matching: MatchingOptions
-    public let matcher: CatalogueMatcher
     /// Per-file details at debug level (decode and match figures); silent unless the handler wants them.
     public var logger = Logger(label: "cliptrace.scanner")
+    private let search: SearchHolder
     private let records: [Int64: ClipRecord]
     /// FFmpeg's threads were left to us: they share the cores with the files decoded at once.
     private let automaticThreads: Bool
@@ -82,27 +84,39 @@ public struct ClipScanner: Sendable {
 
     /// Clips of the catalogue whose fingerprint could not be read: they are not searched.
     public private(set) var damaged: [DamagedClip] = []
+    /// The saved index searched, when the catalogue has one (nil: an index built in memory from fingerprints).
+    public var index: PersistedIndex? { search.current.index }
+    /// The search in use.
+    public var matcher: CatalogueMatcher { search.current.matcher }
 
-    /// Loads the catalogue's fingerprints into an in-memory index. A clip whose fingerprint is damaged is left
-    /// out (see ``damaged``) and the others are searched.
+    /// Opens the catalogue's saved search index (``PersistedIndex``), bringing it up to date or building it
+    /// first when needed; `persistIndex` false keeps it in memory. A clip whose fingerprint is damaged is left
+    /// out (see ``damaged``) and the others are searched. `log` hears what the index had to rebuild.
     public init(catalogue: any Catalogue, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
                 extraction: ExtractionOptions = .query, matching: MatchingOptions = MatchingOptions(),
-                strategy: SearchStrategy = .auto, corners: CornerSearch = .auto) throws(CatalogueError)
+                strategy: SearchStrategy = .auto, corners: CornerSearch = .auto, persistIndex: Bool = true,
+                log: @escaping @Sendable (String) -> Void = { _ in }) throws
     {
-        let contents = try catalogue.loadFingerprints()
-        let matcher = CatalogueMatcher(clips: Self.indexedClips(contents.clips), options: matching, strategy: strategy,
-                                       corners: corners)
-        self.init(matcher: matcher, records: contents.clips.map(\.0), jobs: jobs, extraction: extraction)
-        damaged = contents.damaged
+        let search = try SearchHolder(catalogue: catalogue, matching: matching, strategy: strategy, corners: corners,
+                                      persist: persistIndex, log: log)
+        let index = search.current.index!
+        self.init(search: search, records: index.records, jobs: jobs, extraction: extraction)
+        damaged = index.damaged
     }
 
+    /// Searches with a matcher built elsewhere (in memory).
     public init(matcher: CatalogueMatcher, records: [ClipRecord], jobs: Int, extraction: ExtractionOptions) {
+        self.init(search: SearchHolder(matcher: matcher), records: records, jobs: jobs, extraction: extraction)
+    }
+
+    private init(search: SearchHolder, records: [ClipRecord], jobs: Int, extraction: ExtractionOptions) {
         self.jobs = max(1, jobs)
         self.extraction = extraction
         automaticThreads = extraction.decoding.threads == 0
         if automaticThreads { self.extraction.decoding.threads = Self.decoderThreads(filesAtOnce: self.jobs) }
+        self.search = search
+        let matcher = search.current.matcher
         self.matching = matcher.options
-        self.matcher = matcher
         // Corners of the query are only worth taking when there are reference corners to meet.
         if !matcher.searchesCorners { self.extraction.cornersPerSecond = 0 }
         self.records = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -115,7 +129,7 @@ public struct ClipScanner: Sendable {
             let result = try Fingerprinter(options: extraction).extract(path: path)
             let observations = result.observations
             let fingerprinted = Date()
-            let (found, notes) = matcher.search(observations)
+            let (found, notes) = try search.search(observations)
             let matches = found.compactMap { match -> ScanMatch? in
                 guard let record = records[match.clip.id] else { return nil }
                 return ScanMatch(match: match, clip: record,
@@ -197,6 +211,8 @@ public struct ClipScanner: Sendable {
         case let error as CatalogueError:
             message = error.message.contains(error.path) ? error.message : "\(error.message) (\(error.path))"
         case let error as ScanError: message = error.message
+        case let error as IndexDamage: message = "the search index is damaged and could not be rebuilt: \(error)"
+        case let error as IndexFileError: message = "the search index could not be used: \(error)"
         default: return "\(error)"
         }
         return message.prefix(1).uppercased() + message.dropFirst() + "."
@@ -205,5 +221,75 @@ public struct ClipScanner: Sendable {
     /// The search index of a catalogue's clips.
     static func indexedClips(_ clips: [(ClipRecord, ReferenceFingerprint)]) -> [(IndexedClip, ReferenceFingerprint)] {
         clips.map { (IndexedClip(id: $0.0.id, title: $0.0.title, duration: $0.0.duration), $0.1) }
+    }
+}
+
+/// The matcher a scan searches with, replaced when a search finds a file of the saved index damaged: the
+/// index is opened again without that file, which is rebuilt from the catalogue, and the search repeated.
+/// No result ever comes from a damaged index.
+private final class SearchHolder: @unchecked Sendable {
+    struct Current {
+        var matcher: CatalogueMatcher
+        var index: PersistedIndex?
+        var generation: Int
+    }
+
+    private let lock = NSLock()
+    private var state: Current
+    private var discarded: Set<String> = []
+    private let reopen: ((Set<String>) throws -> Current)?
+
+    init(matcher: CatalogueMatcher) {
+        state = Current(matcher: matcher, index: nil, generation: 0)
+        reopen = nil
+    }
+
+    init(catalogue: any Catalogue, matching: MatchingOptions, strategy: SearchStrategy, corners: CornerSearch,
+         persist: Bool, log: @escaping @Sendable (String) -> Void) throws {
+        let settings = PersistedIndex.Settings(minimumQuality: matching.hash.minimumQuality, corners: corners != .off,
+                                               persist: persist)
+        // Building a matcher reads part of the index (a small catalogue's whole index): damage found there is
+        // repaired at once, like damage found by a search.
+        let reopen: (Set<String>) throws -> Current = { discarding in
+            var discarded = discarding
+            while true {
+                let index = try PersistedIndex.open(catalogue: catalogue, settings: settings, discarding: discarded, log: log)
+                do {
+                    return Current(matcher: try index.matcher(options: matching, strategy: strategy, corners: corners),
+                                   index: index, generation: 0)
+                } catch let damage as IndexDamage {
+                    guard discarded.insert(damage.storage).inserted else { throw damage }
+                }
+            }
+        }
+        state = try reopen([])
+        self.reopen = reopen
+    }
+
+    var current: Current { lock.withLock { state } }
+
+    func search(_ query: QueryObservations) throws -> (matches: [Match], notes: [String]) {
+        var attempt = current
+        for _ in 0..<3 {
+            do {
+                return try attempt.matcher.search(query)
+            } catch {
+                attempt = try repair(after: error, in: attempt)
+            }
+        }
+        return try attempt.matcher.search(query)
+    }
+
+    /// Opens the index again without the damaged file, unless another search already did.
+    private func repair(after damage: IndexDamage, in failed: Current) throws -> Current {
+        guard let reopen else { throw damage }
+        return try lock.withLock {
+            if state.generation != failed.generation { return state }
+            discarded.insert(damage.storage)
+            var fresh = try reopen(discarded)
+            fresh.generation = state.generation + 1
+            state = fresh
+            return fresh
+        }
     }
 }

@@ -39,7 +39,11 @@ struct ClipTraceCommand: AsyncParsableCommand {
 
     /// The arguments as the operating system passed them: a file name that is not valid UTF-8 keeps its bytes
     /// (see ``PathBytes``) instead of being decoded with replacement characters, which would name another file.
+    /// When the process started, for the log's "seconds since launch".
+    nonisolated(unsafe) static var launched = Date()
+
     static func main() async {
+        launched = Date()
         let arguments = (1..<Int(CommandLine.argc)).compactMap { index -> String? in
             guard let argument = CommandLine.unsafeArgv[index] else { return nil }
             return PathBytes.string(fromBytes: UnsafeBufferPointer(start: UnsafeRawPointer(argument)

@@ -43,7 +43,7 @@ struct CompareCommand: ParsableCommand {
         let fingerprint = referenceExtraction.reference
         let clip = IndexedClip(id: 1, title: title, duration: fingerprint.duration)
         let observations = queryExtraction.observations
-        let matches = CatalogueMatcher(clips: [(clip, fingerprint)], strategy: .direct).match(observations)
+        let matches = try CatalogueMatcher(clips: [(clip, fingerprint)], strategy: .direct).match(observations)
         var text = ""
         for match in matches {
             let transforms = ScanMatch.transforms(

@@ -75,6 +75,11 @@ struct OutputFile {
             for suffix in ["", "-wal", "-shm", "-journal"] where resolved == Self.absolute(catalogue) + suffix {
                 throw OutputError(message: "The output \(path) is the catalogue in use (\(catalogue)) or its SQLite log; writing the report there would destroy it.")
             }
+            // The search index's folder belongs to ClipTrace: a report inside it could be taken for one of its files.
+            let index = Self.absolute(catalogue) + ".index"
+            if resolved == index || resolved.hasPrefix(index + "/") {
+                throw OutputError(message: "The output \(path) is inside the catalogue's search index (\(index)); write the report elsewhere.")
+            }
         }
         let folder = (target as NSString).deletingLastPathComponent
         let directory = folder.isEmpty ? "." : folder

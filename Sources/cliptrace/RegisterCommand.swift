@@ -1,6 +1,7 @@
 import ArgumentParser
 import ClipTraceCatalogue
 import ClipTraceExtraction
+import ClipTraceIndex
 import ClipTraceScanning
 import Foundation
 import Logging
@@ -87,6 +88,14 @@ struct RegisterCommand: ParsableCommand {
             case nil:
                 break
             }
+        }
+        // The clips are in the catalogue whatever happens now; the saved search index catches up with them in one
+        // step (a scan would otherwise do it first).
+        let quiet = outputOptions.quiet
+        do {
+            try PersistedIndex.update(catalogue: catalogue) { note in if !quiet { Terminal.info("cliptrace: \(note)") } }
+        } catch {
+            Terminal.warning("the search index could not be updated (\(ClipScanner.sentence(for: error))); the next scan updates it")
         }
         if failures > 0 { throw ExitStatus.partialFailure }
     }

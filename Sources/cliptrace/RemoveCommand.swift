@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClipTraceCatalogue
+import ClipTraceIndex
 import ClipTraceScanning
 import Foundation
 
@@ -26,5 +27,12 @@ struct RemoveCommand: ParsableCommand {
             throw ExitStatus.partialFailure
         }
         try Terminal.writeResults("removed \(clip.id)\t\(Terminal.text(clip.title))\n")
+        // A removed clip is never searched again (index rows name their clip); the index drops its rows when
+        // enough have gone.
+        do {
+            try PersistedIndex.update(catalogue: catalogue)
+        } catch {
+            Terminal.warning("the search index could not be updated (\(ClipScanner.sentence(for: error))); the next scan updates it")
+        }
     }
 }

@@ -61,12 +61,15 @@ struct ScanCommand: AsyncParsableCommand {
     var index: SearchStrategy = .auto
 
     @Option(name: .long, help: ArgumentHelp(
-        "Corner search for cropped copies: on, off (about a third less scan time), or auto (on up to \(CatalogueMatcher.cornerLimit / 1_000_000) million reference corners, about \(ScanCommand.hours(corners: CatalogueMatcher.cornerLimit)) hours).",
+        "Corner search for cropped copies: on, off (about a third less scan time), or auto (on, unless the index cannot be saved beside the catalogue and would hold more than \(CatalogueMatcher.inMemoryCornerLimit / 1_000_000) million corners in memory).",
         valueName: "auto|on|off"))
     var cropSearch: CornerSearch = .auto
 
     @Option(name: .long, help: "Give up on one file after this many seconds (0: no limit); it gets an error record.")
     var fileTimeout: Double = 3600
+
+    @Flag(name: .long, help: "Build the search index in memory for this run instead of using (and updating) the one saved beside the catalogue (PATH.index).")
+    var indexInMemory = false
 
     @Flag(name: .long, help: "Inside folders, skip symbolic links (by default they are followed, also out of the folder; each real folder and file is still scanned once).")
     var noFollow = false
@@ -79,10 +82,6 @@ struct ScanCommand: AsyncParsableCommand {
     /// Hours of reference that `frames` hashes (or `corners` corners) stand for at the default rates.
     static func hours(frames: Int) -> Int {
         Int((Double(frames) / ExtractionOptions.referenceSamplesPerSecond / 3600).rounded())
-    }
-    static func hours(corners: Int) -> Int {
-        let perSecond = ExtractionOptions.cornersPerSecond * Double(ExtractionOptions.reference.cornersPerFrame)
-        return Int((Double(corners) / perSecond / 3600).rounded())
     }
 
     func validate() throws {
@@ -110,8 +109,11 @@ struct ScanCommand: AsyncParsableCommand {
             var extraction = ExtractionOptions.query
             extraction.decoding.timeLimit = fileTimeout > 0 ? fileTimeout : nil
             extraction.decoding.keyFramesOnly = fast
+            let quiet = outputOptions.quiet
             var loaded = try ClipScanner(catalogue: catalogue, jobs: jobs, extraction: extraction, matching: matching,
-                                         strategy: index, corners: cropSearch)
+                                         strategy: index, corners: cropSearch, persistIndex: !indexInMemory) { note in
+                if !quiet { Terminal.info("cliptrace: \(note)") }
+            }
             loaded.logger = logger
             scanner = loaded
         } catch {
@@ -119,18 +121,16 @@ struct ScanCommand: AsyncParsableCommand {
             Terminal.error(ClipScanner.sentence(for: error))
             throw ExitStatus.fatal
         }
-        logger.debug("catalogue loaded", metadata: [
+        logger.info("search index ready", metadata: [
             "catalogue": "\(catalogue.path)", "clips": "\(scanner.matcher.clips.count)",
-            "index": "\(scanner.matcher.strategy.rawValue)", "index_frames": "\(scanner.matcher.frameCount)",
-            "index_bytes": "\(scanner.matcher.memoryBytes)",
-            "crop_search": "\(scanner.matcher.searchesCorners)",
+            "index": "\(scanner.index?.location ?? "in memory")",
+            "strategy": "\(scanner.matcher.strategy.rawValue)", "index_entries": "\(scanner.matcher.frameCount)",
+            "index_bytes": "\(scanner.matcher.memoryBytes)", "crop_search": "\(scanner.matcher.searchesCorners)",
+            "opening_seconds": "\(String(format: "%.3f", scanner.index?.openingSeconds ?? 0))",
+            "seconds_since_launch": "\(String(format: "%.3f", Date().timeIntervalSince(ClipTraceCommand.launched)))",
             "jobs": "\(jobs)", "decoder_threads": "\(scanner.extraction.decoding.threads)",
         ])
-        if cropSearch == .auto, !scanner.matcher.searchesCorners,
-           scanner.matcher.referenceCornerCount > CatalogueMatcher.cornerLimit
-        {
-            Terminal.warning("cropped copies are not searched: the catalogue holds \(scanner.matcher.referenceCornerCount / 1_000_000) million reference corners, above the \(CatalogueMatcher.cornerLimit / 1_000_000) million kept in memory by default (--crop-search on forces it)")
-        }
+        if let note = scanner.matcher.cornerNote { Terminal.warning(note) }
         for damaged in scanner.damaged {
             Terminal.warning("clip \(damaged.record.id) \"\(damaged.record.title)\" is not searched: its fingerprint is damaged (\(damaged.problem)); `cliptrace remove \(damaged.record.id)` and register it again")
         }

@@ -71,10 +71,13 @@ struct CLITests {
             #expect(found.count == 1)
             let score = try #require(match["score"] as? Double)
             #expect(score >= 0.5 && score <= 1)
+            // A copy placed by corners alone is placed to within the reference's corner spacing (a second):
+            // between two described moments of the reference nothing tells where it ends.
+            let byCorners = (match["transforms"] as? [String] ?? []).contains("local features")
             for (key, expected) in [("query_start", truth.queryStart), ("query_end", truth.queryEnd),
                                     ("reference_start", truth.referenceStart), ("reference_end", truth.referenceEnd)] {
                 let value = try #require(match[key] as? Double)
-                #expect(abs(value - expected) <= 0.5, "\(truth.recording) \(key) = \(value), expected \(expected)")
+                #expect(abs(value - expected) <= (byCorners ? 1.0 : 0.5), "\(truth.recording) \(key) = \(value), expected \(expected)")
             }
             #expect(match["reference_id"] != nil)
             // Each method shows in the report: the mirror probe and bar removal, the fitted slope, the window.
@@ -145,7 +148,8 @@ struct CLITests {
         let recording = Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4")
         let verbose = try run(binary, ["scan", "-v", "--catalogue", catalogue, recording])
         #expect(verbose.status == 0)
-        #expect(verbose.stderr.contains("debug cliptrace.scan: catalogue=\(catalogue) clips=1"), "\(verbose.stderr)")
+        #expect(verbose.stderr.contains("info cliptrace.scan: catalogue=\(catalogue) clips=1"), "\(verbose.stderr)")
+        #expect(verbose.stderr.contains("search index ready") && verbose.stderr.contains("index=\(catalogue).index"))
         #expect(verbose.stderr.contains("fingerprinted and matched") && verbose.stderr.contains("matches=1"))
         let plain = try run(binary, ["scan", "--catalogue", catalogue, recording])
         #expect(!plain.stderr.contains("cliptrace.scan"), "\(plain.stderr)")
@@ -438,5 +442,52 @@ struct CLITests {
         let final = try SQLiteCatalogue(path: shared, access: .read)
         #expect(try final.clips().count == 3)
         #expect(try final.integrityCheck() == "ok")
+        // The search index, killed in the middle of an update as often as not, still answers, and what the
+        // killed processes left half written is gone.
+        let scanned = try run(binary, ["scan", "-q", "--catalogue", shared,
+                                       Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4")])
+        #expect(scanned.status == 0 && scanned.stdout.contains("mandelbrot_zoom"), "\(scanned.stderr)")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: shared + ".index").filter { $0.contains(".partial-") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    @Test("the search index is saved beside the catalogue, mapped by the next scan, and repaired when damaged without changing a result")
+    func savedIndex() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = folder.file("catalogue.sqlite")
+        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue] + Self.references).status == 0)
+        let index = catalogue + ".index"
+        let files = try FileManager.default.contentsOfDirectory(atPath: index).filter { $0.hasSuffix(".seg") }.sorted()
+        #expect(files.contains { $0.hasPrefix("h-") } && files.contains { $0.hasPrefix("c-") }, "\(files)")
+        let recording = Repository.path("testmedia/recordings/stream_with_cropped_copy.mp4")
+        let first = try run(binary, ["scan", "-v", "--catalogue", catalogue, recording])
+        #expect(first.status == 0 && !first.stderr.contains("building the search index"), "\(first.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: index).filter { $0.hasSuffix(".seg") }.sorted() == files)
+        // One bit of each segment's data flipped: found when read, rebuilt from the catalogue, same answer.
+        for file in files {
+            let handle = try #require(FileHandle(forUpdatingAtPath: index + "/" + file))
+            let size = try handle.seekToEnd()
+            try handle.seek(toOffset: size / 3)
+            let byte = try #require(try handle.read(upToCount: 1)?.first)
+            try handle.seek(toOffset: size / 3)
+            try handle.write(contentsOf: Data([byte ^ 0x04]))
+            try handle.close()
+        }
+        let repaired = try run(binary, ["scan", "--catalogue", catalogue, recording])
+        #expect(repaired.status == 0, "\(repaired.stderr)")
+        #expect(repaired.stderr.contains("rebuilding") && repaired.stderr.contains("damaged"), "\(repaired.stderr)")
+        func matches(_ output: String) throws -> [String] {
+            try Self.jsonLines(output).filter { $0["reference"] != nil }.map {
+                "\($0["reference"]!) \($0["query_start"]!) \($0["reference_start"]!) \($0["score"]!)"
+            }
+        }
+        let firstMatches = try matches(first.stdout)
+        let repairedMatches = try matches(repaired.stdout)
+        #expect(!firstMatches.isEmpty && repairedMatches == firstMatches)
+        // The report is never written inside the index.
+        let refused = try run(binary, ["scan", "-q", "--catalogue", catalogue, "-o", index + "/report.jsonl", recording])
+        #expect(refused.status == 2 && refused.stderr.contains("search index"), "\(refused.stderr)")
     }
 }

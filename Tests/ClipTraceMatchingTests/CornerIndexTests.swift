@@ -55,8 +55,8 @@ struct CornerIndexTests {
                                  sampleRate: 6, frames: [], cornerFrames: cornerFrames)
     }
 
-    static func match(_ query: QueryObservations) -> [Match] {
-        CatalogueMatcher(clips: clips, strategy: .direct, corners: .on).match(query)
+    static func match(_ query: QueryObservations, strategy: SearchStrategy = .direct) throws -> [Match] {
+        try CatalogueMatcher(clips: clips, strategy: strategy, corners: .on).match(query)
     }
 
     static let clips = [
@@ -69,7 +69,7 @@ struct CornerIndexTests {
         // 2 s of unrelated pictures, then A's pictures 2...11 (reference 1.0-5.5 s) cropped to 82 % × 86 %.
         let crop = PixelRegion(x: 45, y: 10, width: 262, height: 206)
         let query = Self.query(seeds: Array(300..<304) + Array(102..<112), crop: crop)
-        let matches = Self.match(query)
+        let matches = try Self.match(query)
         let match = try #require(matches.first)
         #expect(matches.count == 1)
         #expect(match.clip.id == 21 && match.evidence == .corners && match.view == .upright)
@@ -82,7 +82,7 @@ struct CornerIndexTests {
     func mirroredCroppedCopy() throws {
         let crop = PixelRegion(x: 10, y: 25, width: 265, height: 200)
         let query = Self.query(seeds: Array(300..<303) + Array(104..<114), crop: crop, mirrored: true)
-        let matches = Self.match(query)
+        let matches = try Self.match(query)
         let match = try #require(matches.first)
         #expect(matches.count == 1)
         #expect(match.clip.id == 21 && match.view.orientation == .mirror && match.evidence == .corners)
@@ -90,22 +90,37 @@ struct CornerIndexTests {
     }
 
     @Test("unrelated pictures match nothing")
-    func unrelated() {
+    func unrelated() throws {
         let query = Self.query(seeds: Array(400..<414), crop: PixelRegion(x: 20, y: 20, width: 270, height: 200))
         #expect(CornerIndex(clips: Self.clips.map(\.1)).votes(for: query).isEmpty)
-        #expect(Self.match(query).isEmpty)
+        #expect(try Self.match(query).isEmpty)
+        #expect(try Self.match(query, strategy: .seeded).isEmpty)
     }
 
-    @Test("corners shared by three or more clips at the same place (a channel logo, interface chrome) are dropped")
-    func commonCornersDropped() {
-        // Three clips showing the same picture: every corner is common, so nothing is indexed.
-        let same = (0..<3).map { IndexedClip(id: Int64(30 + $0), title: "C\($0)", duration: 8) }
-            .map { ($0, Self.reference(seeds: 500..<504)) }
-        #expect(CornerIndex(clips: same.map(\.1)).cornerCount == 0)
+    @Test("the seeded corner search finds what the direct one finds, on both timelines", arguments: [false, true])
+    func seededEqualsDirect(_ mirrored: Bool) throws {
+        let crop = PixelRegion(x: 45, y: 10, width: 262, height: 206)
+        let query = Self.query(seeds: Array(300..<304) + Array(102..<112), crop: crop, mirrored: mirrored)
+        let direct = try Self.match(query), seeded = try Self.match(query, strategy: .seeded)
+        #expect(direct.count == 1 && direct.first?.clip.id == 21)
+        #expect(seeded.map(\.clip.id) == direct.map(\.clip.id))
+        #expect(seeded.map(\.queryStart) == direct.map(\.queryStart) && seeded.map(\.referenceStart) == direct.map(\.referenceStart))
+        #expect(seeded.map(\.score) == direct.map(\.score))
+    }
+
+    @Test("corners shared by three or more clips at the same place (a channel logo, interface chrome) are set aside")
+    func commonCornersSetAside() throws {
+        // Three clips showing the same pictures: every corner of a copy of them is common, so none votes.
+        let same = (0..<3).map { _ in Self.reference(seeds: 500..<504) }
+        let query = Self.query(seeds: Array(500..<504), crop: PixelRegion(x: 30, y: 20, width: 270, height: 200))
+        #expect(CornerIndex(clips: same).votes(for: query).isEmpty)
+        let seeded = SeededCornerSource(clips: same)
+        #expect(try seeded.collect(for: query).votes.isEmpty)
+        #expect(try !seeded.seededClips(for: query).common.isEmpty)
         // Two clips sharing pictures (a trailer and its show) keep them: both are evidence.
-        let pair = CornerIndex(clips: same.prefix(2).map(\.1))
-        #expect(pair.cornerCount == 2 * CornerIndex(clips: [same[0].1]).cornerCount)
-        #expect(CornerIndex(clips: [same[0].1]).cornerCount > 0)
+        let pairVotes = CornerIndex(clips: Array(same.prefix(2))).votes(for: query)
+        #expect(Set(pairVotes.map(\.clip)) == [0, 1])
+        #expect(Set(try SeededCornerSource(clips: Array(same.prefix(2))).collect(for: query).votes.map(\.clip)) == [0, 1])
     }
 
     @Test("corner votes carry their clip, moment, reference time and view")

@@ -81,7 +81,7 @@ struct MatcherTests {
 
     @Test("a copy embedded at a known offset is found on both timelines")
     func embeddedCopy() throws {
-        let matches = Self.matcher().match(Self.query(prefix: 12, start: 3, length: 20))
+        let matches = try Self.matcher().match(Self.query(prefix: 12, start: 3, length: 20))
         let match = try #require(matches.first)
         #expect(matches.count == 1)
         #expect(match.clip.title == "A")
@@ -93,7 +93,7 @@ struct MatcherTests {
 
     @Test("speed changes of 0.8x-1.25x are fitted as a slope", arguments: [0.8, 0.9, 1.1, 1.25])
     func speed(_ speed: Double) throws {
-        let matches = Self.matcher().match(Self.query(prefix: 5, start: 4, length: 16, speed: speed))
+        let matches = try Self.matcher().match(Self.query(prefix: 5, start: 4, length: 16, speed: speed))
         let match = try #require(matches.max { $0.score < $1.score })
         #expect(abs(match.speed - speed) < 0.06)
         #expect(abs(match.queryStart - 5) <= 0.5 && abs(match.queryEnd - 21) <= 0.75)
@@ -102,21 +102,21 @@ struct MatcherTests {
     }
 
     @Test("unrelated content matches nothing")
-    func negative() {
+    func negative() throws {
         var generator = SplitMix(seed: 77)
         let frames = (0..<200).map { (Double($0) / 4, Self.random(&generator), 90) }
-        #expect(Self.matcher().match(Self.observations(frames)).isEmpty)
+        #expect(try Self.matcher().match(Self.observations(frames)).isEmpty)
     }
 
     @Test("flat, low-quality frames never match even when their hashes are identical")
-    func lowQuality() {
+    func lowQuality() throws {
         let flat = PDQHash.zero
         let reference = Self.fingerprint((0..<40).map { (Double($0) / 4, flat, 0) })
         let index = HashIndex(clips: [reference])
         #expect(index.frameCount == 0)
         let query = Self.observations((0..<40).map { (Double($0) / 4, flat, 5) })
         #expect(index.votes(for: query).isEmpty)
-        #expect(CatalogueMatcher(clips: [(IndexedClip(id: 1, title: "black", duration: 10), reference)]).match(query).isEmpty)
+        #expect(try CatalogueMatcher(clips: [(IndexedClip(id: 1, title: "black", duration: 10), reference)]).match(query).isEmpty)
     }
 
     @Test("the same reference twice in one query gives two matches")
@@ -128,7 +128,7 @@ struct MatcherTests {
             .init(time: $0.time + shift, quality: $0.quality, hashes: $0.hashes)
         }
         first.duration += shift
-        let matches = Self.matcher().match(first).filter(\.isConfident)
+        let matches = try Self.matcher().match(first).filter(\.isConfident)
         #expect(matches.count == 2)
         #expect(matches.map { ($0.referenceStart / 5).rounded() } == [0, 5])
     }
@@ -156,17 +156,17 @@ struct MatcherTests {
             var words: [UInt64] = [0, 0, 0, 0]
             words[bit / 64] = 1 << UInt64(bit % 64)
             let hash = PDQHash(w0: words[0], w1: words[1], w2: words[2], w3: words[3])
-            covered[bit] = (0..<SeedIndex.tableCount).filter { SeedIndex.key(hash, $0) != 0 }.count
+            covered[bit] = (0..<HashSegment.tableCount).filter { KeyTables.key(hash, $0) != 0 }.count
         }
         #expect(covered[0..<240].allSatisfy { $0 == 1 } && covered[240...].allSatisfy { $0 == 0 })
-        #expect(SeedIndex.key(PDQHash(w0: ~0, w1: ~0, w2: ~0, w3: ~0), 2) == 0xFF_FFFF)
+        #expect(KeyTables.key(PDQHash(w0: ~0, w1: ~0, w2: ~0, w3: ~0), 2) == 0xFF_FFFF)
     }
 
     @Test("seeded search finds what the direct search finds, on both timelines", arguments: [0, 12, 20])
     func seededEqualsDirect(_ noise: Int) throws {
         let query = Self.query(prefix: 12, start: 3, length: 20, noise: noise)
-        let direct = CatalogueMatcher(clips: Self.clips, strategy: .direct).match(query)
-        let seeded = CatalogueMatcher(clips: Self.clips, strategy: .seeded).match(query)
+        let direct = try CatalogueMatcher(clips: Self.clips, strategy: .direct).match(query)
+        let seeded = try CatalogueMatcher(clips: Self.clips, strategy: .seeded).match(query)
         let best = try #require(seeded.max { $0.score < $1.score })
         #expect(best.clip.title == "A")
         #expect(abs(best.queryStart - 12) <= 0.5 && abs(best.referenceStart - 3) <= 0.5)
@@ -175,26 +175,26 @@ struct MatcherTests {
     }
 
     @Test("seeded search matches nothing on unrelated content and seeds no clip")
-    func seededNegative() {
+    func seededNegative() throws {
         var generator = SplitMix(seed: 77)
         let query = Self.observations((0..<400).map { (Double($0) / 4, Self.random(&generator), 90) })
-        let seeds = SeedIndex(clips: Self.clips.map(\.1))
-        #expect(seeds.seededClips(for: query).clips.isEmpty)
-        #expect(CatalogueMatcher(clips: Self.clips, strategy: .seeded).match(query).isEmpty)
+        let seeds = SeededHashSource(clips: Self.clips.map(\.1))
+        #expect(try seeds.seededClips(for: query).clips.isEmpty)
+        #expect(try CatalogueMatcher(clips: Self.clips, strategy: .seeded).match(query).isEmpty)
         #expect(CatalogueMatcher(clips: Self.clips).strategy == .direct, "small catalogues are searched directly")
     }
 
     @Test("the seeded search's clip limit leaves the weakest out and says so")
-    func seededLimit() {
+    func seededLimit() throws {
         // Seven clips all showing reference A: every one is seeded; a limit of three keeps three.
         let clips = (0..<7).map { _ in Self.clips[0].1 }
         var options = HashSearchOptions()
         options.maxSeededClips = 3
         let query = Self.query(prefix: 2, start: 3, length: 10)
-        let collected = SeedIndex(clips: clips, options: options).collect(for: query)
+        let collected = try SeededHashSource(clips: clips, options: options).collect(for: query)
         #expect(Set(collected.votes.map(\.clip)).count == 3)
         #expect(collected.notes.count == 1 && collected.notes[0].contains("7 clips were seeded"), "\(collected.notes)")
-        #expect(SeedIndex(clips: clips).collect(for: query).notes.isEmpty)
+        #expect(try SeededHashSource(clips: clips).collect(for: query).notes.isEmpty)
     }
 
     @Test("the reported view is the one the votes came through, whatever each frame's list of views")
@@ -219,7 +219,7 @@ struct MatcherTests {
         }
         let query = QueryObservations(duration: 10, frameRate: 25, width: 320, height: 240, sampleRate: 4,
                                       frames: frames)
-        let match = try #require(Self.matcher().match(query).first)
+        let match = try #require(try Self.matcher().match(query).first)
         #expect(match.view == View(orientation: .original, region: .window), "\(match.view)")
         #expect(match.clip.title == "A" && abs(match.referenceStart - 2) <= 0.5)
     }

@@ -1,0 +1,379 @@
+import ClipTraceCatalogue
+import ClipTraceEvidence
+import ClipTraceFingerprint
+import ClipTraceMatching
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A catalogue's search index, saved beside it (``Catalogue/indexLocation``) so that a scan maps it instead of
+/// rebuilding it: hash and corner segments (``HashSegment``, ``CornerSegment``), each a file written once and
+/// then only read, and a list of the files in use.
+///
+/// Opening brings the index up to date with the catalogue: clips registered since (by any process, any
+/// version) get a new segment, clips removed are ignored and dropped when segments merge, and a file that is
+/// missing, unreadable or damaged is rebuilt from the catalogue, with a message. Each segment row names its
+/// clip's id and the first half of its file's SHA-256, so a row is used only for the very clip it was built
+/// from. When the folder cannot be written (a read-only medium, another program's folder in its place) the
+/// missing part is built in memory for this run only.
+///
+/// Segments merge like the digits of a binary counter: a new segment merges with the one before it while it is
+/// at least half its size, so registering clip after clip keeps a few segments and writes each hash
+/// O(log n) times in all.
+public final class PersistedIndex: Sendable {
+    /// The catalogue's clips, in the order votes number them.
+    public let records: [ClipRecord]
+    public let hashes: SeededHashSource
+    public let corners: SeededCornerSource?
+    /// The folder the index is saved in, or nil when it lives in memory for this run.
+    public let location: String?
+    /// Clips whose stored fingerprint cannot be decoded: they are not searched.
+    public let damaged: [DamagedClip]
+    /// Seconds spent opening (and, if needed, bringing up to date).
+    public let openingSeconds: Double
+
+    /// What the index holds and how it is shaped.
+    public struct Settings: Sendable, Hashable {
+        /// Hashes below this quality are not indexed (``HashSearchOptions/minimumQuality``).
+        public var minimumQuality: Int = HashSearchOptions.defaultMinimumQuality
+        /// Whether corner segments are opened (and built): off when the corner search is off.
+        public var corners: Bool = true
+        /// Whether the index may be saved (and updated) on disk.
+        public var persist: Bool = true
+
+        public init(minimumQuality: Int = HashSearchOptions.defaultMinimumQuality, corners: Bool = true, persist: Bool = true) {
+            self.minimumQuality = minimumQuality
+            self.corners = corners
+            self.persist = persist
+        }
+    }
+
+    init(records: [ClipRecord], hashes: SeededHashSource, corners: SeededCornerSource?, location: String?,
+         damaged: [DamagedClip], openingSeconds: Double) {
+        self.records = records
+        self.hashes = hashes
+        self.corners = corners
+        self.location = location
+        self.damaged = damaged
+        self.openingSeconds = openingSeconds
+    }
+
+    /// A matcher over the index.
+    public func matcher(options: MatchingOptions = MatchingOptions(), strategy: SearchStrategy = .auto,
+                        corners cornerSearch: CornerSearch = .auto) throws(IndexDamage) -> CatalogueMatcher {
+        try CatalogueMatcher(
+            clips: records.map { IndexedClip(id: $0.id, title: $0.title, duration: $0.duration) }, hashes: hashes,
+            corners: cornerSearch == .off ? nil : corners, options: options, strategy: strategy, cornerSearch: cornerSearch)
+    }
+
+    /// Opens `catalogue`'s index, bringing it up to date. `discarding` names segment files found damaged while
+    /// searching: they are rebuilt. `log` hears what was rebuilt and why.
+    public static func open(catalogue: any Catalogue, settings: Settings = Settings(), discarding: Set<String> = [],
+                            log: @escaping (String) -> Void = { _ in }) throws -> PersistedIndex {
+        let started = Date()
+        let records = try catalogue.clips()
+        var folder: IndexFolder?
+        if settings.persist, let location = catalogue.indexLocation {
+            do {
+                folder = try IndexFolder.prepare(location, create: true)
+            } catch {
+                log("the search index cannot be saved beside the catalogue, so it is built in memory for this run: \(error)")
+            }
+        }
+        var lock: IndexFolder.Lock?
+        if let folder {
+            do {
+                lock = try IndexFolder.Lock(folder) { log("waiting for another ClipTrace process that is updating the search index") }
+            } catch {
+                log("the search index cannot be updated, so what it lacks is built in memory for this run: \(error)")
+            }
+        }
+        let writable = lock != nil
+        var builder = Builder(records: records, settings: settings, folder: writable ? folder : nil, log: log)
+        var manifest = IndexManifest()
+        if let folder {
+            do {
+                manifest = try folder.readManifest() ?? IndexManifest()
+            } catch {
+                log("the search index's list of files is unreadable (\(error)); the index is rebuilt")
+            }
+            builder.generation = manifest.generation
+            builder.hashSegments = manifest.hashes.compactMap { builder.openHashSegment(folder.path + "/" + $0, discarding: discarding) }
+            if settings.corners {
+                builder.cornerSegments = manifest.corners.compactMap { builder.openCornerSegment(folder.path + "/" + $0, discarding: discarding) }
+            }
+        }
+        try builder.addMissing(from: catalogue)
+        if writable { builder.merge() }
+        let updated = IndexManifest(generation: builder.generation,
+                                    hashes: builder.hashSegments.compactMap(\.file),
+                                    corners: settings.corners ? builder.cornerSegments.compactMap(\.file) : manifest.corners)
+        if let folder, writable {
+            if updated != manifest {
+                do {
+                    try updated.write(to: folder.path)
+                } catch {
+                    log("the search index's list of files could not be saved (\(error)); the index works for this run")
+                }
+            }
+            folder.removeUnlisted(keeping: updated)
+        }
+        lock = nil
+        let hashPlacement = builder.placement(builder.hashSegments.map(\.clips))
+        let hashes = SeededHashSource(segments: builder.hashSegments.map(\.segment), placement: hashPlacement,
+                                      options: HashSearchOptions(minimumQuality: settings.minimumQuality))
+        var corners: SeededCornerSource?
+        if settings.corners {
+            corners = SeededCornerSource(segments: builder.cornerSegments.map(\.segment),
+                                         placement: builder.placement(builder.cornerSegments.map(\.clips)))
+        }
+        return PersistedIndex(records: records, hashes: hashes, corners: corners,
+                              location: folder?.path, damaged: builder.damaged,
+                              openingSeconds: Date().timeIntervalSince(started))
+    }
+
+    /// Brings the index of `catalogue` up to date (after registering or removing clips), if it is saved.
+    public static func update(catalogue: any Catalogue, settings: Settings = Settings(), log: @escaping (String) -> Void = { _ in }) throws {
+        _ = try open(catalogue: catalogue, settings: settings, log: log)
+    }
+}
+
+/// One opened segment with the clips of its rows.
+struct Opened<Segment> {
+    var segment: Segment
+    var clips: [SegmentClip]
+    /// The file name within the folder; nil for a segment in memory.
+    var file: String?
+}
+
+/// Opening, building and merging segments.
+private struct Builder {
+    let records: [ClipRecord]
+    let settings: PersistedIndex.Settings
+    let folder: IndexFolder?
+    let log: (String) -> Void
+    var generation = 0
+    var hashSegments: [Opened<HashSegment>] = []
+    var cornerSegments: [Opened<CornerSegment>] = []
+    var damaged: [DamagedClip] = []
+    /// Catalogue position of each clip id, and the identity it must have.
+    let positions: [Int64: (position: Int, identity: SegmentClip.Identity)]
+
+    init(records: [ClipRecord], settings: PersistedIndex.Settings, folder: IndexFolder?, log: @escaping (String) -> Void) {
+        self.records = records
+        self.settings = settings
+        self.folder = folder
+        self.log = log
+        var positions: [Int64: (Int, SegmentClip.Identity)] = [:]
+        for (position, record) in records.enumerated() { positions[record.id] = (position, SegmentClip.Identity(sha256: record.sha256)) }
+        self.positions = positions
+    }
+
+    func openHashSegment(_ path: String, discarding: Set<String>) -> Opened<HashSegment>? {
+        guard !discarding.contains(path) else {
+            log("rebuilding the damaged search index file \(path)")
+            return nil
+        }
+        do {
+            let segment = try HashSegment(storage: try SegmentFile.open(path), minimumQuality: settings.minimumQuality)
+            return Opened(segment: segment, clips: (0..<segment.clipCount).map(segment.clip), file: (path as NSString).lastPathComponent)
+        } catch {
+            log("rebuilding a search index file: \(error)")
+            return nil
+        }
+    }
+
+    func openCornerSegment(_ path: String, discarding: Set<String>) -> Opened<CornerSegment>? {
+        guard !discarding.contains(path) else {
+            log("rebuilding the damaged search index file \(path)")
+            return nil
+        }
+        do {
+            let segment = try CornerSegment(storage: try SegmentFile.open(path))
+            return Opened(segment: segment, clips: (0..<segment.clipCount).map(segment.clip), file: (path as NSString).lastPathComponent)
+        } catch {
+            log("rebuilding a search index file: \(error)")
+            return nil
+        }
+    }
+
+    /// Per segment, the catalogue position of each row: -1 for a clip no longer registered (or registered
+    /// again from another file), or already held by an earlier segment.
+    func placement(_ segments: [[SegmentClip]]) -> SegmentPlacement {
+        SegmentPlacement(positions: segments.map { clips in
+            clips.map { clip in
+                guard let (position, identity) = positions[clip.id], identity == clip.identity else { return -1 }
+                return Int32(position)
+            }
+        }, clipCount: records.count)
+    }
+
+    /// Catalogue positions no segment holds.
+    func missing(_ segments: [[SegmentClip]]) -> [Int] {
+        let placed = placement(segments).rows
+        return records.indices.filter { placed[$0] == nil }
+    }
+
+    /// Builds one segment of each kind for the clips the index lacks, reading their fingerprints from the
+    /// catalogue a few at a time.
+    mutating func addMissing(from catalogue: any Catalogue) throws {
+        let missingHashes = Set(missing(hashSegments.map(\.clips)))
+        let missingCorners = settings.corners ? Set(missing(cornerSegments.map(\.clips))) : []
+        let wanted = missingHashes.union(missingCorners).sorted()
+        guard !wanted.isEmpty else { return }
+        if wanted.count > 1, wanted.count == records.count {
+            log("building the search index of \(records.count) clips\(folder == nil ? " in memory" : "")")
+        }
+        var hashClips: [SegmentClip] = [], hashEntries = HashEntries()
+        var cornerClips: [SegmentClip] = [], cornerEntries = CornerEntries()
+        try catalogue.forEachFingerprint(ids: wanted.map { records[$0].id }) { record, result in
+            guard let (position, identity) = positions[record.id] else { return }
+            switch result {
+            case .failure(let clip):
+                damaged.append(clip)
+            case .success(let fingerprint):
+                let clip = SegmentClip(id: record.id, identity: identity)
+                if missingHashes.contains(position) {
+                    hashEntries.append(fingerprint, owner: Int32(hashClips.count), minimumQuality: settings.minimumQuality)
+                    hashClips.append(clip)
+                }
+                if missingCorners.contains(position) {
+                    cornerEntries.append(fingerprint, owner: Int32(cornerClips.count))
+                    cornerClips.append(clip)
+                }
+            }
+        }
+        if !hashClips.isEmpty { hashSegments.append(try writeHashSegment(hashClips, hashEntries)) }
+        if !cornerClips.isEmpty { cornerSegments.append(try writeCornerSegment(cornerClips, cornerEntries)) }
+    }
+
+    mutating func writeHashSegment(_ clips: [SegmentClip], _ entries: HashEntries) throws -> Opened<HashSegment> {
+        if let folder {
+            generation += 1
+            let name = String(format: "h-%06d.seg", generation)
+            let layout = HashSegment.layout(clipCount: clips.count, entryCount: entries.count, minimumQuality: settings.minimumQuality)
+            do {
+                try SegmentFile.write(layout: layout, directory: folder.path, name: name) { image in
+                    HashSegment.write(clips: clips, entries: entries, layout: layout, into: image)
+                }
+                if let opened = openHashSegment(folder.path + "/" + name, discarding: []) { return opened }
+            } catch {
+                log("a search index file could not be saved (\(error)); that part of the index is kept in memory for this run")
+            }
+        }
+        return Opened(segment: HashSegment(clips: clips, entries: entries, minimumQuality: settings.minimumQuality),
+                      clips: clips, file: nil)
+    }
+
+    mutating func writeCornerSegment(_ clips: [SegmentClip], _ entries: CornerEntries) throws -> Opened<CornerSegment> {
+        if let folder {
+            generation += 1
+            let name = String(format: "c-%06d.seg", generation)
+            let layout = CornerSegment.layout(clipCount: clips.count, frameCount: entries.frameCount, cornerCount: entries.cornerCount)
+            do {
+                try SegmentFile.write(layout: layout, directory: folder.path, name: name) { image in
+                    CornerSegment.write(clips: clips, entries: entries, layout: layout, into: image)
+                }
+                if let opened = openCornerSegment(folder.path + "/" + name, discarding: []) { return opened }
+            } catch {
+                log("a search index file could not be saved (\(error)); that part of the index is kept in memory for this run")
+            }
+        }
+        return Opened(segment: CornerSegment(clips: clips, entries: entries), clips: clips, file: nil)
+    }
+
+    /// Merges saved segments: the newest with the one before while it holds at least half as many live rows,
+    /// and any segment with more than a quarter of its rows dead (clips removed) on its own.
+    mutating func merge() {
+        do {
+            try mergeHashes()
+            if settings.corners { try mergeCorners() }
+        } catch {
+            log("the search index's files could not be merged (\(error)); they are used as they are")
+        }
+    }
+
+    private mutating func mergeHashes() throws {
+        func live(_ index: Int) -> (live: Int, total: Int) {
+            let placement = self.placement(hashSegments.map(\.clips))
+            let segment = hashSegments[index].segment
+            var live = 0
+            for (row, position) in placement.positions[index].enumerated() where position >= 0 { live += segment.entryCount(of: row) }
+            return (live, segment.entryCount)
+        }
+        while true {
+            let count = hashSegments.count
+            var chosen: [Int]?
+            if count >= 2, live(count - 1).live * 2 >= live(count - 2).live { chosen = [count - 2, count - 1] }
+            if chosen == nil, let dead = (0..<count).first(where: { let (l, t) = live($0); return t > 0 && (t - l) * 4 > t }) {
+                chosen = [dead]
+            }
+            guard let chosen else { return }
+            let placement = self.placement(hashSegments.map(\.clips))
+            var clips: [SegmentClip] = [], entries = HashEntries()
+            for index in chosen {
+                let opened = hashSegments[index]
+                let rows = placement.positions[index].indices.filter { placement.positions[index][$0] >= 0 }
+                let source = SeededHashSource(segments: [opened.segment],
+                                              placement: SegmentPlacement(positions: [placement.positions[index]], clipCount: records.count))
+                var part = try source.entries(of: rows.map { Int(placement.positions[index][$0]) })
+                for i in part.owners.indices { part.owners[i] += Int32(clips.count) }
+                entries.hashes += part.hashes
+                entries.times += part.times
+                entries.parts += part.parts
+                entries.owners += part.owners
+                clips += rows.map { opened.clips[$0] }
+            }
+            hashSegments.removeSubrange(chosen.first!...chosen.last!)
+            guard !clips.isEmpty else { continue }
+            let merged = try writeHashSegment(clips, entries)
+            hashSegments.insert(merged, at: chosen.first!)
+            if merged.file == nil { return }
+        }
+    }
+
+    private mutating func mergeCorners() throws {
+        func live(_ index: Int) -> (live: Int, total: Int) {
+            let placement = self.placement(cornerSegments.map(\.clips))
+            let segment = cornerSegments[index].segment
+            var live = 0
+            for (row, position) in placement.positions[index].enumerated() where position >= 0 { live += segment.cornerCount(of: row) }
+            return (live, segment.cornerCount)
+        }
+        while true {
+            let count = cornerSegments.count
+            var chosen: [Int]?
+            if count >= 2, live(count - 1).live * 2 >= live(count - 2).live { chosen = [count - 2, count - 1] }
+            if chosen == nil, let dead = (0..<count).first(where: { let (l, t) = live($0); return t > 0 && (t - l) * 4 > t }) {
+                chosen = [dead]
+            }
+            guard let chosen else { return }
+            let placement = self.placement(cornerSegments.map(\.clips))
+            var clips: [SegmentClip] = [], entries = CornerEntries()
+            for index in chosen {
+                let opened = cornerSegments[index]
+                let rows = placement.positions[index].indices.filter { placement.positions[index][$0] >= 0 }
+                let source = SeededCornerSource(segments: [opened.segment],
+                                                placement: SegmentPlacement(positions: [placement.positions[index]], clipCount: records.count))
+                let part = try source.entries(of: rows.map { Int(placement.positions[index][$0]) })
+                let base = entries.descriptors.count
+                entries.frameOwners += part.frameOwners.map { $0 + Int32(clips.count) }
+                entries.frameTimes += part.frameTimes
+                entries.frameStarts += part.frameStarts.dropFirst().map { $0 + base }
+                entries.descriptors += part.descriptors
+                entries.xs += part.xs
+                entries.ys += part.ys
+                clips += rows.map { opened.clips[$0] }
+            }
+            cornerSegments.removeSubrange(chosen.first!...chosen.last!)
+            guard !clips.isEmpty else { continue }
+            let merged = try writeCornerSegment(clips, entries)
+            cornerSegments.insert(merged, at: chosen.first!)
+            if merged.file == nil { return }
+        }
+    }
+}
