@@ -44,6 +44,18 @@ let package = Package(
             path: "Benchmarks/MatchingBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Writes the real catalogue files of `large_catalogue.sh` (synthetic hashes, corners of real frames).
+        .executableTarget(
+            name: "LargeCatalogue",
+            dependencies: [
+                "SyntheticFingerprints",
+                .product(name: "ClipTraceCatalogue", package: root),
+                .product(name: "ClipTraceExtraction", package: root),
+                .product(name: "ClipTraceFingerprint", package: root),
+                .product(name: "ClipTraceHashing", package: root),
+            ],
+            path: "Benchmarks/LargeCatalogue"
+        ),
         // Not a package-benchmark suite: one catalogue size per process, so that peak RSS belongs to that size.
         .executableTarget(
             name: "IndexScaling",

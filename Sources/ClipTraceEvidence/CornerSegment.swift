@@ -15,6 +15,17 @@ public struct CornerEntries: Sendable {
     public init() {}
 
     public var frameCount: Int { frameOwners.count }
+
+    /// Room for about `frames` frames and `corners` corners, so that building a large index does not hold
+    /// each array twice while it grows.
+    public mutating func reserveCapacity(frames: Int, corners: Int) {
+        frameOwners.reserveCapacity(frames)
+        frameTimes.reserveCapacity(frames)
+        frameStarts.reserveCapacity(frames + 1)
+        descriptors.reserveCapacity(corners)
+        xs.reserveCapacity(corners)
+        ys.reserveCapacity(corners)
+    }
     public var cornerCount: Int { descriptors.count }
 
     public init(clips: [ReferenceFingerprint]) {
@@ -105,7 +116,7 @@ public final class CornerSegment: Sendable {
     }
 
     public static func write(clips: [SegmentClip], entries: CornerEntries, layout: SegmentLayout,
-                             into image: UnsafeMutableRawBufferPointer) {
+                             into image: UnsafeMutableRawBufferPointer, written: (Range<Int>) -> Void = { _ in }) {
         precondition(entries.cornerCount < Int(UInt32.max) && clips.count < Int(UInt32.max), "32-bit rows")
         layout.writeHeader(into: image)
         var ranges = [Range<Int>](repeating: 0..<0, count: clips.count)
@@ -137,9 +148,10 @@ public final class CornerSegment: Sendable {
                 image.storeBytes(of: UInt32(frame), toByteOffset: record + 36, as: UInt32.self)
             }
         }
-        let readable = UnsafeRawBufferPointer(image)
-        KeyTables.build(into: image, layout: layout, base: Section.keys, tables: tableCount, rows: entries.cornerCount) { row in
-            HashSegment.hash(readable, recordBase + row * recordSize)
+        written(layout.sections[Section.records]!)
+        KeyTables.build(into: image, layout: layout, base: Section.keys, tables: tableCount, rows: entries.cornerCount,
+                        written: written) { row in
+            entries.descriptors[row]
         }
     }
 

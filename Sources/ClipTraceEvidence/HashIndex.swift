@@ -174,6 +174,14 @@ public struct HashEntries: Sendable {
 
     public var count: Int { hashes.count }
 
+    /// Room for about `count` entries, so that building a large index does not hold each array twice while it grows.
+    public mutating func reserveCapacity(_ count: Int) {
+        hashes.reserveCapacity(count)
+        owners.reserveCapacity(count)
+        times.reserveCapacity(count)
+        parts.reserveCapacity(count)
+    }
+
     public init() {}
 
     /// Whole-frame entries only.

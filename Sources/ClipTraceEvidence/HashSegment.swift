@@ -39,7 +39,7 @@ public final class HashSegment: Sendable {
     /// Writes the segment of `clips`, whose entries are `entries` (grouped by clip in order; owners are
     /// positions in `clips`), into `image`, laid out by ``layout(clipCount:entryCount:minimumQuality:)``.
     public static func write(clips: [SegmentClip], entries: HashEntries, layout: SegmentLayout,
-                             into image: UnsafeMutableRawBufferPointer) {
+                             into image: UnsafeMutableRawBufferPointer, written: (Range<Int>) -> Void = { _ in }) {
         precondition(zip(entries.owners, entries.owners.dropFirst()).allSatisfy { $0 <= $1 }, "entries grouped by clip")
         precondition(clips.count < 1 << 29 && entries.parts.allSatisfy { $0 < 8 }, "clip rows and parts fit their bits")
         layout.writeHeader(into: image)
@@ -64,9 +64,12 @@ public final class HashSegment: Sendable {
             image.storeBytes(of: UInt32(entries.owners[row]) << 3 | UInt32(entries.parts[row] & 7),
                              toByteOffset: offset + 36, as: UInt32.self)
         }
-        let readable = UnsafeRawBufferPointer(image)
-        KeyTables.build(into: image, layout: layout, base: Section.keys, tables: tableCount, rows: entries.count) { row in
-            Self.hash(readable, base + row * recordSize)
+        written(layout.sections[Section.records]!)
+        // Keys come from the arrays in memory, not the records just written: those pages were handed back
+        // to the kernel, and reading them ten times would bring the whole section back.
+        KeyTables.build(into: image, layout: layout, base: Section.keys, tables: tableCount, rows: entries.count,
+                        written: written) { row in
+            entries.hashes[row]
         }
     }
 

@@ -75,13 +75,18 @@ package struct KeyTables {
     }
 
     /// Sorts rows by key into each table of `image` (laid out by ``addSections(to:base:tables:rows:)``).
-    /// `code(row)` gives each row's code. Large segments use a counting sort over all 16.7 million keys,
+    /// `code(row)` gives each row's code; `written` hears each finished section. Large segments use a counting sort over all 16.7 million keys,
     /// small ones a comparison sort that does not touch them all.
     static func build(into image: UnsafeMutableRawBufferPointer, layout: SegmentLayout, base: UInt32, tables: Int,
-                      rows: Int, code: (Int) -> PDQHash) {
+                      rows: Int, written: (Range<Int>) -> Void, code: (Int) -> PDQHash) {
         precondition(rows < Int(UInt32.max), "row numbers are 32-bit")
         let counting = rows >= 1 << 20
         var counts = [UInt32](repeating: 0, count: counting ? (1 << keyBits) + 1 : 0)
+        // The counting sort scatters rows all over a table: done in memory and copied out in order, since
+        // scattering into a mapped file makes the kernel write each page back many times (a 26 GB index wrote
+        // 170 GB before this).
+        var scatteredEntries = [UInt32](repeating: 0, count: counting ? rows : 0)
+        var scatteredLows = [UInt8](repeating: 0, count: counting ? rows : 0)
         for table in 0..<tables {
             let offsets = (image.baseAddress! + layout.sections[base + 3 * UInt32(table)]!.lowerBound)
                 .assumingMemoryBound(to: UInt32.self)
@@ -95,12 +100,18 @@ package struct KeyTables {
                 for row in 0..<rows { counts[Int(key(code(row), table)) + 1] += 1 }
                 for value in 0..<(1 << keyBits) { counts[value + 1] += counts[value] }
                 for high in 0...65_536 { offsets[high] = counts[min(high << 8, 1 << keyBits)] }
-                for row in 0..<rows {
-                    let key = Int(key(code(row), table))
-                    let position = Int(counts[key])
-                    counts[key] += 1
-                    entries[position] = UInt32(row)
-                    lows[position] = UInt8(key & 0xFF)
+                scatteredEntries.withUnsafeMutableBufferPointer { scatteredEntries in
+                    scatteredLows.withUnsafeMutableBufferPointer { scatteredLows in
+                        for row in 0..<rows {
+                            let key = Int(key(code(row), table))
+                            let position = Int(counts[key])
+                            counts[key] += 1
+                            scatteredEntries[position] = UInt32(row)
+                            scatteredLows[position] = UInt8(key & 0xFF)
+                        }
+                        entries.update(from: scatteredEntries.baseAddress!, count: rows)
+                        lows.update(from: scatteredLows.baseAddress!, count: rows)
+                    }
                 }
             } else {
                 let keyed = (0..<rows).map { UInt64(key(code($0), table)) << 32 | UInt64($0) }.sorted()
@@ -111,6 +122,7 @@ package struct KeyTables {
                 }
                 for high in 0..<65_536 { offsets[high + 1] += offsets[high] }
             }
+            for section in 0..<UInt32(3) { written(layout.sections[base + 3 * UInt32(table) + section]!) }
         }
     }
 

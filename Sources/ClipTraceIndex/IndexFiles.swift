@@ -87,8 +87,10 @@ enum SegmentFile {
     /// Writes a segment of `layout` as `directory/name`: space is reserved first (a full disk is an error, not
     /// a crash while writing through the mapping), `fill` writes the image, checksums seal it, and the file is
     /// synced and renamed into place.
+    /// `fill` gets the image and a function to call with each section it has finished: those pages are
+    /// handed to the kernel to write back, so building a large segment does not hold it all in memory.
     static func write(layout: SegmentLayout, directory: String, name: String,
-                      fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+                      fill: (UnsafeMutableRawBufferPointer, (Range<Int>) -> Void) throws -> Void) throws {
         let final = directory + "/" + name
         let temporary = final + ".partial-\(getpid())"
         let descriptor = Glibc.open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -114,8 +116,15 @@ enum SegmentFile {
             throw IndexFileError.system("mmap", .cannotWrite, "cannot map an index file for writing", path: temporary)
         }
         let image = UnsafeMutableRawBufferPointer(start: address, count: size)
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        func written(_ range: Range<Int>) {
+            let start = range.lowerBound / page * page
+            guard range.upperBound > start else { return }
+            msync(address + start, range.upperBound - start, MS_ASYNC)
+            madvise(address + start, range.upperBound - start, MADV_DONTNEED)
+        }
         do {
-            try fill(image)
+            try fill(image, written)
         } catch {
             munmap(address, size)
             throw error

@@ -465,6 +465,8 @@ struct CLITests {
         let first = try run(binary, ["scan", "-v", "--catalogue", catalogue, recording])
         #expect(first.status == 0 && !first.stderr.contains("building the search index"), "\(first.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: index).filter { $0.hasSuffix(".seg") }.sorted() == files)
+        let sound = try run(binary, ["check", "--catalogue", catalogue])
+        #expect(sound.status == 0 && sound.stdout.contains("every block intact"), "\(sound.stdout)")
         // One bit of each segment's data flipped: found when read, rebuilt from the catalogue, same answer.
         for file in files {
             let handle = try #require(FileHandle(forUpdatingAtPath: index + "/" + file))
@@ -475,6 +477,8 @@ struct CLITests {
             try handle.write(contentsOf: Data([byte ^ 0x04]))
             try handle.close()
         }
+        let checked = try run(binary, ["check", "--catalogue", catalogue])
+        #expect(checked.status == 1 && checked.stdout.contains("2 damaged file(s)"), "\(checked.stdout)")
         let repaired = try run(binary, ["scan", "--catalogue", catalogue, recording])
         #expect(repaired.status == 0, "\(repaired.stderr)")
         #expect(repaired.stderr.contains("rebuilding") && repaired.stderr.contains("damaged"), "\(repaired.stderr)")

@@ -93,24 +93,27 @@ if strategy == "direct" {
     let index = HashIndex(hashes: hashes, owners: owners, times: times, options: options.hash)
     hashes = []; owners = []; times = []
     buildTime = Date().timeIntervalSince(started)
-    frameCount = index.frameCount
+    frameCount = index.entryCount
     memory = index.memoryBytes
     started = Date()
-    matches = CatalogueMatcher(clips: clips, sources: [index], options: options, strategy: .direct,
-                               referenceCornerCount: 0).match(query)
+    matches = try CatalogueMatcher(clips: clips, sources: [index], options: options, strategy: .direct,
+                                   referenceCornerCount: 0).match(query)
     queryTime = Date().timeIntervalSince(started)
 } else {
-    let index = SeedIndex(clipCount: clips.count, hashes: hashes, owners: owners, times: times, options: options.hash)
+    let segment = HashSegment(clips: clips.map { SegmentClip(id: $0.id, identity: .init(high: 0, low: 0)) },
+                              entries: HashEntries(hashes: hashes, owners: owners, times: times),
+                              minimumQuality: options.hash.minimumQuality)
+    let index = SeededHashSource(segments: [segment], placement: .identity(count: clips.count), options: options.hash)
     hashes = []; owners = []; times = []
     buildTime = Date().timeIntervalSince(started)
-    frameCount = index.frameCount
+    frameCount = index.entryCount
     memory = index.memoryBytes
     started = Date()
-    let seeded = index.seededClips(for: query)
+    let seeded = try index.seededClips(for: query)
     seedTime = Date().timeIntervalSince(started)
     seededCount = seeded.clips.count
-    matches = CatalogueMatcher(clips: clips, sources: [index], options: options, strategy: .seeded,
-                               referenceCornerCount: 0).match(query)
+    matches = try CatalogueMatcher(clips: clips, sources: [index], options: options, strategy: .seeded,
+                                   referenceCornerCount: 0).match(query)
     queryTime = Date().timeIntervalSince(started)
 }
 
