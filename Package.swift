@@ -84,7 +84,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "cliptrace", dependencies: [
-            "ClipTraceAlignment", "ClipTraceCatalogue", "ClipTraceExtraction", "ClipTraceFingerprint",
+            "ClipTraceAlignment", "ClipTraceCatalogue", "ClipTraceDecoding", "ClipTraceExtraction", "ClipTraceFingerprint",
             "ClipTraceHashing", "ClipTraceIndex", "ClipTraceMatching", "ClipTraceObservations", "ClipTraceScanning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -114,7 +114,7 @@ let package = Package(
             "ClipTraceMatching", "ClipTraceObservations", "TestSupport",
         ]),
         .testTarget(name: "ClipTraceEndToEndTests", dependencies: [
-            "ClipTraceCatalogue", "ClipTraceExtraction", "ClipTraceMatching", "ClipTraceScanning", "TestSupport",
+            "ClipTraceCatalogue", "ClipTraceDecoding", "ClipTraceExtraction", "ClipTraceMatching", "ClipTraceScanning", "TestSupport",
         ]),
     ]
 )

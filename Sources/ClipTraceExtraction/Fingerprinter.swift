@@ -148,143 +148,38 @@ public struct Fingerprinter: Sendable {
         path: String, progress: ((ExtractionProgress) -> Void)? = nil
     ) throws(DecodingError) -> Extraction {
         let decoder = try VideoDecoder(path: path, options: options.decoding)
-        let hasher = PDQHasher()
-        var frames: [QueryObservations.Frame] = []
-        var cornerFrames: [QueryObservations.CornerFrame] = []
-        var partFrames: [ReferenceFingerprint.PartFrame] = []
-        let cornerExtractor = LocalFeatureExtractor(maxFeatures: options.cornersPerFrame)
-        // Every n-th sample is described, so corner frames share their times with hashed frames; keyframes
-        // (`--fast`) are a second or more apart already, so each is described.
-        let cornersEvery: Int
-        if !(options.cornersPerSecond > 0) {
-            cornersEvery = 0
-        } else if options.decoding.keyFramesOnly {
-            cornersEvery = 1
-        } else {
-            cornersEvery = Int(min(1_000, max(1, (options.decoding.samplesPerSecond / options.cornersPerSecond).rounded())))
-        }
-        let partsEvery = !(options.partsPerSecond > 0) ? 0 : options.decoding.keyFramesOnly ? 1
-            : Int(min(1_000, max(1, (options.decoding.samplesPerSecond / options.partsPerSecond).rounded())))
+        let stream = ObservationStream(options: options)
         if let duration = decoder.info.duration {
-            frames.reserveCapacity(Int(min(duration, 36_000) * options.decoding.samplesPerSecond) + 16)
+            stream.reserveCapacity(seconds: duration)
         }
-        // ±2 s of neighbours settle the content rectangle.
-        var tracker = ContentRectangleTracker(
-            radius: options.detectContentRectangle ? max(1, Int(2 * options.decoding.samplesPerSecond)) : 0)
-        let orientations: [Dihedral] = [.original] + options.probeOrientations.filter { $0 != .original }
+        // Decoding and conversion run on their own thread, a few frames ahead of hashing, so that both keep a
+        // core busy; the observations are the same as one after the other, frame for frame.
+        let samples = SampleQueue(capacity: 8)
+        let decoding = UncheckedBox(decoder)
+        let producer = Thread {
+            defer { samples.finishProducing() }
+            do throws(DecodingError) {
+                while let sample = try decoding.value.nextSample() {
+                    guard samples.put(sample) else { return }
+                }
+            } catch {
+                samples.fail(error)
+            }
+        }
+        producer.stackSize = 8 << 20
+        producer.start()
+        defer { samples.abandon() }
         var lastReport = -1.0
-        var windowDetector = WindowDetector(samplesPerSecond: options.decoding.samplesPerSecond)
-        var windows: [PixelRegion] = []
-        // Windows found at each search, with the time of the newest frame then: a frame is hashed about two
-        // seconds after it is decoded, when a window that closed since is already fading from the detector's
-        // running means, so it also gets the windows seen at its own time.
-        var windowHistory: [(time: Double, windows: [PixelRegion])] = []
-        var framesSinceWindowSearch = Int.max
-        // The content rectangle most recently settled: windows are looked for inside it.
-        var latestContent: PixelRegion? = nil
-
-        func observe(_ frame: SampledFrame, _ region: PixelRegion) {
-            let image = frame.image
-            let full = PixelRegion(x: 0, y: 0, width: image.width, height: image.height)
-            let area = options.detectContentRectangle ? region : full
-            let contentShare = Float(area.width * area.height) / Float(max(1, full.width * full.height))
-            image.pixels.withUnsafeBufferPointer { pixels in
-                let content = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: area,
-                                            variants: orientations)
-                var hashes: [QueryObservations.ViewHash] = []
-                hashes.reserveCapacity(orientations.count * 4)
-                for (index, orientation) in orientations.enumerated() {
-                    hashes.append(.init(view: View(orientation: orientation, region: .content), hash: content.hashes[index]))
-                }
-                if options.probeFullFrame, area != full {
-                    let whole = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: full,
-                                              variants: orientations)
-                    for (index, orientation) in orientations.enumerated() {
-                        hashes.append(.init(view: View(orientation: orientation, region: .fullFrame), hash: whole.hashes[index]))
-                    }
-                }
-                var frameWindows = windows
-                if let then = windowHistory.last(where: { $0.time <= frame.time }) {
-                    for window in then.windows where !frameWindows.contains(where: {
-                        WindowDetector.nearlySame($0, window, width: image.width, height: image.height)
-                    }) {
-                        frameWindows.append(window)
-                    }
-                }
-                frameWindows.removeAll { $0.x + $0.width > image.width || $0.y + $0.height > image.height }
-                for window in frameWindows {
-                    let inside = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: window,
-                                               variants: orientations)
-                    for (index, orientation) in orientations.enumerated() {
-                        hashes.append(.init(view: View(orientation: orientation, region: .window), hash: inside.hashes[index]))
-                    }
-                }
-                if partsEvery > 0, frames.count % partsEvery == 0 {
-                    // Halves of the content, upright and mirrored (a mirrored copy's left half shows its
-                    // original's right half), and of each window, upright. Each rescue a view stacks (a window,
-                    // a mirror, a half) multiplies the chances of a chance match: no view stacks all three.
-                    let regions = [(area, ViewRegion.content)] + frameWindows.map { ($0, ViewRegion.window) }
-                    for (index, (described, kind)) in regions.enumerated() {
-                        let variants: [Dihedral] = kind == .content && orientations.contains(.mirror)
-                            ? [.original, .mirror] : [.original]
-                        let square = PartHashes.square(pixels: pixels, width: image.width, region: described)
-                        let halves = PartHashes.hashes(of: square, parts: PicturePart.halves, variants: variants,
-                                                       hasher: hasher)
-                        if index == 0 {
-                            partFrames.append(.init(time: frame.time, hashes: halves.map { $0.hashes[0] },
-                                                    qualities: halves.map(\.quality)))
-                        }
-                        for half in halves where half.quality >= HalfQuality.minimum {
-                            for (orientation, hash) in zip(variants, half.hashes) {
-                                let part = orientation == .mirror ? half.part.mirrored : half.part
-                                hashes.append(.init(view: View(orientation: orientation, region: kind, part: part), hash: hash))
-                            }
-                        }
-                    }
-                }
-                if cornersEvery > 0, frames.count % cornersEvery == 0 {
-                    let regions = [(area, ViewRegion.content)] + frameWindows.map { ($0, ViewRegion.window) }
-                    for (described, kind) in regions {
-                        for zoom in options.cornerZooms {
-                            let corners = cornerExtractor.features(pixels: pixels, width: image.width,
-                                                                   height: image.height, region: described, zoom: zoom)
-                            guard !corners.isEmpty else { continue }
-                            cornerFrames.append(.init(time: frame.time, view: View(region: kind), zoom: zoom,
-                                                      corners: corners))
-                            if options.mirroredCorners {
-                                cornerFrames.append(.init(time: frame.time, view: View(orientation: .mirror, region: kind),
-                                                          zoom: zoom, corners: cornerExtractor.mirroredFeatures()))
-                            }
-                        }
-                    }
-                }
-                frames.append(.init(time: frame.time, quality: content.quality, hashes: hashes, contentShare: contentShare))
-            }
-            if let progress, frame.time - lastReport >= 1 {
-                lastReport = frame.time
-                progress(ExtractionProgress(time: frame.time, duration: decoder.info.duration))
+        while let sample = try samples.take() {
+            stream.push(sample)
+            if let progress, let time = stream.frames.last?.time, time - lastReport >= 1 {
+                lastReport = time
+                progress(ExtractionProgress(time: time, duration: decoder.info.duration))
             }
         }
-
-        while let sample = try decoder.nextSample() {
-            if options.probeWindows {
-                // The detector runs ahead of hashing by the tracker's delay, so a window is known when hashed.
-                windowDetector.push(sample.image)
-                framesSinceWindowSearch = framesSinceWindowSearch == Int.max ? Int.max : framesSinceWindowSearch + 1
-                if framesSinceWindowSearch >= 4 {
-                    windows = windowDetector.windows(within: options.detectContentRectangle ? latestContent : nil)
-                    windowHistory.append((sample.time, windows))
-                    // Only searches since the oldest frame still waiting to be hashed matter.
-                    windowHistory.removeAll { $0.time < sample.time - 4 - 2 * Double(tracker.radius) / options.decoding.samplesPerSecond }
-                    framesSinceWindowSearch = 0
-                }
-            }
-            for (frame, region) in tracker.push(sample) {
-                latestContent = region
-                observe(frame, region)
-            }
-        }
-        for (frame, region) in tracker.finish() { observe(frame, region) }
+        samples.waitForProducer()
+        stream.finish()
+        let frames = stream.frames, cornerFrames = stream.cornerFrames, partFrames = stream.partFrames
 
         var info = decoder.info
         let lastTime = frames.last?.time ?? 0
@@ -306,5 +201,89 @@ public struct Fingerprinter: Sendable {
             sampleRate: options.decoding.keyFramesOnly ? 0 : options.decoding.samplesPerSecond, frames: frames,
             cornerFrames: cornerFrames)
         return Extraction(observations: observations, info: info, warnings: warnings, partFrames: partFrames)
+    }
+}
+
+/// Holds a value that is handed to exactly one other thread and used by it alone until that thread ends.
+struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// A bounded queue of decoded samples from one producer thread to one consumer: the producer waits when it is
+/// `capacity` frames ahead (constant memory), and stops when the consumer abandons the queue.
+final class SampleQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [SampledFrame] = []
+    private var head = 0
+    private let capacity: Int
+    private var finished = false
+    private var producerDone = false
+    private var abandoned = false
+    private var failure: DecodingError?
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+    }
+
+    /// False when the consumer is gone: stop producing.
+    func put(_ sample: SampledFrame) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.count - head >= capacity, !abandoned { condition.wait() }
+        guard !abandoned else { return false }
+        items.append(sample)
+        condition.broadcast()
+        return true
+    }
+
+    func fail(_ error: DecodingError) {
+        condition.withLock {
+            failure = error
+            condition.broadcast()
+        }
+    }
+
+    func finishProducing() {
+        condition.withLock {
+            finished = true
+            producerDone = true
+            condition.broadcast()
+        }
+    }
+
+    /// The next sample, nil at the end, or the producer's error.
+    func take() throws(DecodingError) -> SampledFrame? {
+        condition.lock()
+        defer { condition.unlock() }
+        while head == items.count, !finished, failure == nil { condition.wait() }
+        if head < items.count {
+            let sample = items[head]
+            head += 1
+            if head > 64, head * 2 > items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+            condition.broadcast()
+            return sample
+        }
+        if let failure { throw failure }
+        return nil
+    }
+
+    /// Waits until the producer has returned, so that the decoder may be read again.
+    func waitForProducer() {
+        condition.lock()
+        defer { condition.unlock() }
+        while !producerDone { condition.wait() }
+    }
+
+    /// The consumer stops early (an error): the producer is released and waited for.
+    func abandon() {
+        condition.lock()
+        abandoned = true
+        condition.broadcast()
+        while !producerDone { condition.wait() }
+        condition.unlock()
     }
 }
