@@ -6,6 +6,7 @@ public struct DecodingError: Error, Hashable, Sendable {
         private enum Base: String, Hashable, Sendable {
             case notFound, isDirectory, permissionDenied, emptyFile, unrecognizedFormat, noVideoStream
             case unsupportedCodec, corruptData, noDecodableFrames, limitExceeded, resourceExhausted, invalidArgument, timedOut, notARegularFile
+            case unreachable, cancelled
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -38,6 +39,10 @@ public struct DecodingError: Error, Hashable, Sendable {
         public static let timedOut = Code(.timedOut)
         /// A pipe, socket or device: reading it could block forever.
         public static let notARegularFile = Code(.notARegularFile)
+        /// A live source could not be reached (connection refused, no such host, a closed listener).
+        public static let unreachable = Code(.unreachable)
+        /// Reading was stopped on request (``DecodingCancellation``).
+        public static let cancelled = Code(.cancelled)
 
         public var description: String { base.rawValue }
     }

@@ -24,23 +24,46 @@ final class Deadline {
     /// Seconds on the monotonic clock (`CLOCK_MONOTONIC`, unaffected by changes to the wall clock);
     /// .infinity for none.
     let instant: Double
+    /// A live source is given up when nothing has been read for this long (nil: wait for ever).
+    let idleLimit: Double?
+    /// When data last arrived, on the same clock.
+    private(set) var lastActivity: Double
+    /// Set from any thread to stop reading at once.
+    let cancellation: DecodingCancellation?
 
-    init(seconds: Double?) {
-        if let seconds, seconds > 0 {
-            var now = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &now)
-            instant = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 + seconds
-        } else {
-            instant = .infinity
-        }
+    init(seconds: Double?, idleLimit: Double? = nil, cancellation: DecodingCancellation? = nil) {
+        let now = Self.now()
+        instant = seconds.map { $0 > 0 ? now + $0 : .infinity } ?? .infinity
+        self.idleLimit = idleLimit.flatMap { $0 > 0 ? $0 : nil }
+        self.cancellation = cancellation
+        lastActivity = now
     }
 
-    var hasPassed: Bool {
-        guard instant.isFinite else { return false }
+    static func now() -> Double {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 > instant
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
+
+    /// The time budget of the whole file is spent.
+    var hasPassed: Bool {
+        guard instant.isFinite else { return false }
+        return Self.now() > instant
+    }
+
+    /// Nothing has arrived for longer than the idle limit: the source stalled.
+    var isIdle: Bool {
+        guard let idleLimit else { return false }
+        return Self.now() - lastActivity > idleLimit
+    }
+
+    var isCancelled: Bool { cancellation?.isCancelled ?? false }
+
+    /// Whether FFmpeg should abandon a blocking call now.
+    var shouldInterrupt: Bool { isCancelled || hasPassed || isIdle }
+
+    /// Data arrived.
+    func touch() { if idleLimit != nil { lastActivity = Self.now() } }
 }
 
 /// Owns an `AVFormatContext` opened with `avformat_open_input`.
@@ -49,7 +72,8 @@ final class FormatContext {
     /// Kept alive as long as the context that polls it.
     private let deadline: Deadline
 
-    init(path: String, deadline: Deadline) throws(DecodingError) {
+    /// Opens `path`, or `url` when given (a network address or `pipe:0`, with `path` naming it in errors).
+    init(path: String, url: String? = nil, deadline: Deadline) throws(DecodingError) {
         self.deadline = deadline
         guard let allocated = avformat_alloc_context() else {
             throw DecodingError(code: .resourceExhausted, message: "could not allocate a demuxer", path: path,
@@ -57,16 +81,25 @@ final class FormatContext {
         }
         allocated.pointee.interrupt_callback.callback = { opaque in
             guard let opaque else { return 0 }
-            return Unmanaged<Deadline>.fromOpaque(opaque).takeUnretainedValue().hasPassed ? 1 : 0
+            return Unmanaged<Deadline>.fromOpaque(opaque).takeUnretainedValue().shouldInterrupt ? 1 : 0
         }
         allocated.pointee.interrupt_callback.opaque = Unmanaged.passUnretained(deadline).toOpaque()
         var context: UnsafeMutablePointer<AVFormatContext>? = allocated
         // On failure avformat_open_input frees the context it was given.
-        let status = PathBytes.withCString(path) { avformat_open_input(&context, $0, nil, nil) }
+        let status = PathBytes.withCString(url ?? path) { avformat_open_input(&context, $0, nil, nil) }
         guard status >= 0, let context else {
-            if deadline.hasPassed {
-                throw DecodingError(code: .timedOut, message: "the file took too long to open", path: path,
+            if deadline.isCancelled {
+                throw DecodingError(code: .cancelled, message: "stopped while opening", path: path,
                                     cFunction: "avformat_open_input", cErrorCode: status)
+            }
+            if deadline.hasPassed || deadline.isIdle {
+                throw DecodingError(code: .timedOut, message: url == nil ? "the file took too long to open"
+                                        : "nothing arrived within \(String(format: "%g", deadline.idleLimit ?? 0)) seconds",
+                                    path: path, cFunction: "avformat_open_input", cErrorCode: status)
+            }
+            if url != nil {
+                throw DecodingError(code: .unreachable, message: "the stream could not be opened: \(FFmpegError.describe(status))",
+                                    path: path, cFunction: "avformat_open_input", cErrorCode: status)
             }
             throw DecodingError(
                 code: status == FFmpegError.noMemory ? .resourceExhausted : .unrecognizedFormat,

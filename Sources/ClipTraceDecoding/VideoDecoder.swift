@@ -1,5 +1,6 @@
 internal import CFFmpeg
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,6 +25,16 @@ public struct VideoStreamInfo: Hashable, Sendable {
 }
 
 /// How frames are chosen and converted.
+/// Stops a live source's reads from another thread: FFmpeg's interrupt callback polls it.
+public final class DecodingCancellation: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    public init() {}
+
+    public func cancel() { flag.store(true, ordering: .releasing) }
+    public var isCancelled: Bool { flag.load(ordering: .acquiring) }
+}
+
 public struct DecodingOptions: Hashable, Sendable {
     /// Frames sampled per second of presentation time. Each sample takes the decoded frame nearest its time.
     public var samplesPerSecond: Double
@@ -119,21 +130,83 @@ public final class VideoDecoder {
     var finished = false
     private var consecutiveErrors = 0
 
+    /// Why decoding ended, once ``nextSample()`` has returned nil.
+    public private(set) var endReason: EndReason?
+
+    /// How a stream came to an end.
+    public enum EndReason: Hashable, Sendable {
+        /// The source said it was finished (the end of a file, a sender that closed the stream).
+        case endOfStream
+        /// Reading failed (a dropped connection, a truncated file): FFmpeg's words.
+        case readError(String)
+        /// A live source sent nothing for longer than its read timeout.
+        case stalled
+        /// ``DecodingCancellation/cancel()`` was called.
+        case cancelled
+    }
+
     /// Opens `path` and prepares its best video stream for decoding.
-    public init(path: String, options: DecodingOptions = DecodingOptions()) throws(DecodingError) {
-        self.path = path
-        self.options = options
+    public convenience init(path: String, options: DecodingOptions = DecodingOptions()) throws(DecodingError) {
+        try Self.checkOptions(options, path: path)
+        try Self.checkReadableFile(path)
+        try self.init(opening: path, url: nil, options: options, deadline: Deadline(seconds: options.timeLimit))
+    }
+
+    /// Opens a live source: anything FFmpeg's protocols read (`udp://`, `srt://`, `rtmp://`, `http(s)://` HLS,
+    /// `tcp://`, a file still being written) or `-` for standard input. Reads give up when nothing arrives for
+    /// `readTimeout` seconds (the end reason is then ``EndReason/stalled``), and at once when `cancellation` is
+    /// cancelled.
+    public convenience init(source: String, options: DecodingOptions = DecodingOptions(), readTimeout: Double,
+                            cancellation: DecodingCancellation? = nil) throws(DecodingError) {
+        try Self.checkOptions(options, path: source)
+        Self.enableNetwork()
+        let url = source == "-" ? "pipe:0" : source
+        if !Self.isNetworkSource(source), source != "-" {
+            // A growing file (an MPEG-TS being recorded) may be a FIFO too; a folder or nothing is refused.
+            var status = stat()
+            guard PathBytes.withCString(source, { stat($0, &status) }) == 0 else {
+                throw DecodingError(code: .notFound, message: "no such file", path: source, cFunction: "stat")
+            }
+            guard status.st_mode & S_IFMT != S_IFDIR else {
+                throw DecodingError(code: .isDirectory, message: "this is a folder, not a stream", path: source)
+            }
+        }
+        try self.init(opening: source, url: url, options: options,
+                      deadline: Deadline(seconds: options.timeLimit, idleLimit: readTimeout, cancellation: cancellation))
+    }
+
+    /// Whether `source` names a network address (a URL scheme other than `file:`) rather than a path.
+    public static func isNetworkSource(_ source: String) -> Bool {
+        guard let colon = source.firstIndex(of: ":"), source[colon...].hasPrefix("://") else { return false }
+        let scheme = source[..<colon]
+        return !scheme.isEmpty && scheme.lowercased() != "file" && scheme.allSatisfy { $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" }
+    }
+
+    private static func checkOptions(_ options: DecodingOptions, path: String) throws(DecodingError) {
         guard options.samplesPerSecond > 0, options.samplesPerSecond.isFinite, options.maxAnalysisSide >= 16 else {
             throw DecodingError(code: .invalidArgument,
                                 message: "the sampling rate must be positive and the analysis size at least 16",
                                 path: path)
         }
-        try Self.checkReadableFile(path)
+    }
+
+    private init(opening path: String, url: String?, options: DecodingOptions, deadline: Deadline) throws(DecodingError) {
+        self.path = path
+        self.options = options
         Self.quietFFmpegLogs()
 
-        deadline = Deadline(seconds: options.timeLimit)
-        format = try FormatContext(path: path, deadline: deadline)
+        self.deadline = deadline
+        format = try FormatContext(path: path, url: url, deadline: deadline)
         let status = avformat_find_stream_info(format.pointer, nil)
+        if status < 0, deadline.isCancelled {
+            throw DecodingError(code: .cancelled, message: "stopped while opening", path: path,
+                                cFunction: "avformat_find_stream_info", cErrorCode: status)
+        }
+        if status < 0, deadline.isIdle {
+            throw DecodingError(code: .timedOut,
+                                message: "nothing arrived within \(String(format: "%g", deadline.idleLimit ?? 0)) seconds",
+                                path: path, cFunction: "avformat_find_stream_info", cErrorCode: status)
+        }
         if status < 0 {
             throw DecodingError(code: .corruptData, message: "FFmpeg could not read the stream parameters",
                                 path: path, cFunction: "avformat_find_stream_info", cErrorCode: status)
@@ -248,7 +321,7 @@ public final class VideoDecoder {
         if concealedFrameCount > 0, !warnings.contains(where: { $0.hasPrefix("corrupt video data concealed") }) {
             appendWarning("corrupt video data concealed by the decoder in \(concealedFrameCount) of \(decodedFrameCount) frames")
         }
-        if decodedFrameCount == 0 {
+        if decodedFrameCount == 0, endReason != .cancelled {
             throw DecodingError(code: .noDecodableFrames,
                                 message: skippedErrorCount > 0
                                     ? "no frame could be decoded; the video data is corrupt or truncated"
@@ -297,14 +370,22 @@ public final class VideoDecoder {
         while true {
             let read = av_read_frame(format.pointer, packet.pointer)
             if read < 0 {
-                if read != FFmpegError.endOfFile {
+                if deadline.isCancelled {
+                    endReason = .cancelled
+                } else if deadline.isIdle {
+                    endReason = .stalled
+                } else if read != FFmpegError.endOfFile {
+                    endReason = .readError(FFmpegError.describe(read))
                     appendWarning("reading stopped early: \(FFmpegError.describe(read)); the file may be truncated")
+                } else {
+                    endReason = .endOfStream
                 }
                 avcodec_send_packet(codec.pointer, nil)  // Always flush: the last frames live in the decoder.
                 sentFlush = true
                 return
             }
             defer { av_packet_unref(packet.pointer) }
+            deadline.touch()
             guard packet.pointer.pointee.stream_index == streamIndex else { continue }
             if packet.pointer.pointee.pts == cffmpeg_nopts_value(), codec.pointer.pointee.skip_frame == AVDISCARD_NONREF {
                 // Without timestamps, times are counted frame by frame: every frame must be seen.
@@ -484,4 +565,7 @@ public final class VideoDecoder {
     private static let quietOnce: Void = { av_log_set_level(AV_LOG_QUIET) }()
     /// FFmpeg's own log would interleave with ours on stderr; problems are reported as warnings instead.
     private static func quietFFmpegLogs() { _ = quietOnce }
+
+    private static let networkOnce: Void = { avformat_network_init() }()
+    private static func enableNetwork() { _ = networkOnce }
 }

@@ -132,6 +132,13 @@ public struct CatalogueMatcher: Sendable {
 
     /// The query's matches, and what the sources noted while searching (for the log).
     public func search(_ query: QueryObservations) throws(IndexDamage) -> (matches: [Match], notes: [String]) {
+        let found = try evidence(for: query)
+        return (align(found, queryDuration: query.duration), found.notes)
+    }
+
+    /// What every source found in `query`, before alignment. A live stream's watcher collects this once per
+    /// piece of stream and aligns the pieces of a sliding window together (``QueryEvidence/appending(_:)``).
+    public func evidence(for query: QueryObservations) throws(IndexDamage) -> QueryEvidence {
         var timelines = [QueryTimeline](repeating: .empty, count: EvidenceKind.allCases.count)
         var votes: [Vote] = []
         var notes: [String] = []
@@ -141,8 +148,67 @@ public struct CatalogueMatcher: Sendable {
             votes += collected.votes
             notes += collected.notes
         }
+        return QueryEvidence(timelines: timelines, votes: votes, notes: notes)
+    }
+
+    /// The matches the evidence supports: one alignment of all its votes. `queryDuration` bounds the last segment.
+    public func align(_ evidence: QueryEvidence, queryDuration: Double) -> [Match] {
         let segments = TemporalAligner(options: options.alignment).align(
-            votes, timelines: timelines, queryDuration: query.duration, clipDurations: clips.map(\.duration))
-        return (segments.map { Match(clip: clips[Int($0.clip)], segment: $0) }, notes)
+            evidence.votes, timelines: evidence.timelines, queryDuration: queryDuration,
+            clipDurations: clips.map(\.duration))
+        return segments.map { Match(clip: clips[Int($0.clip)], segment: $0) }
+    }
+}
+
+/// Votes of every kind of evidence about a stretch of query, with the moments they refer to: what the sources
+/// emit and the aligner consumes, in pieces that can be joined.
+public struct QueryEvidence: Sendable {
+    /// Per ``EvidenceKind/rawValue``: the moments that kind looked at.
+    public var timelines: [QueryTimeline]
+    public var votes: [Vote]
+    public var notes: [String]
+
+    public init(timelines: [QueryTimeline] = [], votes: [Vote] = [], notes: [String] = []) {
+        self.timelines = timelines
+        self.votes = votes
+        self.notes = notes
+    }
+
+    /// This evidence followed by `later` (whose moments all come after this one's).
+    public func appending(_ later: QueryEvidence) -> QueryEvidence { Self.joined([self, later]) }
+
+    /// Pieces in stream order joined into one: moments are concatenated per kind and each piece's votes
+    /// renumbered to match.
+    public static func joined(_ pieces: [QueryEvidence]) -> QueryEvidence {
+        let kinds = pieces.map(\.timelines.count).max() ?? 0
+        var times = [[Double]](repeating: [], count: kinds)
+        var usable = [[Bool]](repeating: [], count: kinds)
+        var steps = [Double](repeating: 0, count: kinds)
+        var referenceSteps = [Double](repeating: 0, count: kinds)
+        var votes: [Vote] = []
+        votes.reserveCapacity(pieces.reduce(0) { $0 + $1.votes.count })
+        var notes: [String] = []
+        for piece in pieces {
+            let offsets = (0..<kinds).map { Int32(times[$0].count) }
+            for (kind, timeline) in piece.timelines.enumerated() where !timeline.times.isEmpty {
+                if times[kind].isEmpty { steps[kind] = timeline.step }
+                referenceSteps[kind] = max(referenceSteps[kind], timeline.referenceStep)
+                times[kind] += timeline.times
+                usable[kind] += timeline.usable
+            }
+            for var vote in piece.votes {
+                vote.moment += offsets[Int(vote.label.evidence.rawValue)]
+                votes.append(vote)
+            }
+            notes += piece.notes
+        }
+        let timelines = (0..<kinds).map { kind in
+            times[kind].isEmpty ? QueryTimeline.empty
+                // The step of the whole: a short piece may hold too few moments to tell its own.
+                : QueryTimeline(times: times[kind], usable: usable[kind],
+                                step: pieces.count > 1 ? QueryObservations.medianGap(times[kind]) ?? steps[kind] : steps[kind],
+                                referenceStep: referenceSteps[kind])
+        }
+        return QueryEvidence(timelines: timelines, votes: votes, notes: notes)
     }
 }

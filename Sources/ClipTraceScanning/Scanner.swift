@@ -152,6 +152,19 @@ public struct ClipScanner: Sendable {
         }
     }
 
+    /// What the catalogue's sources find in `query`, before alignment (a live stream's piece); a damaged index
+    /// file found on the way is repaired first, as for ``scan(path:order:)``.
+    public func evidence(for query: QueryObservations) throws -> QueryEvidence {
+        try search.evidence(for: query)
+    }
+
+    /// The matches `evidence` supports, with their catalogue facts; `queryDuration` bounds the last segment.
+    public func matches(in evidence: QueryEvidence, queryDuration: Double) -> [ScanMatch] {
+        search.current.matcher.align(evidence, queryDuration: queryDuration).compactMap { match in
+            records[match.clip.id].map { ScanMatch(match: match, clip: $0) }
+        }
+    }
+
     /// Scans many inputs with at most `jobs` files in flight; results arrive in completion order.
     public func scan(
         _ entries: [MediaFiles.Entry], progress: (@Sendable (BatchProgress) -> Void)? = nil,
@@ -278,6 +291,18 @@ private final class SearchHolder: @unchecked Sendable {
             }
         }
         return try attempt.matcher.search(query)
+    }
+
+    func evidence(for query: QueryObservations) throws -> QueryEvidence {
+        var attempt = current
+        for _ in 0..<3 {
+            do {
+                return try attempt.matcher.evidence(for: query)
+            } catch {
+                attempt = try repair(after: error, in: attempt)
+            }
+        }
+        return try attempt.matcher.evidence(for: query)
     }
 
     /// Opens the index again without the damaged file, unless another search already did.

@@ -33,7 +33,7 @@ struct ClipTraceCommand: AsyncParsableCommand {
         version: version,
         subcommands: [
             FingerprintCommand.self, RegisterCommand.self, ScanCommand.self, CompareCommand.self, ListCommand.self,
-            InfoCommand.self, RemoveCommand.self, CheckCommand.self,
+            InfoCommand.self, RemoveCommand.self, CheckCommand.self, WatchCommand.self,
         ]
     )
 
