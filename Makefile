@@ -14,7 +14,7 @@ INSTALLED = $(DESTDIR)$(PREFIX)/bin/cliptrace $(DESTDIR)$(PREFIX)/share/man/man1
 	$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cliptrace \
 	$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cliptrace.fish
 
-.PHONY: setup build demo test torture sanitize eval bench ratios testmedia golden clean check-dependency install uninstall
+.PHONY: setup build demo test torture sanitize eval bench ratios testmedia golden clean check-dependency check-install install uninstall
 
 setup:
 	@scripts/setup.sh
@@ -42,6 +42,10 @@ test:
 # A throwaway package depending on a tagged clone of this repository with `from:` builds and runs.
 check-dependency:
 	scripts/check_versioned_dependency.sh
+
+# make install into a scratch DESTDIR, then make uninstall: exactly the installed files come and go.
+check-install:
+	scripts/check_install.sh
 
 # The long robustness loops at full size: 50 SIGKILLs during register, 1,000,000 mutated fingerprint files,
 # a scan of 300 hostile files.
