@@ -223,6 +223,8 @@ public struct LiveWatcher: Sendable {
         /// Evidence of the pieces in the window, oldest first, with each piece's end.
         var pieces: [(end: Double, evidence: QueryEvidence)] = []
         var tracks: [Track] = []
+        /// Tracks ended while their evidence is still in the window: the same segment found again is not a new copy.
+        var finished: [Track] = []
         /// Stream time reached (continued across reconnections by the wall-clock time spent away).
         var streamTime = 0.0
         /// Wall clock at stream time 0 (for the wall-clock time of a copy's start).
@@ -346,6 +348,9 @@ public struct LiveWatcher: Sendable {
                 found.letterboxed = hadBars(from: found.match.queryStart, to: found.match.queryEnd)
                 if let index = tracks.firstIndex(where: { $0.continues(found, tolerance: tolerance) }) {
                     tracks[index].absorb(found)
+                } else if finished.contains(where: { $0.continues(found, tolerance: tolerance)
+                    && found.match.queryEnd <= $0.lastSeen + options.piece }) {
+                    continue  // a copy already reported, still in the window
                 } else if found.match.isConfident {
                     let segment = found.match
                     let track = Track(best: found, queryStart: segment.queryStart, queryEnd: segment.queryEnd,
@@ -363,16 +368,19 @@ public struct LiveWatcher: Sendable {
         /// is away) on the wall clock.
         mutating func endAbsent(wallClockGap: Bool) {
             let now = wallClockGap ? lostAt.map { streamTime + Date().timeIntervalSince($0) } ?? streamTime : streamTime
-            let absence = options.absence
+            let absence = options.absence, window = options.window
             let over = tracks.filter { now - $0.lastSeen > absence }
             tracks.removeAll { now - $0.lastSeen > absence }
             for track in over { announceEnd(track) }
+            finished += over
+            finished.removeAll { now - $0.lastSeen > window + absence }
         }
 
         /// Ends every open match (the source ended, or the watch is stopping).
         mutating func endAll() {
             for track in tracks { announceEnd(track) }
             tracks = []
+            finished = []
             pieces = []
             shares = []
         }

@@ -190,6 +190,11 @@ struct WatchTests {
                 continue
             }
             for copy in expected {
+                // One start and one end per copy: a copy reported once, however long its evidence stays in view.
+                #expect(started.filter { $0.event["reference"] as? String == copy.reference }.count == 1,
+                        "\(recording): \(started.map(\.event))")
+                #expect(ended.filter { $0.event["reference"] as? String == copy.reference }.count == 1,
+                        "\(recording): \(ended.map(\.event))")
                 let start = started.first { $0.event["reference"] as? String == copy.reference }
                 let end = ended.first { $0.event["reference"] as? String == copy.reference }
                 guard let start, let end else {
