@@ -130,6 +130,18 @@ public final class VideoDecoder {
     var finished = false
     private var consecutiveErrors = 0
 
+    /// The recorder keeping this source's packets as segment files, once ``startRecording(into:prefix:)`` ran.
+    public private(set) var recorder: StreamRecorder?
+
+    /// Keeps every packet of the video stream from now on in segment files in `directory` (see ``StreamRecorder``).
+    public func startRecording(into directory: String, prefix: String) -> StreamRecorder? {
+        if recorder == nil {
+            recorder = StreamRecorder(directory: directory, prefix: prefix,
+                                      stream: format.pointer.pointee.streams[Int(streamIndex)]!)
+        }
+        return recorder
+    }
+
     /// Why decoding ended, once ``nextSample()`` has returned nil.
     public private(set) var endReason: EndReason?
 
@@ -387,6 +399,12 @@ public final class VideoDecoder {
             defer { av_packet_unref(packet.pointer) }
             deadline.touch()
             guard packet.pointer.pointee.stream_index == streamIndex else { continue }
+            if let recorder {
+                let stamp = packet.pointer.pointee.pts != cffmpeg_nopts_value() ? packet.pointer.pointee.pts : packet.pointer.pointee.dts
+                let time = stamp != cffmpeg_nopts_value() && timeBase > 0
+                    ? Double(stamp) * timeBase - (originTime ?? Double(stamp) * timeBase) : (lastFrameTime ?? 0)
+                recorder.write(packet.pointer, time: time)
+            }
             if packet.pointer.pointee.pts == cffmpeg_nopts_value(), codec.pointer.pointee.skip_frame == AVDISCARD_NONREF {
                 // Without timestamps, times are counted frame by frame: every frame must be seen.
                 codec.pointer.pointee.skip_frame = AVDISCARD_DEFAULT

@@ -20,6 +20,10 @@ public struct WatchOptions: Hashable, Sendable {
     public var window: Double = 20
     /// A match ends when its clip has been absent for this long on the stream.
     public var absence: Double = 3
+    /// Keep the stream's video around each match in this folder (segment files, see ``StreamRecorder``).
+    public var recordDirectory: String?
+    /// Seconds kept before a match's start and after its end.
+    public var recordMargin: Double = 5
 
     public init() {}
 }
@@ -47,6 +51,8 @@ public struct WatchEvent: Sendable, Encodable {
     /// `match_started`: when the copy's first frame was on air (wall clock), assuming the stream plays in real time.
     public var copyStartedAt: Date?
     public var message: String?
+    /// `match_ended` with `--record`: the files holding the copy, kept as evidence.
+    public var recording: [String]?
     /// `source_connected`: what the stream carries.
     public var codec: String?
     public var width: Int?
@@ -64,7 +70,7 @@ public struct WatchEvent: Sendable, Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case event, source, time, message, codec, width, height
+        case event, source, time, message, codec, width, height, recording
         case streamTime = "stream_time"
         case copyStartedAt = "copy_started_at"
         case referenceTime = "reference_time"
@@ -81,6 +87,7 @@ public struct WatchEvent: Sendable, Encodable {
         try container.encodeIfPresent(copyStartedAt.map(Self.timestamp), forKey: .copyStartedAt)
         if kind == .matchStarted, let match { try container.encode(match.referenceStart, forKey: .referenceTime) }
         try container.encodeIfPresent(message, forKey: .message)
+        try container.encodeIfPresent(recording, forKey: .recording)
         try container.encodeIfPresent(codec, forKey: .codec)
         try container.encodeIfPresent(width, forKey: .width)
         try container.encodeIfPresent(height, forKey: .height)
@@ -170,6 +177,8 @@ public struct LiveWatcher: Sendable {
         var referenceEnd: Double
         /// Stream time of the newest evidence.
         var lastSeen: Double
+        /// Recorded files holding the copy (with `--record`).
+        var recordings: [String] = []
 
         /// Whether `match` continues this copy: the same clip on the same line through the two timelines.
         func continues(_ match: ScanMatch, tolerance: Double) -> Bool {
@@ -232,6 +241,9 @@ public struct LiveWatcher: Sendable {
         var lostAt: Date?
         /// Each recent frame's time and content share: whether a copy was shown inside bars, as `scan` says it.
         var shares: [(time: Double, share: Float)] = []
+        /// The current connection's recorder (with `--record`) and the stream time of its decoder's zero.
+        var recorder: StreamRecorder?
+        var recorderOffset = 0.0
 
         init(source: String, watcher: LiveWatcher, emit: @escaping @Sendable (WatchEvent) -> Void) {
             self.source = source
@@ -253,6 +265,13 @@ public struct LiveWatcher: Sendable {
             let offset = lostAt.map { streamTime + Date().timeIntervalSince($0) } ?? streamTime
             if lostAt == nil, streamTime == 0 { streamOrigin = Date() }
             lostAt = nil
+            recorder = options.recordDirectory.flatMap { decoder.startRecording(into: $0, prefix: Self.fileName(for: source)) }
+            recorderOffset = offset
+            defer {
+                recordKept()
+                recorder?.discardUnkept()
+                recorder = nil
+            }
             var connected = WatchEvent(kind: .sourceConnected, source: source, streamTime: offset)
             connected.codec = decoder.info.codec
             connected.width = decoder.info.width
@@ -361,7 +380,42 @@ public struct LiveWatcher: Sendable {
                                     copyStartedAt: streamOrigin.addingTimeInterval(segment.queryStart)))
                 }
             }
+            recordKept()
             endAbsent(wallClockGap: false)
+        }
+
+        /// Marks the recorded segments around every open match as kept, and notes them in the match.
+        mutating func recordKept() {
+            guard let recorder else { return }
+            let margin = options.recordMargin
+            for index in tracks.indices {
+                let start = tracks[index].queryStart - recorderOffset - margin
+                let end = tracks[index].lastSeen - recorderOffset + margin
+                recorder.keep(from: start, to: end)
+                for file in recorder.files(from: start, to: end) where !tracks[index].recordings.contains(file) {
+                    tracks[index].recordings.append(file)
+                }
+            }
+            if let failure = recorder.failure, !recordingFailed {
+                recordingFailed = true
+                emit(WatchEvent(kind: .error, source: source, streamTime: streamTime, message: "recording stopped: \(failure)"))
+            }
+        }
+
+        var recordingFailed = false
+
+        /// A file-name form of a source: letters and digits kept, the rest one underscore, at most 48 characters.
+        static func fileName(for source: String) -> String {
+            var name = ""
+            for character in source.unicodeScalars {
+                if CharacterSet.alphanumerics.contains(character), character.isASCII {
+                    name.unicodeScalars.append(character)
+                } else if !name.hasSuffix("_") {
+                    name += "_"
+                }
+            }
+            name = String(name.trimmingCharacters(in: CharacterSet(charactersIn: "_")).prefix(48))
+            return name.isEmpty ? "stream" : name
         }
 
         /// Ends the tracks whose copy has been absent for the absence time: on the stream, or (while the source
@@ -388,7 +442,9 @@ public struct LiveWatcher: Sendable {
         private func announceEnd(_ track: Track) {
             var track = track
             track.best.letterboxed = hadBars(from: track.queryStart, to: track.queryEnd)
-            emit(WatchEvent(kind: .matchEnded, source: source, streamTime: streamTime, match: track.record(source: source)))
+            var event = WatchEvent(kind: .matchEnded, source: source, streamTime: streamTime, match: track.record(source: source))
+            if options.recordDirectory != nil { event.recording = track.recordings }
+            emit(event)
         }
 
         /// ``QueryObservations/hadBars(from:to:)`` over the recent frames.

@@ -26,6 +26,10 @@ struct WatchCommand: AsyncParsableCommand {
             Times: `time` is the wall clock of the event; `stream_time` and query_start/query_end count seconds of \
             stream since the watch connected, continued across reconnections.
 
+            --record DIR keeps the stream's own packets (no re-encoding) in segment files of about ten seconds and \
+            deletes those that hold no match; match_ended lists the files holding its copy, which `scan` and the \
+            HTML report can use afterwards.
+
             --reconnect retries a lost source (and a network source that ended) with backoff until stopped. \
             --webhook URL also POSTs each event as JSON, retrying with backoff, without ever holding up the stream. \
             SIGINT or SIGTERM ends every open match with match_ended and exits with status 0.
@@ -41,6 +45,9 @@ struct WatchCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Also POST each event as JSON to this http(s) URL.", valueName: "URL"))
     var webhook: String?
+
+    @Option(name: .long, help: ArgumentHelp("Keep the stream's video around each match in this folder (.ts segment files, named in match_ended's \"recording\"); created when missing.", valueName: "DIR"))
+    var record: String?
 
     @Option(name: .long, help: "A match ends after its clip has been absent from the stream for this many seconds.")
     var absence: Double = WatchOptions().absence
@@ -62,6 +69,12 @@ struct WatchCommand: AsyncParsableCommand {
         if !(readTimeout > 0) { throw ValidationError("--read-timeout must be more than zero seconds.") }
         if !(absence > 0) { throw ValidationError("--absence must be more than zero seconds.") }
         if !(0...1).contains(minScore) { throw ValidationError("--min-score must be between 0 and 1.") }
+        if let record {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: record, isDirectory: &isFolder), !isFolder.boolValue {
+                throw ValidationError("--record must be a folder: \(record) is a file.")
+            }
+        }
         if let webhook {
             guard let url = URL(string: webhook), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
                 throw ValidationError("--webhook must be an http:// or https:// URL.")
@@ -95,6 +108,15 @@ struct WatchCommand: AsyncParsableCommand {
         options.readTimeout = readTimeout
         options.reconnect = reconnect
         options.absence = absence
+        if let record {
+            do {
+                try FileManager.default.createDirectory(atPath: record, withIntermediateDirectories: true)
+            } catch {
+                Terminal.error("The folder for recordings cannot be created: \(record) (\(error.localizedDescription)).")
+                throw ExitStatus.fatal
+            }
+            options.recordDirectory = (record as NSString).standardizingPath
+        }
         let watcher = LiveWatcher(scanner: scanner, options: options)
         let webhookSender = webhook.flatMap(URL.init(string:)).map { WebhookSender(url: $0, logger: logger) }
         let events = EventPrinter(webhook: webhookSender)

@@ -367,5 +367,43 @@ struct WatchTests {
         while receiver.bodies.count < printed.count, Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         #expect(receiver.bodies == printed, "webhook: \(receiver.bodies.count) events, stdout: \(printed.count)")
     }
-}
 
+    @Test("--record keeps the stream around each match as playable evidence and nothing else; stdin is a source")
+    func recordEvidence() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = try Self.catalogue(in: folder, binary: binary)
+        for (recording, reference) in [("stream_with_overlaid_copy", "mandelbrot_zoom"), ("stream_without_copies", nil)] {
+            let file = try Self.streamFile(recording, in: folder)
+            let evidence = folder.file("evidence-\(recording)")
+            let watch = Process()
+            watch.executableURL = URL(fileURLWithPath: binary)
+            watch.arguments = ["watch", "-q", "--catalogue", catalogue, "--record", evidence, "-"]
+            watch.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: file))
+            let out = Pipe()
+            watch.standardOutput = out
+            watch.standardError = FileHandle.nullDevice
+            try watch.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            watch.waitUntilExit()
+            #expect(watch.terminationStatus == 0)
+            let events = try CLITests.jsonLines(String(decoding: data, as: UTF8.self))
+            let kept = (try? FileManager.default.contentsOfDirectory(atPath: evidence)) ?? []
+            guard let reference else {
+                #expect(kept.isEmpty, "a clean stream keeps nothing: \(kept)")
+                continue
+            }
+            let ended = try #require(events.first { $0["event"] as? String == "match_ended" }, "\(events)")
+            let files = try #require(ended["recording"] as? [String])
+            #expect(!files.isEmpty)
+            // Only evidence stays: every file in the folder is named by a match.
+            #expect(Set(kept.map { "\(evidence)/\($0)" }) == Set(files), "kept \(kept), named \(files)")
+            // The kept files play on their own, and scan finds the copy in them.
+            let scanned = try run(binary, ["scan", "-q", "--catalogue", catalogue] + files)
+            #expect(scanned.status == 0, "\(scanned.stderr)")
+            #expect(try CLITests.jsonLines(scanned.stdout).contains { $0["reference"] as? String == reference },
+                    "\(scanned.stdout)")
+        }
+    }
+}

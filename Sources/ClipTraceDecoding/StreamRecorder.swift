@@ -1,0 +1,189 @@
+internal import CFFmpeg
+import Foundation
+
+/// Keeps a live source's video as it arrives, in segment files of about ten seconds (MPEG-TS; Matroska for a
+/// codec MPEG-TS cannot carry), so that the stretch around a match can be kept as evidence. Packets are copied
+/// as they were read, never re-encoded; each segment starts on a keyframe, so each plays on its own.
+///
+/// Segments nobody asked to keep are deleted once they are older than ``retention`` seconds: the recorder
+/// only ever deletes files it wrote itself.
+public final class StreamRecorder {
+    /// One file written: its path and the stretch of stream it holds (decoder seconds).
+    public struct Segment: Hashable, Sendable {
+        public let path: String
+        public let start: Double
+        public internal(set) var end: Double
+        /// Asked to be kept (it overlaps a match).
+        public internal(set) var kept: Bool
+        /// Still being written.
+        public internal(set) var open: Bool
+    }
+
+    public let directory: String
+    /// Names start with this (the source, made safe for a file name) and the wall-clock time.
+    public let prefix: String
+    /// A new segment starts at the first keyframe this many seconds after the current one began.
+    public var segmentSeconds = 10.0
+    /// Segments not kept are deleted when they ended this long before the newest packet.
+    public var retention = 40.0
+    public private(set) var segments: [Segment] = []
+    /// Why recording stopped, if it did (a full disk, a codec no container takes): the stream goes on.
+    public private(set) var failure: String?
+
+    private let input: UnsafeMutablePointer<AVStream>
+    private var output: OutputFile?
+    private let packet: UnsafeMutablePointer<AVPacket>
+    private var counter = 0
+
+    init?(directory: String, prefix: String, stream: UnsafeMutablePointer<AVStream>) {
+        guard let packet = av_packet_alloc() else { return nil }
+        self.packet = packet
+        self.directory = directory
+        self.prefix = prefix
+        input = stream
+    }
+
+    deinit {
+        finish()
+        var pointer: UnsafeMutablePointer<AVPacket>? = packet
+        av_packet_free(&pointer)
+    }
+
+    /// Writes one packet of the recorded stream; `time` is its presentation time in decoder seconds.
+    func write(_ source: UnsafeMutablePointer<AVPacket>, time: Double) {
+        guard failure == nil else { return }
+        let isKey = source.pointee.flags & AV_PKT_FLAG_KEY != 0
+        if let current = segments.last, current.open {
+            if isKey, time - current.start >= segmentSeconds { rotate(at: time) }
+        } else {
+            guard isKey else { return }  // a segment starts where it can be played from
+            rotate(at: time)
+        }
+        guard let output, failure == nil else { return }
+        guard av_packet_ref(packet, source) == 0 else { return }
+        packet.pointee.stream_index = 0
+        av_packet_rescale_ts(packet, input.pointee.time_base, output.stream.pointee.time_base)
+        let status = av_interleaved_write_frame(output.context, packet)  // takes the reference
+        av_packet_unref(packet)
+        if status < 0 {
+            stop("writing \(segments.last?.path ?? directory) failed: \(FFmpegError.describe(status))")
+            return
+        }
+        segments[segments.count - 1].end = max(segments[segments.count - 1].end, time)
+        prune(now: time)
+    }
+
+    /// Keeps every segment that overlaps `start...end` (decoder seconds).
+    public func keep(from start: Double, to end: Double) {
+        for index in segments.indices where segments[index].start <= end && segments[index].end >= start {
+            segments[index].kept = true
+        }
+    }
+
+    /// The kept files overlapping `start...end`.
+    public func files(from start: Double, to end: Double) -> [String] {
+        segments.filter { $0.kept && $0.start <= end && $0.end >= start }.map(\.path)
+    }
+
+    /// Closes the segment being written.
+    public func finish() {
+        if let output {
+            output.close()
+            self.output = nil
+        }
+        if let last = segments.indices.last { segments[last].open = false }
+    }
+
+    /// Ends recording and deletes every segment nobody asked to keep: what remains is evidence.
+    public func discardUnkept() {
+        finish()
+        for segment in segments where !segment.kept { unlink(segment.path) }
+        segments.removeAll { !$0.kept }
+    }
+
+    /// Deletes the closed segments nobody kept that ended `retention` seconds before `now`, and forgets them.
+    func prune(now: Double) {
+        let old = segments.filter { !$0.open && !$0.kept && $0.end < now - retention }
+        for segment in old { unlink(segment.path) }
+        segments.removeAll { !$0.open && !$0.kept && $0.end < now - retention }
+    }
+
+    private func rotate(at time: Double) {
+        finish()
+        counter += 1
+        let stamp = Self.stampFormatter.string(from: Date())
+        for (format, suffix) in [("mpegts", "ts"), ("matroska", "mkv")] {
+            let path = "\(directory)/\(prefix)-\(stamp)-\(String(format: "%04d", counter)).\(suffix)"
+            do {
+                output = try OutputFile(path: path, format: format, copying: input)
+                segments.append(Segment(path: path, start: time, end: time, kept: false, open: true))
+                return
+            } catch {
+                if format == "matroska" { stop(error.message) }
+            }
+        }
+    }
+
+    private func stop(_ reason: String) {
+        failure = reason
+        finish()
+    }
+
+    private static let stampFormatter: DateFormatter = {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return formatter
+    }()
+
+    /// A muxer writing one file, with the one stream copied from the source; it owns the C objects.
+    final class OutputFile {
+        let context: UnsafeMutablePointer<AVFormatContext>
+        let stream: UnsafeMutablePointer<AVStream>
+        let path: String
+        private var closed = false
+
+        init(path: String, format: String, copying input: UnsafeMutablePointer<AVStream>) throws(DecodingError) {
+            self.path = path
+            var allocated: UnsafeMutablePointer<AVFormatContext>? = nil
+            let made = avformat_alloc_output_context2(&allocated, nil, format, path)
+            guard made >= 0, let allocated else {
+                throw DecodingError(code: .resourceExhausted, message: "cannot make a \(format) muxer", path: path,
+                                    cFunction: "avformat_alloc_output_context2", cErrorCode: made)
+            }
+            guard let stream = avformat_new_stream(allocated, nil) else {
+                avformat_free_context(allocated)
+                throw DecodingError(code: .resourceExhausted, message: "cannot add a stream to the recording", path: path,
+                                    cFunction: "avformat_new_stream")
+            }
+            var status = avcodec_parameters_copy(stream.pointee.codecpar, input.pointee.codecpar)
+            stream.pointee.codecpar.pointee.codec_tag = 0
+            stream.pointee.time_base = input.pointee.time_base
+            if status >= 0 { status = avio_open(&allocated.pointee.pb, path, AVIO_FLAG_WRITE) }
+            if status >= 0 {
+                status = avformat_write_header(allocated, nil)
+                if status < 0 { avio_closep(&allocated.pointee.pb); unlink(path) }
+            }
+            guard status >= 0 else {
+                avformat_free_context(allocated)
+                throw DecodingError(code: .unsupportedCodec, message: "cannot record the stream as \(format): \(FFmpegError.describe(status))",
+                                    path: path, cFunction: "avformat_write_header", cErrorCode: status)
+            }
+            context = allocated
+            self.stream = stream
+        }
+
+        func close() {
+            guard !closed else { return }
+            closed = true
+            av_write_trailer(context)
+            avio_closep(&context.pointee.pb)
+        }
+
+        deinit {
+            close()
+            avformat_free_context(context)
+        }
+    }
+}
