@@ -406,4 +406,32 @@ struct WatchTests {
                     "\(scanned.stdout)")
         }
     }
+
+    @Test("an HLS playlist still being written is followed to its end")
+    func hlsPlaylist() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = try Self.catalogue(in: folder, binary: binary)
+        let playlist = folder.file("live/index.m3u8")
+        try FileManager.default.createDirectory(atPath: folder.file("live"), withIntermediateDirectories: true)
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+        writer.arguments = ["-nostdin", "-loglevel", "error", "-re", "-i", Repository.path("testmedia/recordings/stream_with_fast_copy.mp4"),
+                            "-c:v", "libx264", "-preset", "veryfast", "-g", "12", "-f", "hls", "-hls_time", "1",
+                            "-hls_list_size", "0", playlist]
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        defer { writer.terminate() }
+        // The playlist appears with its first segment.
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: playlist), Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        let watch = try LiveProcess(binary, ["watch", "-q", "--catalogue", catalogue, "--read-timeout", "10", playlist])
+        defer { _ = watch.stop(SIGKILL) }
+        #expect(watch.wait(seconds: 30) { $0.contains { $0["event"] as? String == "source_ended" } }, "\(watch.lines)")
+        let events = watch.events.map(\.event)
+        #expect(events.contains { $0["event"] as? String == "match_started" && $0["reference"] as? String == "spinning_pattern" },
+                "\(events)")
+        #expect(events.contains { $0["event"] as? String == "match_ended" && $0["reference"] as? String == "spinning_pattern" })
+    }
 }
