@@ -2,6 +2,7 @@ import ClipTraceAlignment
 import ClipTraceEvidence
 import ClipTraceFingerprint
 import ClipTraceObservations
+import Foundation
 
 /// How a catalogue is searched: every query hash and corner through a direct index of all clips (direct), or
 /// by whole keys first and then the clips they lead to directly (seeded: ``SeededHashSource``,
@@ -142,9 +143,15 @@ public struct CatalogueMatcher: Sendable {
         var timelines = [QueryTimeline](repeating: .empty, count: EvidenceKind.allCases.count)
         var votes: [Vote] = []
         var notes: [String] = []
-        for source in sources {
+        // The sources search at once, each on its own core (the hash and the corner search take similar
+        // time); their votes are joined in source order, so the result is the same as one after the other.
+        let results = SourceResults(count: sources.count)
+        DispatchQueue.concurrentPerform(iterations: sources.count) { index in
+            results.set(index, Result { () throws(IndexDamage) in try sources[index].collect(for: query) })
+        }
+        for (index, source) in sources.enumerated() {
             timelines[Int(source.kind.rawValue)] = source.timeline(for: query)
-            let collected = try source.collect(for: query)
+            let collected = try results.get(index).get()
             votes += collected.votes
             notes += collected.notes
         }
@@ -211,4 +218,16 @@ public struct QueryEvidence: Sendable {
         }
         return QueryEvidence(timelines: timelines, votes: votes, notes: notes)
     }
+}
+
+/// What each source of one search found, filled from several threads, each index once.
+private final class SourceResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<CollectedVotes, IndexDamage>?]
+
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Result<CollectedVotes, IndexDamage>) { lock.withLock { results[index] = result } }
+
+    func get(_ index: Int) -> Result<CollectedVotes, IndexDamage> { lock.withLock { results[index]! } }
 }
