@@ -108,9 +108,14 @@ public struct LiveWatcher: Sendable {
     public let scanner: ClipScanner
     public let options: WatchOptions
 
-    public init(scanner: ClipScanner, options: WatchOptions = WatchOptions()) {
+    /// Hears what did not stop a source (corrupt packets skipped, a concealed frame): the source and a sentence.
+    public let warn: @Sendable (String, String) -> Void
+
+    public init(scanner: ClipScanner, options: WatchOptions = WatchOptions(),
+                warn: @escaping @Sendable (_ source: String, _ message: String) -> Void = { _, _ in }) {
         self.scanner = scanner
         self.options = options
+        self.warn = warn
     }
 
     /// Watches `source` until it ends (or, with ``WatchOptions/reconnect``, until `cancellation` is cancelled),
@@ -309,8 +314,14 @@ public struct LiveWatcher: Sendable {
                 }
                 if final, let last = pending.frames.last { piece(pending.frames.count, end: last.time + step) }
             }
+            var warned = 0
+            defer { for warning in decoder.warnings.dropFirst(warned) { watcher.warn(source, warning) } }
             do {
                 while let sample = try decoder.nextSample() {
+                    if decoder.warnings.count > warned {
+                        for warning in decoder.warnings.dropFirst(warned) { watcher.warn(source, warning) }
+                        warned = decoder.warnings.count
+                    }
                     var shifted = sample
                     shifted.time += offset
                     streamTime = max(streamTime, shifted.time)

@@ -117,7 +117,9 @@ struct WatchCommand: AsyncParsableCommand {
             }
             options.recordDirectory = (record as NSString).standardizingPath
         }
-        let watcher = LiveWatcher(scanner: scanner, options: options)
+        let watcher = LiveWatcher(scanner: scanner, options: options) { source, warning in
+            logger.warning("\(warning)", metadata: ["source": "\(source)"])
+        }
         let webhookSender = webhook.flatMap(URL.init(string:)).map { WebhookSender(url: $0, logger: logger) }
         let events = EventPrinter(webhook: webhookSender)
 
