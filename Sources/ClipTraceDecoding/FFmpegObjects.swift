@@ -59,8 +59,19 @@ final class Deadline {
 
     var isCancelled: Bool { cancellation?.isCancelled ?? false }
 
-    /// Whether FFmpeg should abandon a blocking call now.
-    var shouldInterrupt: Bool { isCancelled || hasPassed || isIdle }
+    /// Whether FFmpeg should abandon a blocking call now. An interruption for idleness is remembered: FFmpeg
+    /// may report it a call later (a demuxer that had read ahead), when data looks recent again.
+    var shouldInterrupt: Bool {
+        if isCancelled || hasPassed { return true }
+        if isIdle {
+            interruptedWhileIdle = true
+            return true
+        }
+        return false
+    }
+
+    /// A read was interrupted because nothing arrived for the idle limit.
+    private(set) var interruptedWhileIdle = false
 
     /// Data arrived.
     func touch() { if idleLimit != nil { lastActivity = Self.now() } }
@@ -73,7 +84,7 @@ final class FormatContext {
     private let deadline: Deadline
 
     /// Opens `path`, or `url` when given (a network address or `pipe:0`, with `path` naming it in errors).
-    init(path: String, url: String? = nil, deadline: Deadline) throws(DecodingError) {
+    init(path: String, url: String? = nil, options: [String: String] = [:], deadline: Deadline) throws(DecodingError) {
         self.deadline = deadline
         guard let allocated = avformat_alloc_context() else {
             throw DecodingError(code: .resourceExhausted, message: "could not allocate a demuxer", path: path,
@@ -86,7 +97,11 @@ final class FormatContext {
         allocated.pointee.interrupt_callback.opaque = Unmanaged.passUnretained(deadline).toOpaque()
         var context: UnsafeMutablePointer<AVFormatContext>? = allocated
         // On failure avformat_open_input frees the context it was given.
-        let status = PathBytes.withCString(url ?? path) { avformat_open_input(&context, $0, nil, nil) }
+        var dictionary: OpaquePointer? = nil
+        for (key, value) in options { av_dict_set(&dictionary, key, value, 0) }
+        defer { av_dict_free(&dictionary) }
+        deadline.touch()
+        let status = PathBytes.withCString(url ?? path) { avformat_open_input(&context, $0, nil, &dictionary) }
         guard status >= 0, let context else {
             if deadline.isCancelled {
                 throw DecodingError(code: .cancelled, message: "stopped while opening", path: path,

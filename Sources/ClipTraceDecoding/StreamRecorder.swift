@@ -1,5 +1,6 @@
 internal import CFFmpeg
 import Foundation
+import Synchronization
 
 /// Keeps a live source's video as it arrives, in segment files of about ten seconds (MPEG-TS; Matroska for a
 /// codec MPEG-TS cannot carry), so that the stretch around a match can be kept as evidence. Packets are copied
@@ -33,7 +34,6 @@ public final class StreamRecorder {
     private let input: UnsafeMutablePointer<AVStream>
     private var output: OutputFile?
     private let packet: UnsafeMutablePointer<AVPacket>
-    private var counter = 0
 
     init?(directory: String, prefix: String, stream: UnsafeMutablePointer<AVStream>) {
         guard let packet = av_packet_alloc() else { return nil }
@@ -65,6 +65,12 @@ public final class StreamRecorder {
         av_packet_rescale_ts(packet, input.pointee.time_base, output.stream.pointee.time_base)
         let status = av_interleaved_write_frame(output.context, packet)  // takes the reference
         av_packet_unref(packet)
+        if status == cffmpeg_averror(EINVAL) {
+            // Timestamps that went back (a sender restarted, a discontinuity): this segment ends here and the
+            // next keyframe starts another, instead of recording nothing more.
+            finish()
+            return
+        }
         if status < 0 {
             stop("writing \(segments.last?.path ?? directory) failed: \(FFmpegError.describe(status))")
             return
@@ -88,7 +94,7 @@ public final class StreamRecorder {
     /// Closes the segment being written.
     public func finish() {
         if let output {
-            output.close()
+            if let problem = output.close(), failure == nil { failure = problem }
             self.output = nil
         }
         if let last = segments.indices.last { segments[last].open = false }
@@ -110,15 +116,25 @@ public final class StreamRecorder {
 
     private func rotate(at time: Double) {
         finish()
-        counter += 1
         let stamp = Self.stampFormatter.string(from: Date())
+        // The process and a number no other recorder of this process uses: two sources whose names look
+        // alike, or a reconnection within the second, never share a file.
+        let unique = "\(getpid())-\(Self.nextNumber.add(1, ordering: .relaxed).newValue)"
         for (format, suffix) in [("mpegts", "ts"), ("matroska", "mkv")] {
-            let path = "\(directory)/\(prefix)-\(stamp)-\(String(format: "%04d", counter)).\(suffix)"
+            let path = "\(directory)/\(prefix)-\(stamp)-\(unique).\(suffix)"
+            // Created here, exclusively: a file already at that path is someone else's and is never touched.
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else {
+                stop("cannot create \(path): \(String(cString: strerror(errno)))")
+                return
+            }
+            close(descriptor)
             do {
                 output = try OutputFile(path: path, format: format, copying: input)
                 segments.append(Segment(path: path, start: time, end: time, kept: false, open: true))
                 return
             } catch {
+                unlink(path)
                 if format == "matroska" { stop(error.message) }
             }
         }
@@ -128,6 +144,8 @@ public final class StreamRecorder {
         failure = reason
         finish()
     }
+
+    private static let nextNumber = Atomic<Int>(0)
 
     private static let stampFormatter: DateFormatter = {
         let formatter = DateFormatter()
@@ -174,11 +192,15 @@ public final class StreamRecorder {
             self.stream = stream
         }
 
-        func close() {
-            guard !closed else { return }
+        /// Finishes the file; a sentence when it could not be written whole (a full disk).
+        @discardableResult
+        func close() -> String? {
+            guard !closed else { return nil }
             closed = true
-            av_write_trailer(context)
-            avio_closep(&context.pointee.pb)
+            let trailer = av_write_trailer(context)
+            let closing = avio_closep(&context.pointee.pb)
+            let status = trailer < 0 ? trailer : closing
+            return status < 0 ? "finishing \(path) failed: \(FFmpegError.describe(status))" : nil
         }
 
         deinit {

@@ -183,8 +183,33 @@ public final class VideoDecoder {
                 throw DecodingError(code: .isDirectory, message: "this is a folder, not a stream", path: source)
             }
         }
-        try self.init(opening: source, url: url, options: options,
-                      deadline: Deadline(seconds: options.timeLimit, idleLimit: readTimeout, cancellation: cancellation))
+        // An MPEG-TS file still being written is read on past its current end (until nothing arrives for the
+        // read timeout); standard input is made non-blocking so that the timeout and a stop reach a quiet pipe.
+        let growing = ["ts", "m2ts", "mts"].contains((source as NSString).pathExtension.lowercased())
+            && !Self.isNetworkSource(source)
+        var restoreInput: Int32? = nil
+        if source == "-" {
+            let flags = fcntl(0, F_GETFL)
+            if flags >= 0, flags & O_NONBLOCK == 0, fcntl(0, F_SETFL, flags | O_NONBLOCK) == 0 { restoreInput = flags }
+        }
+        do {
+            try self.init(opening: source, url: url, options: options, formatOptions: growing ? ["follow": "1"] : [:],
+                          deadline: Deadline(seconds: options.timeLimit, idleLimit: readTimeout, cancellation: cancellation),
+                          live: true)
+        } catch {
+            if let restoreInput { _ = fcntl(0, F_SETFL, restoreInput) }
+            throw error
+        }
+        self.restoreInputFlags = restoreInput
+    }
+
+    /// Standard input's flags before it was made non-blocking, restored when the decoder goes.
+    private var restoreInputFlags: Int32?
+    /// A live source: no limit on its length, and reads that may wait.
+    private var isLive = false
+
+    deinit {
+        if let restoreInputFlags { _ = fcntl(0, F_SETFL, restoreInputFlags) }
     }
 
     /// Whether `source` names a network address (a URL scheme other than `file:`) rather than a path.
@@ -202,13 +227,16 @@ public final class VideoDecoder {
         }
     }
 
-    private init(opening path: String, url: String?, options: DecodingOptions, deadline: Deadline) throws(DecodingError) {
+    private init(opening path: String, url: String?, options: DecodingOptions, formatOptions: [String: String] = [:],
+                 deadline: Deadline, live: Bool = false) throws(DecodingError) {
         self.path = path
         self.options = options
+        isLive = live
         Self.quietFFmpegLogs()
 
         self.deadline = deadline
-        format = try FormatContext(path: path, url: url, deadline: deadline)
+        format = try FormatContext(path: path, url: url, options: formatOptions, deadline: deadline)
+        deadline.touch()
         let status = avformat_find_stream_info(format.pointer, nil)
         if status < 0, deadline.isCancelled {
             throw DecodingError(code: .cancelled, message: "stopped while opening", path: path,
@@ -380,11 +408,13 @@ public final class VideoDecoder {
             return
         }
         while true {
+            // The read timeout counts time spent waiting for data, not time spent on the frames before.
+            deadline.touch()
             let read = av_read_frame(format.pointer, packet.pointer)
             if read < 0 {
                 if deadline.isCancelled {
                     endReason = .cancelled
-                } else if deadline.isIdle {
+                } else if deadline.isIdle || deadline.interruptedWhileIdle {
                     endReason = .stalled
                 } else if read != FFmpegError.endOfFile {
                     endReason = .readError(FFmpegError.describe(read))
@@ -424,6 +454,7 @@ public final class VideoDecoder {
         if consecutiveErrors > DecodingLimits.maxConsecutiveErrors {
             if decodedFrameCount > 0 {
                 appendWarning("gave up after \(consecutiveErrors) corrupt packets in a row")
+                endReason = .readError("\(consecutiveErrors) corrupt packets in a row")
                 finished = true
                 return
             }
@@ -442,7 +473,8 @@ public final class VideoDecoder {
 
         // A timestamp beyond any plausible length (a hostile or broken muxer jumping by years) ends the stream:
         // nothing after it has a meaningful time.
-        guard time <= DecodingLimits.maxDuration else {
+        // (A live source runs as long as it runs.)
+        guard time <= DecodingLimits.maxDuration || isLive else {
             appendWarning(String(format: "a frame's timestamp jumps to %.0f s, beyond a week; the rest of the file was ignored", time))
             finished = true
             return nil

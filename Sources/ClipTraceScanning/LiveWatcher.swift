@@ -15,11 +15,12 @@ public struct WatchOptions: Hashable, Sendable {
     public var reconnectDelay: Double = 0.5
     public var maximumReconnectDelay: Double = 30
     /// Evidence is collected for each piece of this many seconds of stream as it is observed...
-    public var piece: Double = 1
+    public var piece: Double = 0.5
     /// ...and the pieces of the last this many seconds are aligned together: what a match can see at once.
     public var window: Double = 20
-    /// A match ends when its clip has been absent for this long on the stream.
-    public var absence: Double = 3
+    /// A match ends when its clip has been absent for this long from the observed stream (which runs about two
+    /// seconds behind what is decoded: a frame is observed once the frames around it are in).
+    public var absence: Double = 1.5
     /// Keep the stream's video around each match in this folder (segment files, see ``StreamRecorder``).
     public var recordDirectory: String?
     /// Seconds kept before a match's start and after its end.
@@ -142,11 +143,15 @@ public struct LiveWatcher: Sendable {
             case .connected(let end):
                 everConnected = true
                 reportedFailure = false
-                delay = options.reconnectDelay
+                // The backoff starts again only after a connection that lasted: a server that accepts and drops
+                // at once is not retried twice a second for ever.
+                if session.lastConnectionSeconds >= 10 { delay = options.reconnectDelay }
                 switch end {
                 case .cancelled:
                     break
-                case .ended where !(options.reconnect && VideoDecoder.isNetworkSource(source)):
+                case .ended where !(options.reconnect && VideoDecoder.isNetworkSource(source)) || session.lastSourceWasFinite:
+                    // A file, standard input, or a network source of known length (a finished HLS playlist, a
+                    // file served over HTTP) ended: reading it again would replay it.
                     session.endAll()
                     emit(WatchEvent(kind: .sourceEnded, source: source, streamTime: session.streamTime))
                     return
@@ -241,9 +246,14 @@ public struct LiveWatcher: Sendable {
         var finished: [Track] = []
         /// Stream time reached (continued across reconnections by the wall-clock time spent away).
         var streamTime = 0.0
+        /// The end of the last piece searched: how far the stream has been observed.
+        var observedTime = 0.0
         /// Wall clock at stream time 0 (for the wall-clock time of a copy's start).
         var streamOrigin = Date()
         var lostAt: Date?
+        /// How long the last connection lasted, and whether its source declared a length (not live).
+        var lastConnectionSeconds = 0.0
+        var lastSourceWasFinite = false
         /// Each recent frame's time and content share: whether a copy was shown inside bars, as `scan` says it.
         var shares: [(time: Double, share: Float)] = []
         /// The current connection's recorder (with `--record`) and the stream time of its decoder's zero.
@@ -271,12 +281,18 @@ public struct LiveWatcher: Sendable {
             if lostAt == nil, streamTime == 0 { streamOrigin = Date() }
             lostAt = nil
             recorder = options.recordDirectory.flatMap { decoder.startRecording(into: $0, prefix: Self.fileName(for: source)) }
+            // Unkept segments must outlive the time it takes to see a match begin: the window, the margin, the
+            // observation delay.
+            recorder?.retention = options.window + options.recordMargin + 10
             recorderOffset = offset
             defer {
                 recordKept()
                 recorder?.discardUnkept()
                 recorder = nil
             }
+            let connectedAt = Date()
+            lastSourceWasFinite = decoder.info.duration != nil
+            defer { lastConnectionSeconds = Date().timeIntervalSince(connectedAt) }
             var connected = WatchEvent(kind: .sourceConnected, source: source, streamTime: offset)
             connected.codec = decoder.info.codec
             connected.width = decoder.info.width
@@ -340,6 +356,10 @@ public struct LiveWatcher: Sendable {
             switch decoder.endReason {
             case .cancelled?:
                 return .connected(.cancelled)
+            case .stalled? where source != "-" && !VideoDecoder.isNetworkSource(source):
+                // A file that stopped growing for the read timeout is finished.
+                lostAt = Date()
+                return .connected(.ended)
             case .stalled?:
                 lostAt = Date()
                 return .connected(.lost(String(format: "nothing arrived for %g seconds", options.readTimeout)))
@@ -363,6 +383,7 @@ public struct LiveWatcher: Sendable {
                                 message: ClipScanner.sentence(for: error)))
                 return
             }
+            observedTime = max(observedTime, end)
             pieces.append((end, evidence))
             let oldest = end - options.window
             pieces.removeAll { $0.end < oldest }
@@ -432,7 +453,9 @@ public struct LiveWatcher: Sendable {
         /// Ends the tracks whose copy has been absent for the absence time: on the stream, or (while the source
         /// is away) on the wall clock.
         mutating func endAbsent(wallClockGap: Bool) {
-            let now = wallClockGap ? lostAt.map { streamTime + Date().timeIntervalSince($0) } ?? streamTime : streamTime
+            // Absence is judged on what has been observed, not merely decoded: a copy still on air has evidence
+            // only up to the observed end.
+            let now = wallClockGap ? lostAt.map { observedTime + Date().timeIntervalSince($0) } ?? observedTime : observedTime
             let absence = options.absence, window = options.window
             let over = tracks.filter { now - $0.lastSeen > absence }
             tracks.removeAll { now - $0.lastSeen > absence }

@@ -192,9 +192,18 @@ final class WebhookSender: Sendable {
         queue = continuation
         delivery = Task {
             let session = URLSession(configuration: .ephemeral)
+            var abandoned = 0
             for await body in stream {
+                if Task.isCancelled {
+                    abandoned += 1
+                    continue
+                }
                 var delay = 0.25
                 for attempt in 1...Self.attempts {
+                    if Task.isCancelled {
+                        abandoned += 1
+                        break
+                    }
                     var request = URLRequest(url: url, timeoutInterval: 10)
                     request.httpMethod = "POST"
                     request.setValue("application/json", forHTTPHeaderField: "Content-Type")
@@ -214,6 +223,9 @@ final class WebhookSender: Sendable {
                     try? await Task.sleep(for: .seconds(delay))
                     delay = min(10, delay * 2)
                 }
+            }
+            if abandoned > 0 {
+                Terminal.warning("\(abandoned) event(s) were not delivered to the webhook \(url.absoluteString) before exit")
             }
         }
     }
