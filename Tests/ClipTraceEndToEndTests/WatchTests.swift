@@ -18,13 +18,13 @@ struct WatchTests {
         private var errors = Data()
         private var pending = Data()
 
-        init(_ executable: String, _ arguments: [String]) throws {
+        init(_ executable: String, _ arguments: [String], input: Pipe? = nil) throws {
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
             let out = Pipe(), err = Pipe()
             process.standardOutput = out
             process.standardError = err
-            process.standardInput = FileHandle.nullDevice
+            process.standardInput = input ?? FileHandle.nullDevice
             out.fileHandleForReading.readabilityHandler = { [weak self] handle in
                 let data = handle.availableData
                 guard let self, !data.isEmpty else { return }
@@ -433,5 +433,49 @@ struct WatchTests {
         #expect(events.contains { $0["event"] as? String == "match_started" && $0["reference"] as? String == "spinning_pattern" },
                 "\(events)")
         #expect(events.contains { $0["event"] as? String == "match_ended" && $0["reference"] as? String == "spinning_pattern" })
+    }
+
+    @Test("an MPEG-TS file still being written is followed until it stops growing")
+    func growingFile() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = try Self.catalogue(in: folder, binary: binary)
+        let growing = folder.file("recording.ts")
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+        writer.arguments = ["-nostdin", "-loglevel", "error", "-re", "-i", Repository.path("testmedia/recordings/stream_with_fast_copy.mp4"),
+                            "-c:v", "libx264", "-preset", "veryfast", "-g", "12", "-f", "mpegts", growing]
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        defer { writer.terminate() }
+        let deadline = Date().addingTimeInterval(10)
+        while (try? FileManager.default.attributesOfItem(atPath: growing)[.size] as? Int ?? 0) ?? 0 < 50_000, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let watch = try LiveProcess(binary, ["watch", "-q", "--catalogue", catalogue, "--read-timeout", "3", growing])
+        defer { _ = watch.stop(SIGKILL) }
+        #expect(watch.wait(seconds: 30) { $0.contains { $0["event"] as? String == "source_ended" } }, "\(watch.lines)")
+        let events = watch.events.map(\.event)
+        // The copy runs 3-10 s into the recording: read past the file's end as it was when the watch began.
+        let ended = try #require(events.first { $0["event"] as? String == "match_ended" && $0["reference"] as? String == "spinning_pattern" },
+                                 "\(events)")
+        #expect((ended["query_end"] as? Double ?? 0) > 8)
+    }
+
+    @Test("a quiet standard input still stops at once on SIGTERM")
+    func quietInputStops() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = try Self.catalogue(in: folder, binary: binary)
+        let input = Pipe()  // open, and nothing ever written
+        let watch = try LiveProcess(binary, ["watch", "-q", "--catalogue", catalogue, "-"], input: input)
+        defer { _ = watch.stop(SIGKILL) }
+        Thread.sleep(forTimeInterval: 1.5)
+        let stopped = Date()
+        #expect(watch.stop(SIGTERM, waitingAtMost: 5) == 0, "\(watch.stderr)")
+        #expect(Date().timeIntervalSince(stopped) < 3)
+        withExtendedLifetime(input) {}
     }
 }
