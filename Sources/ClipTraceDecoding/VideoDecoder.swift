@@ -427,7 +427,6 @@ public final class VideoDecoder {
                 return
             }
             defer { av_packet_unref(packet.pointer) }
-            deadline.touch()
             guard packet.pointer.pointee.stream_index == streamIndex else { continue }
             if let recorder {
                 let stamp = packet.pointer.pointee.pts != cffmpeg_nopts_value() ? packet.pointer.pointee.pts : packet.pointer.pointee.dts

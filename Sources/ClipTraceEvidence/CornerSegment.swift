@@ -16,6 +16,17 @@ public struct CornerEntries: Sendable {
 
     public var frameCount: Int { frameOwners.count }
 
+    /// Appends `other`'s frames and corners, its owners moved up by `ownerOffset` (clips listed after this one's).
+    public mutating func append(contentsOf other: CornerEntries, ownerOffset: Int32) {
+        let base = descriptors.count
+        frameOwners += other.frameOwners.map { $0 + ownerOffset }
+        frameTimes += other.frameTimes
+        frameStarts += other.frameStarts.dropFirst().map { $0 + base }
+        descriptors += other.descriptors
+        xs += other.xs
+        ys += other.ys
+    }
+
     /// Room for about `frames` frames and `corners` corners, so that building a large index does not hold
     /// each array twice while it grows.
     public mutating func reserveCapacity(frames: Int, corners: Int) {
@@ -119,15 +130,8 @@ public final class CornerSegment: Sendable {
                              into image: UnsafeMutableRawBufferPointer, written: (Range<Int>) -> Void = { _ in }) {
         precondition(entries.cornerCount < Int(UInt32.max) && clips.count < Int(UInt32.max), "32-bit rows")
         layout.writeHeader(into: image)
-        var ranges = [Range<Int>](repeating: 0..<0, count: clips.count)
-        var row = 0
-        for clip in clips.indices {
-            let start = row
-            while row < entries.frameCount, Int(entries.frameOwners[row]) == clip { row += 1 }
-            ranges[clip] = start..<row
-        }
-        precondition(row == entries.frameCount, "frames grouped by clip, owners are positions in the clip list")
-        ClipTable.write(clips, ranges: ranges, into: image, at: layout.sections[Section.clips]!.lowerBound)
+        ClipTable.write(clips, ranges: ClipTable.ranges(owners: entries.frameOwners, clipCount: clips.count),
+                        into: image, at: layout.sections[Section.clips]!.lowerBound)
         let frameBase = layout.sections[Section.frames]!.lowerBound
         let recordBase = layout.sections[Section.records]!.lowerBound
         for frame in 0..<entries.frameCount {
@@ -138,11 +142,7 @@ public final class CornerSegment: Sendable {
             image.storeBytes(of: UInt32(entries.frameStarts[frame + 1]), toByteOffset: offset + 12, as: UInt32.self)
             for corner in entries.frameStarts[frame]..<entries.frameStarts[frame + 1] {
                 let record = recordBase + corner * recordSize
-                let descriptor = entries.descriptors[corner]
-                image.storeBytes(of: descriptor.w0, toByteOffset: record, as: UInt64.self)
-                image.storeBytes(of: descriptor.w1, toByteOffset: record + 8, as: UInt64.self)
-                image.storeBytes(of: descriptor.w2, toByteOffset: record + 16, as: UInt64.self)
-                image.storeBytes(of: descriptor.w3, toByteOffset: record + 24, as: UInt64.self)
+                HashSegment.store(entries.descriptors[corner], into: image, at: record)
                 image.storeBytes(of: entries.xs[corner], toByteOffset: record + 32, as: UInt16.self)
                 image.storeBytes(of: entries.ys[corner], toByteOffset: record + 34, as: UInt16.self)
                 image.storeBytes(of: UInt32(frame), toByteOffset: record + 36, as: UInt32.self)

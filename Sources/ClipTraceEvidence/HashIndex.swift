@@ -174,6 +174,14 @@ public struct HashEntries: Sendable {
 
     public var count: Int { hashes.count }
 
+    /// Appends `other`'s entries, its owners moved up by `ownerOffset` (clips listed after this one's).
+    public mutating func append(contentsOf other: HashEntries, ownerOffset: Int32) {
+        hashes += other.hashes
+        times += other.times
+        parts += other.parts
+        owners += other.owners.map { $0 + ownerOffset }
+    }
+
     /// Room for about `count` entries, so that building a large index does not hold each array twice while it grows.
     public mutating func reserveCapacity(_ count: Int) {
         hashes.reserveCapacity(count)

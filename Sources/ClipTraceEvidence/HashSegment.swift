@@ -43,23 +43,12 @@ public final class HashSegment: Sendable {
         precondition(zip(entries.owners, entries.owners.dropFirst()).allSatisfy { $0 <= $1 }, "entries grouped by clip")
         precondition(clips.count < 1 << 29 && entries.parts.allSatisfy { $0 < 8 }, "clip rows and parts fit their bits")
         layout.writeHeader(into: image)
-        var ranges = [Range<Int>](repeating: 0..<0, count: clips.count)
-        var row = 0
-        for clip in clips.indices {
-            let start = row
-            while row < entries.count, Int(entries.owners[row]) == clip { row += 1 }
-            ranges[clip] = start..<row
-        }
-        precondition(row == entries.count, "owners are positions in the clip list")
-        ClipTable.write(clips, ranges: ranges, into: image, at: layout.sections[Section.clips]!.lowerBound)
+        ClipTable.write(clips, ranges: ClipTable.ranges(owners: entries.owners, clipCount: clips.count),
+                        into: image, at: layout.sections[Section.clips]!.lowerBound)
         let base = layout.sections[Section.records]!.lowerBound
         for row in 0..<entries.count {
             let offset = base + row * recordSize
-            let hash = entries.hashes[row]
-            image.storeBytes(of: hash.w0, toByteOffset: offset, as: UInt64.self)
-            image.storeBytes(of: hash.w1, toByteOffset: offset + 8, as: UInt64.self)
-            image.storeBytes(of: hash.w2, toByteOffset: offset + 16, as: UInt64.self)
-            image.storeBytes(of: hash.w3, toByteOffset: offset + 24, as: UInt64.self)
+            Self.store(entries.hashes[row], into: image, at: offset)
             image.storeBytes(of: entries.times[row], toByteOffset: offset + 32, as: Float.self)
             image.storeBytes(of: UInt32(entries.owners[row]) << 3 | UInt32(entries.parts[row] & 7),
                              toByteOffset: offset + 36, as: UInt32.self)
@@ -102,6 +91,15 @@ public final class HashSegment: Sendable {
     }
 
     public func clip(_ index: Int) -> SegmentClip { clips.clip(index) }
+
+    /// Writes a 256-bit code as four words, as ``hash(_:_:)`` reads it (corner descriptors too).
+    @inline(__always)
+    static func store(_ hash: PDQHash, into image: UnsafeMutableRawBufferPointer, at offset: Int) {
+        image.storeBytes(of: hash.w0, toByteOffset: offset, as: UInt64.self)
+        image.storeBytes(of: hash.w1, toByteOffset: offset + 8, as: UInt64.self)
+        image.storeBytes(of: hash.w2, toByteOffset: offset + 16, as: UInt64.self)
+        image.storeBytes(of: hash.w3, toByteOffset: offset + 24, as: UInt64.self)
+    }
 
     @inline(__always)
     static func hash(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> PDQHash {

@@ -216,6 +216,19 @@ struct ClipTable {
 
     static func bytes(_ count: Int) -> Int { count * SegmentClip.rowSize }
 
+    /// Each clip's rows, from the owner (position in the clip list) of each row; rows come grouped by clip.
+    static func ranges(owners: [Int32], clipCount: Int) -> [Range<Int>] {
+        var ranges = [Range<Int>](repeating: 0..<0, count: clipCount)
+        var row = 0
+        for clip in 0..<clipCount {
+            let start = row
+            while row < owners.count, Int(owners[row]) == clip { row += 1 }
+            ranges[clip] = start..<row
+        }
+        precondition(row == owners.count, "rows grouped by clip, owners are positions in the clip list")
+        return ranges
+    }
+
     static func write(_ clips: [SegmentClip], ranges: [Range<Int>], into image: UnsafeMutableRawBufferPointer, at offset: Int) {
         for (index, clip) in clips.enumerated() {
             let row = offset + index * SegmentClip.rowSize

@@ -91,59 +91,42 @@ enum SegmentFile {
     /// handed to the kernel to write back, so building a large segment does not hold it all in memory.
     static func write(layout: SegmentLayout, directory: String, name: String,
                       fill: (UnsafeMutableRawBufferPointer, (Range<Int>) -> Void) throws -> Void) throws {
-        let final = directory + "/" + name
-        let temporary = final + ".partial-\(getpid())"
-        let descriptor = Glibc.open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw IndexFileError.system("open", .cannotCreate, "cannot create an index file", path: temporary)
-        }
-        var renamed = false
-        defer {
-            close(descriptor)
-            if !renamed { unlink(temporary) }
-        }
-        let size = layout.byteCount
-        let reserved = posix_fallocate(descriptor, 0, off_t(size))
-        if reserved == EOPNOTSUPP || reserved == EINVAL {
-            guard ftruncate(descriptor, off_t(size)) == 0 else {
-                throw IndexFileError.system("ftruncate", .cannotWrite, "cannot size an index file", path: temporary)
+        try IndexFolder.replace(name, in: directory, what: "an index file") { descriptor, temporary in
+            let size = layout.byteCount
+            let reserved = posix_fallocate(descriptor, 0, off_t(size))
+            if reserved == EOPNOTSUPP || reserved == EINVAL {
+                guard ftruncate(descriptor, off_t(size)) == 0 else {
+                    throw IndexFileError.system("ftruncate", .cannotWrite, "cannot size an index file", path: temporary)
+                }
+            } else if reserved != 0 {
+                throw IndexFileError.system("posix_fallocate", .cannotWrite, "cannot reserve space for an index file",
+                                            path: temporary, errno: reserved)
             }
-        } else if reserved != 0 {
-            throw IndexFileError.system("posix_fallocate", .cannotWrite, "cannot reserve space for an index file",
-                                        path: temporary, errno: reserved)
-        }
-        guard let address = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), address != MAP_FAILED else {
-            throw IndexFileError.system("mmap", .cannotWrite, "cannot map an index file for writing", path: temporary)
-        }
-        let image = UnsafeMutableRawBufferPointer(start: address, count: size)
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        func written(_ range: Range<Int>) {
-            let start = range.lowerBound / page * page
-            guard range.upperBound > start else { return }
-            msync(address + start, range.upperBound - start, MS_ASYNC)
-            madvise(address + start, range.upperBound - start, MADV_DONTNEED)
-        }
-        do {
-            try fill(image, written)
-        } catch {
+            guard let address = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), address != MAP_FAILED else {
+                throw IndexFileError.system("mmap", .cannotWrite, "cannot map an index file for writing", path: temporary)
+            }
+            let image = UnsafeMutableRawBufferPointer(start: address, count: size)
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            func written(_ range: Range<Int>) {
+                let start = range.lowerBound / page * page
+                guard range.upperBound > start else { return }
+                msync(address + start, range.upperBound - start, MS_ASYNC)
+                madvise(address + start, range.upperBound - start, MADV_DONTNEED)
+            }
+            do {
+                try fill(image, written)
+            } catch {
+                munmap(address, size)
+                throw error
+            }
+            SegmentLayout.seal(image)
+            let synced = msync(address, size, MS_SYNC)
+            let syncError = errno
             munmap(address, size)
-            throw error
+            guard synced == 0 else {
+                throw IndexFileError.system("msync", .cannotWrite, "cannot write an index file", path: temporary, errno: syncError)
+            }
         }
-        SegmentLayout.seal(image)
-        let synced = msync(address, size, MS_SYNC)
-        let syncError = errno
-        munmap(address, size)
-        guard synced == 0 else {
-            throw IndexFileError.system("msync", .cannotWrite, "cannot write an index file", path: temporary, errno: syncError)
-        }
-        guard fsync(descriptor) == 0 else {
-            throw IndexFileError.system("fsync", .cannotWrite, "cannot write an index file", path: temporary)
-        }
-        guard rename(temporary, final) == 0 else {
-            throw IndexFileError.system("rename", .cannotWrite, "cannot put an index file in place", path: final)
-        }
-        renamed = true
-        IndexFolder.syncDirectory(directory)
     }
 }
 
@@ -180,29 +163,12 @@ struct IndexManifest: Codable, Equatable {
         var data = Data((Self.firstLine + "\n").utf8)
         data.append(body)
         data.append(Data(("\n" + String(checksum, radix: 16) + "\n").utf8))
-        let final = directory + "/" + IndexFolder.manifestName
-        let temporary = final + ".partial-\(getpid())"
-        let descriptor = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw IndexFileError.system("open", .cannotCreate, "cannot write the index list", path: temporary)
+        try IndexFolder.replace(IndexFolder.manifestName, in: directory, what: "the index list") { descriptor, temporary in
+            let written = data.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            guard written == data.count else {
+                throw IndexFileError.system("write", .cannotWrite, "cannot write the index list", path: temporary)
+            }
         }
-        var renamed = false
-        defer {
-            close(descriptor)
-            if !renamed { unlink(temporary) }
-        }
-        let written = data.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-        guard written == data.count else {
-            throw IndexFileError.system("write", .cannotWrite, "cannot write the index list", path: temporary)
-        }
-        guard fsync(descriptor) == 0 else {
-            throw IndexFileError.system("fsync", .cannotWrite, "cannot write the index list", path: temporary)
-        }
-        guard rename(temporary, final) == 0 else {
-            throw IndexFileError.system("rename", .cannotWrite, "cannot put the index list in place", path: final)
-        }
-        renamed = true
-        IndexFolder.syncDirectory(directory)
     }
 }
 
@@ -284,6 +250,33 @@ struct IndexFolder {
             }
             if (segment && !listed.contains(name)) || stale { unlink(path + "/" + name) }
         }
+    }
+
+    /// Replaces `directory/name` whole: `write` fills a new file beside it, which is synced and renamed over it,
+    /// so a reader or a crash sees the old file or the new one, never half of one. The new file is removed when
+    /// anything fails; `what` names the file in errors.
+    static func replace(_ name: String, in directory: String, what: String,
+                        write: (_ descriptor: Int32, _ temporary: String) throws -> Void) throws {
+        let final = directory + "/" + name
+        let temporary = final + ".partial-\(getpid())"
+        let descriptor = Glibc.open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw IndexFileError.system("open", .cannotCreate, "cannot create \(what)", path: temporary)
+        }
+        var renamed = false
+        defer {
+            close(descriptor)
+            if !renamed { unlink(temporary) }
+        }
+        try write(descriptor, temporary)
+        guard fsync(descriptor) == 0 else {
+            throw IndexFileError.system("fsync", .cannotWrite, "cannot write \(what)", path: temporary)
+        }
+        guard rename(temporary, final) == 0 else {
+            throw IndexFileError.system("rename", .cannotWrite, "cannot put \(what) in place", path: final)
+        }
+        renamed = true
+        syncDirectory(directory)
     }
 
     static func syncDirectory(_ path: String) {

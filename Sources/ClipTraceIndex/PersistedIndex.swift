@@ -357,36 +357,39 @@ private struct Builder {
         }
     }
 
-    private mutating func mergeHashes() throws {
-        func live(_ index: Int) -> (live: Int, total: Int) {
-            let placement = self.placement(hashSegments.map(\.clips))
-            let segment = hashSegments[index].segment
-            var live = 0
-            for (row, position) in placement.positions[index].enumerated() where position >= 0 { live += segment.entryCount(of: row) }
-            return (live, segment.entryCount)
+    /// Which saved segments to merge next, from each one's live and total rows: the newest with the one before
+    /// while it holds at least half as many live rows, else the first with more than a quarter of its rows dead.
+    static func segmentsToMerge(_ rows: [(live: Int, total: Int)]) -> [Int]? {
+        let count = rows.count
+        if count >= 2, rows[count - 1].live * 2 >= rows[count - 2].live { return [count - 2, count - 1] }
+        if let dead = rows.indices.first(where: { rows[$0].total > 0 && (rows[$0].total - rows[$0].live) * 4 > rows[$0].total }) {
+            return [dead]
         }
+        return nil
+    }
+
+    /// The rows of segment `index` whose clips are still registered.
+    private static func liveRows(_ placement: SegmentPlacement, _ index: Int) -> [Int] {
+        placement.positions[index].indices.filter { placement.positions[index][$0] >= 0 }
+    }
+
+    private mutating func mergeHashes() throws {
         while true {
-            let count = hashSegments.count
-            var chosen: [Int]?
-            if count >= 2, live(count - 1).live * 2 >= live(count - 2).live { chosen = [count - 2, count - 1] }
-            if chosen == nil, let dead = (0..<count).first(where: { let (l, t) = live($0); return t > 0 && (t - l) * 4 > t }) {
-                chosen = [dead]
-            }
-            guard let chosen else { return }
             let placement = self.placement(hashSegments.map(\.clips))
+            let rows = hashSegments.indices.map { index in
+                let segment = hashSegments[index].segment
+                return (live: Self.liveRows(placement, index).reduce(0) { $0 + segment.entryCount(of: $1) }, total: segment.entryCount)
+            }
+            guard let chosen = Self.segmentsToMerge(rows) else { return }
             var clips: [SegmentClip] = [], entries = HashEntries()
             for index in chosen {
                 let opened = hashSegments[index]
-                let rows = placement.positions[index].indices.filter { placement.positions[index][$0] >= 0 }
+                let live = Self.liveRows(placement, index)
                 let source = SeededHashSource(segments: [opened.segment],
                                               placement: SegmentPlacement(positions: [placement.positions[index]], clipCount: records.count))
-                var part = try source.entries(of: rows.map { Int(placement.positions[index][$0]) })
-                for i in part.owners.indices { part.owners[i] += Int32(clips.count) }
-                entries.hashes += part.hashes
-                entries.times += part.times
-                entries.parts += part.parts
-                entries.owners += part.owners
-                clips += rows.map { opened.clips[$0] }
+                entries.append(contentsOf: try source.entries(of: live.map { Int(placement.positions[index][$0]) }),
+                               ownerOffset: Int32(clips.count))
+                clips += live.map { opened.clips[$0] }
             }
             hashSegments.removeSubrange(chosen.first!...chosen.last!)
             guard !clips.isEmpty else { continue }
@@ -397,37 +400,22 @@ private struct Builder {
     }
 
     private mutating func mergeCorners() throws {
-        func live(_ index: Int) -> (live: Int, total: Int) {
-            let placement = self.placement(cornerSegments.map(\.clips))
-            let segment = cornerSegments[index].segment
-            var live = 0
-            for (row, position) in placement.positions[index].enumerated() where position >= 0 { live += segment.cornerCount(of: row) }
-            return (live, segment.cornerCount)
-        }
         while true {
-            let count = cornerSegments.count
-            var chosen: [Int]?
-            if count >= 2, live(count - 1).live * 2 >= live(count - 2).live { chosen = [count - 2, count - 1] }
-            if chosen == nil, let dead = (0..<count).first(where: { let (l, t) = live($0); return t > 0 && (t - l) * 4 > t }) {
-                chosen = [dead]
-            }
-            guard let chosen else { return }
             let placement = self.placement(cornerSegments.map(\.clips))
+            let rows = cornerSegments.indices.map { index in
+                let segment = cornerSegments[index].segment
+                return (live: Self.liveRows(placement, index).reduce(0) { $0 + segment.cornerCount(of: $1) }, total: segment.cornerCount)
+            }
+            guard let chosen = Self.segmentsToMerge(rows) else { return }
             var clips: [SegmentClip] = [], entries = CornerEntries()
             for index in chosen {
                 let opened = cornerSegments[index]
-                let rows = placement.positions[index].indices.filter { placement.positions[index][$0] >= 0 }
+                let live = Self.liveRows(placement, index)
                 let source = SeededCornerSource(segments: [opened.segment],
                                                 placement: SegmentPlacement(positions: [placement.positions[index]], clipCount: records.count))
-                let part = try source.entries(of: rows.map { Int(placement.positions[index][$0]) })
-                let base = entries.descriptors.count
-                entries.frameOwners += part.frameOwners.map { $0 + Int32(clips.count) }
-                entries.frameTimes += part.frameTimes
-                entries.frameStarts += part.frameStarts.dropFirst().map { $0 + base }
-                entries.descriptors += part.descriptors
-                entries.xs += part.xs
-                entries.ys += part.ys
-                clips += rows.map { opened.clips[$0] }
+                entries.append(contentsOf: try source.entries(of: live.map { Int(placement.positions[index][$0]) }),
+                               ownerOffset: Int32(clips.count))
+                clips += live.map { opened.clips[$0] }
             }
             cornerSegments.removeSubrange(chosen.first!...chosen.last!)
             guard !clips.isEmpty else { continue }

@@ -95,11 +95,9 @@ public struct WatchEvent: Sendable, Encodable {
     }
 
     /// ISO 8601 with milliseconds, UTC.
-    public static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    public static func timestamp(_ date: Date) -> String { date.formatted(timestampStyle) }
+
+    private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }
 
 /// Watches live sources against a catalogue: frames are observed as they arrive, each second of stream is

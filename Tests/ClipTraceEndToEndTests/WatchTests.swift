@@ -130,6 +130,17 @@ struct WatchTests {
         return sender
     }
 
+    /// ffmpeg re-encoding testmedia's sped-up-copy recording in real time into `output` (format and path).
+    static func writeInRealTime(_ output: [String]) throws -> Process {
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+        writer.arguments = ["-nostdin", "-loglevel", "error", "-re", "-i", Repository.path("testmedia/recordings/stream_with_fast_copy.mp4"),
+                            "-c:v", "libx264", "-preset", "veryfast", "-g", "12"] + output
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        return writer
+    }
+
     static func catalogue(in folder: TemporaryFolder, binary: String) throws -> String {
         let catalogue = folder.file("catalogue.sqlite")
         let registered = try run(binary, ["register", "-q", "--catalogue", catalogue] + CLITests.references)
@@ -415,13 +426,7 @@ struct WatchTests {
         let catalogue = try Self.catalogue(in: folder, binary: binary)
         let playlist = folder.file("live/index.m3u8")
         try FileManager.default.createDirectory(atPath: folder.file("live"), withIntermediateDirectories: true)
-        let writer = Process()
-        writer.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-        writer.arguments = ["-nostdin", "-loglevel", "error", "-re", "-i", Repository.path("testmedia/recordings/stream_with_fast_copy.mp4"),
-                            "-c:v", "libx264", "-preset", "veryfast", "-g", "12", "-f", "hls", "-hls_time", "1",
-                            "-hls_list_size", "0", playlist]
-        writer.standardError = FileHandle.nullDevice
-        try writer.run()
+        let writer = try Self.writeInRealTime(["-f", "hls", "-hls_time", "1", "-hls_list_size", "0", playlist])
         defer { writer.terminate() }
         // The playlist appears with its first segment.
         let deadline = Date().addingTimeInterval(10)
@@ -442,12 +447,7 @@ struct WatchTests {
         defer { folder.cleanUp() }
         let catalogue = try Self.catalogue(in: folder, binary: binary)
         let growing = folder.file("recording.ts")
-        let writer = Process()
-        writer.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-        writer.arguments = ["-nostdin", "-loglevel", "error", "-re", "-i", Repository.path("testmedia/recordings/stream_with_fast_copy.mp4"),
-                            "-c:v", "libx264", "-preset", "veryfast", "-g", "12", "-f", "mpegts", growing]
-        writer.standardError = FileHandle.nullDevice
-        try writer.run()
+        let writer = try Self.writeInRealTime(["-f", "mpegts", growing])
         defer { writer.terminate() }
         let deadline = Date().addingTimeInterval(10)
         while (try? FileManager.default.attributesOfItem(atPath: growing)[.size] as? Int ?? 0) ?? 0 < 50_000, Date() < deadline {
