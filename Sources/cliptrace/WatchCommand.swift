@@ -72,7 +72,7 @@ struct WatchCommand: AsyncParsableCommand {
         if let record {
             var isFolder: ObjCBool = false
             if FileManager.default.fileExists(atPath: record, isDirectory: &isFolder), !isFolder.boolValue {
-                throw ValidationError("--record must be a folder: \(record) is a file.")
+                throw ValidationError("--record must be a folder: \(record) exists and is not one.")
             }
         }
         if let webhook {
