@@ -1,6 +1,9 @@
 import ClipTraceFingerprint
 import Foundation
 import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The embedded catalogue: one SQLite file through GRDB, in WAL mode so scans read while others register.
 ///
@@ -122,7 +125,13 @@ public final class SQLiteCatalogue: Catalogue {
                     try db.execute(sql: "PRAGMA application_id = \(Self.applicationID)")
                 }
             }
-            try migrator.migrate(pool)
+            if try !pool.read({ try migrator.hasCompletedMigrations($0) }) {
+                // GRDB reads which migrations are applied before running each in its own transaction, so two
+                // processes creating one catalogue could both run the first and one fail ("table already
+                // exists"). Creators take turns on a lock of the catalogue's folder (not of the database file,
+                // whose locks are SQLite's); the second finds the migrations applied.
+                try Self.withFolderLock(for: path) { try migrator.migrate(pool) }
+            }
             return (pool, pool, true)
         } catch let error as CatalogueError {
             throw error
@@ -203,6 +212,18 @@ public final class SQLiteCatalogue: Catalogue {
         } catch {
             throw translate(error, path: path, action: "read the catalogue")
         }
+    }
+
+    /// Runs `body` holding an exclusive `flock` on the folder of `path` (waiting for it), so that ClipTrace
+    /// processes migrating catalogues there take turns. Without a folder to lock, `body` runs unlocked.
+    static func withFolderLock<T>(for path: String, _ body: () throws -> T) throws -> T {
+        let folder = (path as NSString).deletingLastPathComponent
+        let descriptor = Glibc.open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return try body() }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_EX) != 0 && errno == EINTR {}
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
     }
 
     /// Every schema version, in order. A catalogue carrying a migration this list does not know was written by
