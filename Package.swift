@@ -10,7 +10,8 @@
 //     → ClipTraceIndex (the search index saved beside a catalogue, mapped instead of rebuilt)
 //     → ClipTraceScanning (batches, registration, reports) → cliptrace (CLI)
 //   beside them: ClipTraceHashing (PDQ, corners; pure Swift), ClipTraceFingerprint (the stored reference format)
-//   and ClipTraceCatalogue (storage behind one protocol: SQLite).
+//   and ClipTraceCatalogue (storage behind one protocol: SQLite; ClipTracePostgres: PostgreSQL and its job queue),
+//   ClipTraceWorkers (scan workers on many machines, fed by that queue).
 import PackageDescription
 
 let package = Package(
@@ -29,12 +30,17 @@ let package = Package(
         .library(name: "ClipTraceCatalogue", targets: ["ClipTraceCatalogue"]),
         .library(name: "ClipTraceIndex", targets: ["ClipTraceIndex"]),
         .library(name: "ClipTraceScanning", targets: ["ClipTraceScanning"]),
+        .library(name: "ClipTracePostgres", targets: ["ClipTracePostgres"]),
+        .library(name: "ClipTraceWorkers", targets: ["ClipTraceWorkers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // FFmpeg's C API, plus a shim that re-exports the macros Swift cannot import.
@@ -83,9 +89,26 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The catalogue and the job queue on a PostgreSQL server (postgres-nio), for many machines.
+        .target(name: "ClipTracePostgres", dependencies: [
+            "ClipTraceCatalogue", "ClipTraceFingerprint",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Scan workers: claim jobs from the PostgreSQL queue, scan them against a shard of the catalogue.
+        .target(name: "ClipTraceWorkers", dependencies: [
+            "ClipTraceCatalogue", "ClipTraceIndex", "ClipTracePostgres", "ClipTraceScanning",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
         .executableTarget(name: "cliptrace", dependencies: [
             "ClipTraceAlignment", "ClipTraceCatalogue", "ClipTraceDecoding", "ClipTraceExtraction", "ClipTraceFingerprint",
-            "ClipTraceHashing", "ClipTraceIndex", "ClipTraceMatching", "ClipTraceObservations", "ClipTraceScanning",
+            "ClipTraceHashing", "ClipTraceIndex", "ClipTraceMatching", "ClipTraceObservations", "ClipTracePostgres",
+            "ClipTraceScanning", "ClipTraceWorkers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -115,6 +138,11 @@ let package = Package(
         ]),
         .testTarget(name: "ClipTraceEndToEndTests", dependencies: [
             "ClipTraceCatalogue", "ClipTraceDecoding", "ClipTraceExtraction", "ClipTraceMatching", "ClipTraceScanning", "TestSupport",
+        ]),
+        // Against a real PostgreSQL server the tests start themselves (initdb + pg_ctl, as an unprivileged user).
+        .testTarget(name: "ClipTracePostgresTests", dependencies: [
+            "ClipTraceCatalogue", "ClipTraceFingerprint", "ClipTraceHashing", "ClipTracePostgres", "ClipTraceScanning",
+            "ClipTraceWorkers", "TestSupport",
         ]),
     ]
 )

@@ -2,10 +2,11 @@
 # Installs what ClipTrace needs on Debian/Ubuntu, only where it is missing:
 # FFmpeg's development libraries (the decoder links them), pkg-config, the ffmpeg tool (testmedia),
 # and python3 (a few tests use its sqlite3 module to fake foreign databases).
-# With --for-tests also headless Chromium, which renders the HTML report in a test.
+# With --for-tests also headless Chromium, which renders the HTML report in a test, and PostgreSQL's server,
+# which the tests start on their own (a throwaway cluster in a temporary folder).
 set -euo pipefail
 packages=(libavformat-dev libavcodec-dev libswscale-dev libavutil-dev pkg-config ffmpeg python3)
-if [ "${1:-}" = "--for-tests" ]; then packages+=(chromium); fi
+if [ "${1:-}" = "--for-tests" ]; then packages+=(chromium postgresql); fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

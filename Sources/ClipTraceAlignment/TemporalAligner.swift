@@ -70,7 +70,7 @@ public struct ScoreCalibration: Hashable, Sendable {
 }
 
 /// One aligned query moment of a segment, as evidence a person can check.
-public struct AlignedPair: Hashable, Sendable {
+public struct AlignedPair: Hashable, Sendable, Codable {
     public var queryTime: Double
     public var referenceTime: Double
     public var distance: Int
@@ -85,7 +85,7 @@ public struct AlignedPair: Hashable, Sendable {
 }
 
 /// A stretch of the query that shows a stretch of one clip, as the aligner found it.
-public struct AlignedSegment: Hashable, Sendable {
+public struct AlignedSegment: Hashable, Sendable, Codable {
     public var clip: Int32
     public var queryStart: Double
     public var queryEnd: Double

@@ -1,7 +1,7 @@
 import ClipTraceObservations
 
 /// A kind of evidence that a moment of the query shows a moment of a reference.
-public enum EvidenceKind: UInt8, CaseIterable, Hashable, Sendable, CustomStringConvertible {
+public enum EvidenceKind: UInt8, CaseIterable, Hashable, Sendable, Codable, CustomStringConvertible {
     /// Whole-picture PDQ hashes within a Hamming distance (``ClipTraceEvidence`` hash indexes).
     case hash = 0
     /// Corners paired by descriptor and explained by one geometry (the corner index): survives crops.
@@ -16,7 +16,7 @@ public enum EvidenceKind: UInt8, CaseIterable, Hashable, Sendable, CustomStringC
 }
 
 /// How a vote was obtained: the view of the query it came from and the kind of evidence.
-public struct VoteLabel: Hashable, Sendable, CustomStringConvertible {
+public struct VoteLabel: Hashable, Sendable, Codable, CustomStringConvertible {
     public var view: View
     public var evidence: EvidenceKind
 

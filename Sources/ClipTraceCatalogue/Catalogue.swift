@@ -77,7 +77,18 @@ public enum RegistrationOutcome: Sendable, Hashable {
     case alreadyRegistered(ClipRecord)
 }
 
-/// The catalogue of registered clips, behind which every storage sits: the embedded ``SQLiteCatalogue`` today.
+/// What a command needs of a catalogue.
+public enum CatalogueAccess: Sendable, Hashable {
+    /// Listing and scanning: the catalogue must exist and is never written.
+    case read
+    /// Changing clips (`remove`): the catalogue must exist; an older schema is upgraded.
+    case write
+    /// Registering: the catalogue is created when missing.
+    case create
+}
+
+/// The catalogue of registered clips, behind which every storage sits: the embedded SQLite file
+/// (``SQLiteCatalogue``) and a PostgreSQL server (ClipTracePostgres).
 public protocol Catalogue: Sendable {
     /// Registers a clip in one transaction: afterwards the clip is there whole, or not at all.
     func register(_ clip: NewClip) throws(CatalogueError) -> RegistrationOutcome
@@ -88,6 +99,10 @@ public protocol Catalogue: Sendable {
     /// Every clip with its fingerprint, for building a search index; clips whose fingerprint cannot be read
     /// are listed apart, so that one damaged clip does not stop a scan against the others.
     func loadFingerprints() throws(CatalogueError) -> CatalogueContents
+    /// Registers a clip copied from another catalogue (`cliptrace catalogue copy`): it keeps `original`'s id and
+    /// registration date when the id is free here, else it gets a new id. The same bytes already registered are
+    /// a no-op, as for ``register(_:)``.
+    func importClip(_ clip: NewClip, as original: ClipRecord) throws(CatalogueError) -> RegistrationOutcome
     /// Removes a clip; false when there was none with this id.
     func remove(id: Int64) throws(CatalogueError) -> Bool
     /// Calls `body` with the fingerprint of each clip of `ids` still registered, in id order, reading them a few
@@ -123,7 +138,7 @@ public struct CatalogueContents: Sendable {
 /// Why a catalogue operation failed.
 public struct CatalogueError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: String, Hashable, Sendable {
-        /// The file is not a SQLite database, or a SQLite database of another application.
+        /// The file is not a SQLite database, or a database (SQLite, PostgreSQL) of another application.
         case notACatalogue
         /// The catalogue was written by a newer ClipTrace.
         case unsupportedVersion
@@ -149,17 +164,21 @@ public struct CatalogueError: Error, Hashable, Sendable, CustomStringConvertible
     public var path: String
     /// SQLite's result code, when SQLite reported the failure.
     public var sqliteCode: Int32?
+    /// PostgreSQL's SQLSTATE, when a PostgreSQL server reported the failure.
+    public var sqlState: String?
 
-    public init(code: Code, message: String, path: String, sqliteCode: Int32? = nil) {
+    public init(code: Code, message: String, path: String, sqliteCode: Int32? = nil, sqlState: String? = nil) {
         self.code = code
         self.message = message
         self.path = path
         self.sqliteCode = sqliteCode
+        self.sqlState = sqlState
     }
 
     public var description: String {
         var text = "\(message) (\(path))"
         if let sqliteCode { text += " [SQLite code \(sqliteCode)]" }
+        if let sqlState { text += " [SQLSTATE \(sqlState)]" }
         return text
     }
 }

@@ -18,15 +18,7 @@ public final class SQLiteCatalogue: Catalogue {
     /// `PRAGMA application_id` of ClipTrace catalogues ("CTRC").
     public static let applicationID: Int32 = 0x4354_5243
 
-    /// What a command needs of the catalogue.
-    public enum Access: Sendable {
-        /// Listing and scanning: the file must exist and is never written.
-        case read
-        /// Changing clips (`remove`): the file must exist; an older schema is upgraded.
-        case write
-        /// Registering: the file is created when missing.
-        case create
-    }
+    public typealias Access = CatalogueAccess
 
     public let path: String
     public let access: Access
@@ -260,6 +252,14 @@ public final class SQLiteCatalogue: Catalogue {
     }()
 
     public func register(_ clip: NewClip) throws(CatalogueError) -> RegistrationOutcome {
+        try insert(clip, id: nil, registeredAt: Date())
+    }
+
+    public func importClip(_ clip: NewClip, as original: ClipRecord) throws(CatalogueError) -> RegistrationOutcome {
+        try insert(clip, id: original.id, registeredAt: original.registeredAt)
+    }
+
+    private func insert(_ clip: NewClip, id: Int64?, registeredAt: Date) throws(CatalogueError) -> RegistrationOutcome {
         let writer = try requireWriter("register the clip")
         let blob = Data(FingerprintBinary.encode(clip.fingerprint))
         do {
@@ -267,16 +267,21 @@ public final class SQLiteCatalogue: Catalogue {
                 if let existing = try fetchRecord(db, where: "sha256 = ?", [clip.sha256]) {
                     return .alreadyRegistered(existing)
                 }
+                // A copied clip keeps its id where it is free.
+                var keptID: Int64?
+                if let id, try Int.fetchOne(db, sql: "SELECT count(*) FROM clip WHERE id = ?", arguments: [id]) == 0 {
+                    keptID = id
+                }
                 let fingerprint = clip.fingerprint
                 try db.execute(
                     sql: """
-                        INSERT INTO clip (title, owner, source_path, source, sha256, duration, size, frame_rate, width,
+                        INSERT INTO clip (id, title, owner, source_path, source, sha256, duration, size, frame_rate, width,
                                           height, registered_at, algorithm, algorithm_version, frame_count, fingerprint)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        clip.title, clip.owner, clip.sourcePath, clip.source, clip.sha256, fingerprint.duration,
-                        clip.size, fingerprint.frameRate, fingerprint.width, fingerprint.height, Date(),
+                        keptID, clip.title, clip.owner, clip.sourcePath, clip.source, clip.sha256, fingerprint.duration,
+                        clip.size, fingerprint.frameRate, fingerprint.width, fingerprint.height, registeredAt,
                         fingerprint.algorithm.name, fingerprint.algorithm.version, fingerprint.frames.count, blob,
                     ])
                 let id = db.lastInsertedRowID

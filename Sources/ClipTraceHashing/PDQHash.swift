@@ -124,7 +124,7 @@ extension PDQHash: CustomStringConvertible {
 }
 
 /// The eight symmetries of the square, as PDQ computes them from one DCT.
-public enum Dihedral: Int, CaseIterable, Hashable, Sendable, CustomStringConvertible {
+public enum Dihedral: Int, CaseIterable, Hashable, Sendable, Codable, CustomStringConvertible {
     case original = 0
     case rotate90 = 1       // clockwise
     case rotate180 = 2

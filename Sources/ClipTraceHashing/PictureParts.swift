@@ -1,7 +1,7 @@
 /// A part of a picture that is hashed on its own, so that a copy with an overlay over part of it (a streamer's
 /// face-cam in a corner, a banner, a pop-up comment) still matches through the part that is left clean: a
 /// corner covers two halves and leaves the other two.
-public enum PicturePart: UInt8, CaseIterable, Hashable, Sendable, CustomStringConvertible {
+public enum PicturePart: UInt8, CaseIterable, Hashable, Sendable, Codable, CustomStringConvertible {
     case whole = 0
     case top = 1
     case bottom = 2

@@ -3,7 +3,7 @@ import ClipTraceEvidence
 import ClipTraceObservations
 
 /// A registered clip as the matcher knows it.
-public struct IndexedClip: Hashable, Sendable {
+public struct IndexedClip: Hashable, Sendable, Codable {
     /// The catalogue's id.
     public var id: Int64
     public var title: String
@@ -45,7 +45,7 @@ public struct MatchingOptions: Hashable, Sendable {
 /// One copied segment of a registered clip: where it is on the query's timeline and on the clip's, how sure
 /// the aligner is, and how the copy was seen. Every property of ``AlignedSegment`` reads through.
 @dynamicMemberLookup
-public struct Match: Hashable, Sendable {
+public struct Match: Hashable, Sendable, Codable {
     public var clip: IndexedClip
     public var segment: AlignedSegment
 

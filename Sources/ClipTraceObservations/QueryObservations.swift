@@ -1,7 +1,7 @@
 import ClipTraceHashing
 
 /// Which part of a query frame a view shows.
-public enum ViewRegion: UInt8, CaseIterable, Hashable, Sendable, CustomStringConvertible {
+public enum ViewRegion: UInt8, CaseIterable, Hashable, Sendable, Codable, CustomStringConvertible {
     /// The content rectangle: the picture inside any bars (the whole frame when there are none). References are
     /// hashed on the same region.
     case content = 0
@@ -22,7 +22,7 @@ public enum ViewRegion: UInt8, CaseIterable, Hashable, Sendable, CustomStringCon
 /// How a query frame was looked at: which region, turned or mirrored how. A copy that was mirrored matches
 /// its reference through the `.mirror` view of its content; one shown in a picture-in-picture window through
 /// the `.window` region.
-public struct View: Hashable, Sendable, CustomStringConvertible {
+public struct View: Hashable, Sendable, Codable, CustomStringConvertible {
     public var orientation: Dihedral
     public var region: ViewRegion
     /// The part of the region the hash covers, in the reference's terms (a mirrored view's left half shows the

@@ -11,7 +11,7 @@ import Foundation
 import Logging
 
 /// The outcome of scanning one file.
-public struct FileScanResult: Sendable {
+public struct FileScanResult: Sendable, Codable {
     /// The path as given (or as found inside a folder).
     public var path: String
     /// Position in the input order.
@@ -24,10 +24,21 @@ public struct FileScanResult: Sendable {
     public var duration: Double
     /// Wall-clock seconds spent on this file.
     public var elapsed: Double
+
+    public init(path: String, order: Int, matches: [ScanMatch], error: String?, warnings: [String], duration: Double,
+                elapsed: Double) {
+        self.path = path
+        self.order = order
+        self.matches = matches
+        self.error = error
+        self.warnings = warnings
+        self.duration = duration
+        self.elapsed = elapsed
+    }
 }
 
 /// A match with the catalogue facts a report needs.
-public struct ScanMatch: Sendable {
+public struct ScanMatch: Sendable, Codable {
     public var match: Match
     public var clip: ClipRecord
     /// The copy was shown inside bars (letterbox, pillarbox, borders) that were cut away before matching.

@@ -19,10 +19,10 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         let catalogue = try catalogueOptions.open(.read)
         var readableCount = 0
-        let integrity: String
+        let integrity: String?
         var contents = CatalogueContents()
         do {
-            integrity = try catalogue.integrityCheck()
+            integrity = try (catalogue as? SQLiteCatalogue)?.integrityCheck()
             // One fingerprint at a time: a large catalogue never has to fit in memory.
             var readable = 0
             try catalogue.forEachFingerprint(ids: try catalogue.clips().map(\.id)) { _, result in
@@ -33,9 +33,11 @@ struct CheckCommand: ParsableCommand {
             Terminal.error(ClipScanner.sentence(for: error))
             throw ExitStatus.fatal
         }
-        var text = "catalogue \(Terminal.text(catalogue.path)): \(readableCount + contents.damaged.count) clip(s)\n"
-        text += integrity == "ok" ? "SQLite integrity: ok\n"
-            : "SQLite integrity: DAMAGED\n" + integrity.split(separator: "\n").map { "  \(Terminal.text(String($0)))\n" }.joined()
+        var text = "catalogue \(Terminal.text(catalogue.name)): \(readableCount + contents.damaged.count) clip(s)\n"
+        if let integrity {
+            text += integrity == "ok" ? "SQLite integrity: ok\n"
+                : "SQLite integrity: DAMAGED\n" + integrity.split(separator: "\n").map { "  \(Terminal.text(String($0)))\n" }.joined()
+        }
         if contents.damaged.isEmpty {
             text += "fingerprints: all \(readableCount) readable\n"
         } else {
@@ -56,6 +58,6 @@ struct CheckCommand: ParsableCommand {
             text += "search index: not saved yet (the next scan or registration saves it)\n"
         }
         try Terminal.writeResults(text)
-        if integrity != "ok" || !contents.damaged.isEmpty || !(index?.problems.isEmpty ?? true) { throw ExitStatus.partialFailure }
+        if (integrity ?? "ok") != "ok" || !contents.damaged.isEmpty || !(index?.problems.isEmpty ?? true) { throw ExitStatus.partialFailure }
     }
 }

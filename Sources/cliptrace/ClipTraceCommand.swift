@@ -6,6 +6,7 @@ import ClipTraceExtraction
 import ClipTraceFingerprint
 import ClipTraceHashing
 import ClipTraceMatching
+import ClipTracePostgres
 import ClipTraceScanning
 import Foundation
 
@@ -23,7 +24,9 @@ struct ClipTraceCommand: AsyncParsableCommand {
             The catalogue is --catalogue PATH, else $CLIPTRACE_CATALOGUE, else \
             $XDG_DATA_HOME/cliptrace/catalogue.sqlite, else $HOME/.local/share/cliptrace/catalogue.sqlite. Only \
             register creates it; a file that is not a ClipTrace catalogue is refused and never written, and \
-            list, info and scan never change it.
+            list, info and scan never change it. For many machines it is a PostgreSQL database instead \
+            (postgres://USER@HOST:PORT/DATABASE): submit records scan jobs there, workers on any number of \
+            machines run them, results prints what they found.
 
             No path given to ClipTrace is deleted or replaced, except the --output file it was asked to write.
 
@@ -33,7 +36,8 @@ struct ClipTraceCommand: AsyncParsableCommand {
         version: version,
         subcommands: [
             FingerprintCommand.self, RegisterCommand.self, ScanCommand.self, CompareCommand.self, ListCommand.self,
-            InfoCommand.self, RemoveCommand.self, CheckCommand.self, WatchCommand.self,
+            InfoCommand.self, RemoveCommand.self, CheckCommand.self, WatchCommand.self, CatalogueCommand.self,
+            SubmitCommand.self, ResultsCommand.self, JobsCommand.self, WorkerCommand.self,
         ]
     )
 
@@ -60,7 +64,9 @@ enum ExitStatus {
 }
 
 struct CatalogueOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The catalogue file (SQLite).", valueName: "PATH"))
+    @Option(name: .long, help: ArgumentHelp(
+        "The catalogue: a SQLite file, or a PostgreSQL database as postgres://USER@HOST:PORT/DATABASE (password from PGPASSWORD or ~/.pgpass).",
+        valueName: "PATH|URL"))
     var catalogue: String?
 
     /// --catalogue, else $CLIPTRACE_CATALOGUE, else the XDG data folder: $XDG_DATA_HOME, else $HOME/.local/share
@@ -80,14 +86,30 @@ struct CatalogueOptions: ParsableArguments {
         return (dataHome as NSString).appendingPathComponent("cliptrace/catalogue.sqlite")
     }
 
-    func open(_ access: SQLiteCatalogue.Access) throws -> SQLiteCatalogue {
+    func open(_ access: CatalogueAccess) throws -> any Catalogue {
         do {
+            if PostgresLocation.isURL(resolvedPath) { return try PostgresCatalogue(url: resolvedPath, access: access) }
             return try SQLiteCatalogue(path: resolvedPath, access: access)
         } catch {
             Terminal.error(Terminal.text(ClipScanner.sentence(for: error)))
             throw ExitStatus.fatal
         }
     }
+}
+
+extension Catalogue {
+    /// How messages name the catalogue: its file, or its URL without secrets.
+    var name: String {
+        switch self {
+        case let file as SQLiteCatalogue: file.path
+        case let server as PostgresCatalogue: server.location.description
+        case let shard as ShardedCatalogue: "\(shard.base.name) (shard \(shard.shard))"
+        default: "the catalogue"
+        }
+    }
+
+    /// The catalogue's file, when it is one (an output must never replace it).
+    var file: String? { (self as? SQLiteCatalogue)?.path }
 }
 
 struct OutputOptions: ParsableArguments {
@@ -109,13 +131,13 @@ enum Logs {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var done = false
 
-    static func bootstrap(verbose: Bool) {
+    static func bootstrap(verbose: Bool, level: Logger.Level = .warning) {
         lock.withLock {
             guard !done else { return }
             done = true
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = verbose ? .debug : .warning
+                handler.logLevel = verbose ? .debug : level
                 return handler
             }
         }

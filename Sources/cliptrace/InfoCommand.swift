@@ -22,7 +22,7 @@ struct InfoCommand: ParsableCommand {
             throw ExitStatus.fatal
         }
         guard let clip = found else {
-            Terminal.error("No clip has id \(id) in \(catalogue.path).")
+            Terminal.error("No clip has id \(id) in \(catalogue.name).")
             throw ExitStatus.partialFailure
         }
         let formatter = ISO8601DateFormatter()

@@ -90,12 +90,15 @@ struct RegisterCommand: ParsableCommand {
             }
         }
         // The clips are in the catalogue whatever happens now; the saved search index catches up with them in one
-        // step (a scan would otherwise do it first).
+        // step (a scan would otherwise do it first). A PostgreSQL catalogue's indexes are each worker's own: they
+        // follow the catalogue themselves.
         let quiet = outputOptions.quiet
-        do {
-            try PersistedIndex.update(catalogue: catalogue) { note in if !quiet { Terminal.info("cliptrace: \(note)") } }
-        } catch {
-            Terminal.warning("the search index could not be updated (\(ClipScanner.sentence(for: error))); the next scan updates it")
+        if catalogue.file != nil {
+            do {
+                try PersistedIndex.update(catalogue: catalogue) { note in if !quiet { Terminal.info("cliptrace: \(note)") } }
+            } catch {
+                Terminal.warning("the search index could not be updated (\(ClipScanner.sentence(for: error))); the next scan updates it")
+            }
         }
         if failures > 0 { throw ExitStatus.partialFailure }
     }

@@ -23,7 +23,7 @@ struct RemoveCommand: ParsableCommand {
             throw ExitStatus.fatal
         }
         guard let clip = found, removed else {
-            Terminal.error("No clip has id \(id) in \(catalogue.path).")
+            Terminal.error("No clip has id \(id) in \(catalogue.name).")
             throw ExitStatus.partialFailure
         }
         try Terminal.writeResults("removed \(clip.id)\t\(Terminal.text(clip.title))\n")

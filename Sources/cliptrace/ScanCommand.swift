@@ -100,7 +100,7 @@ struct ScanCommand: AsyncParsableCommand {
         let entries = expansion.entries
         // The output is checked before any work: never a folder, the catalogue or one of the inputs.
         let inputs = entries.compactMap { entry -> String? in if case .file(let path) = entry { path } else { nil } }
-        let sink = try OutputSink.opening(output, catalogue: catalogue.path, inputs: inputs)
+        let sink = try OutputSink.opening(output, catalogue: catalogue.file, inputs: inputs)
         var matching = MatchingOptions()
         matching.minimumDuration = minDuration
         matching.minimumScore = minScore
@@ -122,7 +122,7 @@ struct ScanCommand: AsyncParsableCommand {
             throw ExitStatus.fatal
         }
         logger.info("search index ready", metadata: [
-            "catalogue": "\(catalogue.path)", "clips": "\(scanner.matcher.clips.count)",
+            "catalogue": "\(catalogue.name)", "clips": "\(scanner.matcher.clips.count)",
             "index": "\(scanner.index?.location ?? "in memory")",
             "strategy": "\(scanner.matcher.strategy.rawValue)", "index_entries": "\(scanner.matcher.frameCount)",
             "index_bytes": "\(scanner.matcher.memoryBytes)", "crop_search": "\(scanner.matcher.searchesCorners)",
@@ -135,7 +135,7 @@ struct ScanCommand: AsyncParsableCommand {
             Terminal.warning("clip \(damaged.record.id) \"\(damaged.record.title)\" is not searched: its fingerprint is damaged (\(damaged.problem)); `cliptrace remove \(damaged.record.id)` and register it again")
         }
         if scanner.matcher.clips.isEmpty {
-            Terminal.warning("the catalogue \(catalogue.path) has no clips to search; nothing can match")
+            Terminal.warning("the catalogue \(catalogue.name) has no clips to search; nothing can match")
         }
         let writer = ReportWriter(format: format) { try sink.write($0) }
         let progress = ProgressLine(quiet: outputOptions.quiet)
@@ -172,7 +172,7 @@ struct ScanCommand: AsyncParsableCommand {
             if format == .html { progress.finish() }
             try writer.finish(summary: ScanSummary(
                 files: scanned, failed: failed, matchedFiles: matchedFiles, matches: matchCount,
-                secondsOfVideo: seconds, elapsed: elapsed, catalogue: catalogue.path,
+                secondsOfVideo: seconds, elapsed: elapsed, catalogue: catalogue.name,
                 clips: scanner.matcher.clips.count))
             try sink.commit()
         } catch {

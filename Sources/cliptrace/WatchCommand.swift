@@ -102,7 +102,7 @@ struct WatchCommand: AsyncParsableCommand {
             throw ExitStatus.fatal
         }
         if scanner.matcher.clips.isEmpty {
-            Terminal.warning("the catalogue \(catalogue.path) has no clips to search; nothing can match")
+            Terminal.warning("the catalogue \(catalogue.name) has no clips to search; nothing can match")
         }
         var options = WatchOptions()
         options.readTimeout = readTimeout
