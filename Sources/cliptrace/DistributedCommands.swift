@@ -289,6 +289,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "After SIGTERM, seconds the jobs in hand may take to finish before they are given back.")
     var grace: Double = 30
 
+    @Option(name: .long, help: "Longest pause between looks at the queue when no notification arrives (seconds).")
+    var pollInterval: Double = 2
+
     @Option(name: .long, help: "The worker's name in the queue (default: host name and process id; unique).")
     var name: String?
 
@@ -303,17 +306,19 @@ struct WorkerCommand: AsyncParsableCommand {
         if threads < 0 || threads > 64 { throw ValidationError("--threads must be between 0 and 64.") }
         if !(lease >= 2) { throw ValidationError("--lease must be at least 2 seconds.") }
         if !(grace >= 0) { throw ValidationError("--grace must be zero or more seconds.") }
+        if !(pollInterval > 0 && pollInterval <= 3600) { throw ValidationError("--poll-interval must be between 0 and 3600 seconds.") }
     }
 
     func run() async throws {
         Logs.bootstrap(verbose: outputOptions.verbose, level: outputOptions.quiet ? .warning : .info)
         let logger = Logger(label: "cliptrace.worker")
-        let catalogue = try catalogueOptions.openServer(.read, for: "worker")
+        let catalogue = try catalogueOptions.openServer(.write, for: "worker")
         var options = WorkerOptions()
         options.shard = Shard(shard)!
         options.jobs = jobs
         options.lease = lease
         options.grace = grace
+        options.pollInterval = pollInterval
         if let name { options.name = name }
         options.extraction.decoding.threads = threads
         options.extraction.decoding.timeLimit = fileTimeout > 0 ? fileTimeout : nil
