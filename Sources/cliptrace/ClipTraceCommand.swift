@@ -109,7 +109,7 @@ extension Catalogue {
     }
 
     /// The catalogue's file, when it is one (an output must never replace it).
-    var file: String? { (self as? SQLiteCatalogue)?.path }
+    var file: String? { (self as? SQLiteCatalogue)?.path ?? (self as? ShardedCatalogue)?.base.file }
 }
 
 struct OutputOptions: ParsableArguments {

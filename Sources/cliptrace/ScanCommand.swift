@@ -71,6 +71,9 @@ struct ScanCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Build the search index in memory for this run instead of using (and updating) the one saved beside the catalogue (PATH.index).")
     var indexInMemory = false
 
+    @Option(name: .long, help: ArgumentHelp("Search only shard K of N of the catalogue (clips with id mod N = K-1), with that shard's own saved index: what one worker of `cliptrace worker --shard K/N` searches.", valueName: "K/N"))
+    var shard: String?
+
     @Flag(name: .long, help: "Inside folders, skip symbolic links (by default they are followed, also out of the folder; each real folder and file is still scanned once).")
     var noFollow = false
 
@@ -90,11 +93,13 @@ struct ScanCommand: AsyncParsableCommand {
         if !(minDuration >= 0) { throw ValidationError("--min-duration must be zero or more seconds.") }
         if !(0...1).contains(minScore) { throw ValidationError("--min-score must be between 0 and 1.") }
         if !(fileTimeout >= 0) { throw ValidationError("--file-timeout must be zero or more seconds.") }
+        if let shard, Shard(shard) == nil { throw ValidationError("--shard must be K/N with 1 ≤ K ≤ N, for example 1/4.") }
     }
 
     func run() async throws {
         let logger = outputOptions.logger("cliptrace.scan")
-        let catalogue = try catalogueOptions.open(.read)
+        let whole = try catalogueOptions.open(.read)
+        let catalogue: any Catalogue = shard.flatMap(Shard.init).map { ShardedCatalogue(whole, shard: $0) } ?? whole
         let expansion = MediaFiles.expansion(of: paths, followLinks: !noFollow)
         for (path, reason) in expansion.skipped { Terminal.warning("\(path): \(reason); skipped") }
         let entries = expansion.entries

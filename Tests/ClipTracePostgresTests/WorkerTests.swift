@@ -184,6 +184,30 @@ struct WorkerTests {
         #expect(worker.waitForExit(seconds: 30))
     }
 
+    @Test("a claim is fenced: after its lease ran out and another worker claimed the job, a late result is dropped")
+    func fencedCompletion() throws {
+        let server = try PostgresServer.shared()
+        let url = try server.makeDatabase()
+        let catalogue = try PostgresCatalogue(url: url, access: .create)
+        let queue = JobQueue(catalogue: catalogue)
+        let batch = try queue.submit([JobQueue.Input(input: "/a.mp4", display: "a.mp4")], shards: 1, submittedBy: "test")
+        let first = try #require(try queue.claim(worker: "slow", shard: .whole, lease: 0.3))
+        #expect(try queue.claim(worker: "other", shard: .whole, lease: 30) == nil, "a leased job is not claimed twice")
+        Thread.sleep(forTimeInterval: 0.6)
+        #expect(try queue.renew([first], worker: "slow", lease: 30).isEmpty == false, "a lease that ran out can be renewed while nobody took the job")
+        Thread.sleep(forTimeInterval: 0.1)
+        // Now let it run out for good, and another worker take the job over.
+        _ = try server.sql("UPDATE cliptrace.job SET lease_until = now() - interval '1 second'", database: PostgresCatalogueTests.database(of: url))
+        let second = try #require(try queue.claim(worker: "fast", shard: .whole, lease: 30))
+        #expect(second.id == first.id && second.attempt == first.attempt + 1)
+        #expect(try queue.renew([first], worker: "slow", lease: 30).isEmpty, "the first claim is no longer held")
+        #expect(try queue.complete(second, worker: "fast", result: Data("fast".utf8), failed: false, error: nil))
+        #expect(try !queue.complete(first, worker: "slow", result: Data("slow".utf8), failed: false, error: nil))
+        let outcomes = try queue.finishedInputs(batch: batch)
+        #expect(outcomes[0]?.map(\.result) == [Data("fast".utf8)])
+        #expect(try queue.counts(batch: batch)[.done] == 1)
+    }
+
     @Test("submit, results and worker refuse a SQLite catalogue with a sentence that says why")
     func needsServer() throws {
         let binary = try Repository.cliptraceBinary()
