@@ -188,6 +188,10 @@ struct IndexFolder {
                 throw IndexFileError.system("lstat", .cannotRead, "cannot look at the index folder", path: path)
             }
             guard create else { return nil }
+            // A cache folder (a PostgreSQL catalogue's index on a worker) may not exist yet; a catalogue file's
+            // folder always does.
+            let parent = (path as NSString).deletingLastPathComponent
+            if !parent.isEmpty { try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
             guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
                 throw IndexFileError.system("mkdir", .cannotCreate, "cannot create the index folder", path: path)
             }

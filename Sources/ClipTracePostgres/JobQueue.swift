@@ -91,6 +91,9 @@ public struct JobQueue: Sendable {
         public var shard: Shard
         /// Which claim of the job this is (1 for the first): the worker's proof that the job is still its own.
         public var attempt: Int
+        /// The catalogue's generation when the job was claimed: everything registered before the job was
+        /// submitted is in it, so an index of this generation or later searches every such clip.
+        public var catalogueGeneration: Int64
     }
 
     /// Claims the oldest job of `shard` that is queued or whose lease ran out, or returns nil when there is none.
@@ -113,8 +116,11 @@ public struct JobQueue: Sendable {
                 """)
             guard let row = rows.first else { return nil }
             let (id, batch, position, input, display, attempt) = try row.decode((Int64, Int64, Int, String, String, Int).self)
+            // Read after the claim, in the same transaction: the job's batch was committed after any clip
+            // registered before it, so this generation counts those clips.
+            let generation = try link.query("SELECT generation FROM cliptrace.catalogue").first?.decode(Int64.self) ?? 0
             return ClaimedJob(id: id, batch: batch, position: position, input: input, display: display, shard: shard,
-                              attempt: attempt)
+                              attempt: attempt, catalogueGeneration: generation)
         }
     }
 
@@ -140,11 +146,16 @@ public struct JobQueue: Sendable {
         throws(CatalogueError) -> Bool
     {
         try session.withConnection { link in
-            try link.execute("""
+            if try link.execute("""
                 UPDATE cliptrace.job SET state = \(failed ? "failed" : "done"), result = \(result), error = \(error),
                     finished_at = now(), lease_until = NULL
                 WHERE id = \(job.id) AND attempts = \(job.attempt) AND worker = \(worker) AND state = 'running'
-                """) == 1
+                """) == 1 { return true }
+            // A retry after a reply lost on the way: the first attempt may have been committed.
+            return try link.query("""
+                SELECT count(*) FROM cliptrace.job
+                WHERE id = \(job.id) AND attempts = \(job.attempt) AND worker = \(worker) AND state IN ('done', 'failed')
+                """).first?.decode(Int.self) == 1
         }
     }
 
@@ -188,8 +199,9 @@ public struct JobQueue: Sendable {
             try link.query("""
                 SELECT name, shard, shard_count, host, extract(epoch FROM now() - seen_at)::float8 FROM cliptrace.worker
                 WHERE seen_at > now() - make_interval(secs => \(seconds)) ORDER BY shard_count, shard, name
-                """).map { row in
+                """).compactMap { row in
                 let (name, shard, count, host, age) = try row.decode((String, Int, Int, String, Double).self)
+                guard count >= 1, (0..<count).contains(shard) else { return nil }
                 return WorkerStatus(name: name, shard: Shard(index: shard, count: count), host: host, secondsSinceSeen: age)
             }
         }

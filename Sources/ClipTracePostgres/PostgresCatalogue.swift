@@ -77,8 +77,8 @@ public final class PostgresCatalogue: Catalogue, @unchecked Sendable {
                 frame_count integer NOT NULL,
                 fingerprint bytea NOT NULL)
             """,
-            // Workers follow the catalogue: a generation counter they compare before each job, and a
-            // notification that wakes them when it moves.
+            // Workers follow the catalogue: a generation counter they read with each claim, and a notification
+            // that wakes them when it moves. Per row: a registration that inserted nothing changes nothing.
             """
             CREATE FUNCTION cliptrace.clip_changed() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
@@ -90,7 +90,7 @@ public final class PostgresCatalogue: Catalogue, @unchecked Sendable {
             """,
             """
             CREATE TRIGGER clip_changed AFTER INSERT OR DELETE ON cliptrace.clip
-                FOR EACH STATEMENT EXECUTE FUNCTION cliptrace.clip_changed()
+                FOR EACH ROW EXECUTE FUNCTION cliptrace.clip_changed()
             """,
             """
             CREATE TABLE cliptrace.batch (
@@ -123,8 +123,8 @@ public final class PostgresCatalogue: Catalogue, @unchecked Sendable {
             """
             CREATE TABLE cliptrace.worker (
                 name text PRIMARY KEY,
-                shard integer NOT NULL,
-                shard_count integer NOT NULL,
+                shard integer NOT NULL CHECK (shard >= 0 AND shard < shard_count),
+                shard_count integer NOT NULL CHECK (shard_count > 0),
                 host text NOT NULL,
                 started_at timestamptz NOT NULL,
                 seen_at timestamptz NOT NULL)
@@ -147,7 +147,7 @@ public final class PostgresCatalogue: Catalogue, @unchecked Sendable {
                                  message: "this catalogue was written by a newer ClipTrace (schema \(version)); upgrade to use it (it was left untouched)",
                                  path: path)
         case .catalogue(let version, let id) where version == migrations.count:
-            if access == .read { try session.withConnection { try $0.execute("SET default_transaction_read_only = on") } }
+            if access == .read { try session.makeReadOnly() }
             return id
         case .empty where access != .create:
             throw CatalogueError(code: .notFound,

@@ -28,6 +28,9 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     public var database: String
     public var tls: TLSMode
     public var password: String?
+    /// `sslrootcert`: the certificate authorities (PEM) that verify-ca and verify-full trust instead of the
+    /// system's.
+    public var rootCertificates: String?
 
     /// True for a `postgres://` or `postgresql://` URL (anything else is a SQLite file's path).
     public static func isURL(_ text: String) -> Bool {
@@ -55,16 +58,18 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
             }
             rest = rest[..<question]
         }
+        // The user part ends at the last "@" before the path (a password, refused below, may hold "/" or "@").
+        var userInfo: Substring?
+        let pathStart = rest.firstIndex(of: "/") ?? rest.endIndex
+        if let at = rest[..<pathStart].lastIndex(of: "@") ?? rest.lastIndex(of: "@") {
+            userInfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+        }
         var authority = rest
         var path = Substring("")
         if let slash = rest.firstIndex(of: "/") {
             authority = rest[..<slash]
             path = rest[rest.index(after: slash)...]
-        }
-        var userInfo: Substring?
-        if let at = authority.lastIndex(of: "@") {
-            userInfo = authority[..<at]
-            authority = authority[authority.index(after: at)...]
         }
         var user: String?
         if let userInfo {
@@ -119,6 +124,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
             throw invalid("sslmode must be one of \(TLSMode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         tls = mode
+        rootCertificates = (parameters["sslrootcert"] ?? environment["PGSSLROOTCERT"]).flatMap { $0.isEmpty ? nil : $0 }
         password = environment["PGPASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
             ?? Self.passwordFromFile(environment: environment, endpoint: endpoint, database: self.database, user: resolvedUser)
     }
@@ -138,7 +144,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     /// `url` with anything after "user:" up to "@" hidden, for an error about a URL that did not parse.
     static func redacted(_ url: String) -> String {
         guard let schemeEnd = url.range(of: "://"),
-              let at = url[schemeEnd.upperBound...].firstIndex(of: "@") else { return url }
+              let at = url[schemeEnd.upperBound...].lastIndex(of: "@") else { return url }
         let userInfo = url[schemeEnd.upperBound..<at]
         guard let colon = userInfo.firstIndex(of: ":") else { return url }
         return String(url[..<colon]) + ":***" + String(url[at...])

@@ -17,6 +17,8 @@ public final class PostgresSession: @unchecked Sendable {
     let logger: Logger
     private let lock = NSLock()
     private var connection: PostgresConnection?
+    /// Every transaction read-only, on this connection and any that replaces it.
+    private var readOnly = false
     private static let nextID = NSLock()
     nonisolated(unsafe) private static var lastID = 0
 
@@ -28,6 +30,14 @@ public final class PostgresSession: @unchecked Sendable {
 
     deinit {
         if let connection, !connection.isClosed { _ = try? connection.close().wait() }
+    }
+
+    /// From now on nothing can be written through this session.
+    func makeReadOnly() throws(CatalogueError) {
+        try withConnection { link in
+            readOnly = true
+            try link.execute("SET default_transaction_read_only = on")
+        }
     }
 
     /// Closes the connection now (a later call opens a new one).
@@ -43,7 +53,18 @@ public final class PostgresSession: @unchecked Sendable {
     func withConnection<T>(_ body: (Link) throws -> T) throws(CatalogueError) -> T {
         lock.lock()
         defer { lock.unlock() }
-        if connection == nil || connection!.isClosed { connection = try Self.connect(location, logger: logger) }
+        if connection == nil || connection!.isClosed {
+            let fresh = try Self.connect(location, logger: logger)
+            if readOnly {
+                do {
+                    _ = try fresh.query("SET default_transaction_read_only = on", logger: logger).wait()
+                } catch {
+                    _ = try? fresh.close().wait()
+                    throw Self.translate(error, location: location, action: "open the catalogue read-only")
+                }
+            }
+            connection = fresh
+        }
         let link = Link(connection: connection!, logger: logger, location: location)
         do {
             return try body(link)
@@ -110,8 +131,10 @@ public final class PostgresSession: @unchecked Sendable {
                     let context = try NIOSSLContext(configuration: settings)
                     tls = location.tls == .prefer ? .prefer(context) : .require(context)
                 case .verifyCA, .verifyFull:
+                    // The certificate chains to the system's roots, or to sslrootcert's (a private CA).
                     var settings = TLSConfiguration.makeClientConfiguration()
                     settings.certificateVerification = location.tls == .verifyFull ? .fullVerification : .noHostnameVerification
+                    if let roots = location.rootCertificates { settings.trustRoots = .file(roots) }
                     tls = .require(try NIOSSLContext(configuration: settings))
                 }
             } catch {
@@ -120,7 +143,6 @@ public final class PostgresSession: @unchecked Sendable {
             }
             configuration = .init(host: host, port: port, username: location.user, password: location.password,
                                   database: location.database, tls: tls)
-            if location.tls == .verifyFull { configuration.options.tlsServerName = host }
         }
         configuration.options.connectTimeout = .seconds(10)
         let id = nextID.withLock { () -> Int in

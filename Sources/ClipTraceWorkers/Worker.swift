@@ -64,7 +64,7 @@ public final class ScanWorker: @unchecked Sendable {
     /// Runs until ``stop()``: loads the shard's index, then claims and scans jobs.
     public func run() async throws {
         let started = Date()
-        try await blocking { [self] in try refreshScanner(force: true) }
+        try await blocking { [self] in try refreshScanner(toAtLeast: nil) }
         logger.info("worker ready", metadata: [
             "worker": "\(options.name)", "shard": "\(options.shard)", "clips": "\(state.scanner?.matcher.clips.count ?? 0)",
             "jobs": "\(options.jobs)", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
@@ -92,8 +92,7 @@ public final class ScanWorker: @unchecked Sendable {
             let job: JobQueue.ClaimedJob?
             do {
                 job = try await blocking { [self] () throws -> JobQueue.ClaimedJob? in
-                    try refreshScanner(force: false)
-                    return try queue.claim(worker: options.name, shard: options.shard, lease: options.lease)
+                    try queue.claim(worker: options.name, shard: options.shard, lease: options.lease)
                 }
             } catch {
                 logger.error("cannot claim a job: \(ClipScanner.sentence(for: error))", metadata: ["worker": "\(options.name)"])
@@ -105,6 +104,17 @@ public final class ScanWorker: @unchecked Sendable {
                 continue
             }
             state.hold(job)
+            do {
+                // Clips registered before the job was submitted must be searched: the index catches up first.
+                try await blocking { [self] in try refreshScanner(toAtLeast: job.catalogueGeneration) }
+            } catch {
+                logger.error("cannot bring the index up to date: \(ClipScanner.sentence(for: error)); the job goes back to the queue",
+                             metadata: ["job": "\(job.id)"])
+                try? await blocking { [self] in try queue.release(job, worker: options.name) }
+                state.drop(job)
+                await wakeup.wait(seconds: options.pollInterval)
+                continue
+            }
             let outcome = await scanInBackground(job)
             guard let outcome else {
                 // Stopping and out of grace: the job goes back to the queue for another worker.
@@ -189,8 +199,11 @@ public final class ScanWorker: @unchecked Sendable {
                     let kept = try await blocking { [self] in
                         try queue.renew(held, worker: options.name, lease: options.lease)
                     }
-                    for job in held where !kept.contains(job.id) {
-                        logger.warning("lease lost", metadata: ["job": "\(job.id)", "input": "\(job.display)"])
+                    // A job finished meanwhile is no longer held: only those still held were lost.
+                    let stillHeld = Set(state.held.map(JobKey.init))
+                    for job in held where !kept.contains(job.id) && stillHeld.contains(JobKey(job)) {
+                        logger.warning("lease lost: another worker may scan this job again", metadata: [
+                            "job": "\(job.id)", "input": "\(job.display)"])
                     }
                 } catch {
                     logger.error("cannot renew leases: \(ClipScanner.sentence(for: error))")
@@ -207,27 +220,32 @@ public final class ScanWorker: @unchecked Sendable {
         }
     }
 
-    /// Opens (or brings up to date) the shard's index when the catalogue changed since it was loaded.
-    private func refreshScanner(force: Bool) throws {
-        let generation = try catalogue.generation()
-        guard force || generation != state.generation else { return }
-        let began = Date()
-        let shardCatalogue = ShardedCatalogue(catalogue, shard: options.shard)
-        let logger = self.logger
-        var scanner = try ClipScanner(catalogue: shardCatalogue, jobs: options.jobs, extraction: options.extraction,
-                                      matching: options.matching, strategy: options.strategy, corners: options.corners) {
-            note in logger.notice("\(note)")
-        }
-        scanner.logger = logger
-        for damaged in scanner.damaged {
-            logger.warning("clip \(damaged.record.id) is not searched: its fingerprint is damaged (\(damaged.problem))")
-        }
-        state.install(scanner, generation: generation)
-        if !force {
-            logger.info("catalogue changed: index brought up to date", metadata: [
-                "clips": "\(scanner.matcher.clips.count)", "generation": "\(generation)",
-                "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(began)))",
-            ])
+    /// Opens the shard's index (brought up to date with the catalogue) unless the one in use already is of
+    /// `generation` or later; nil opens it unconditionally. One refresh at a time: the slots that wait find it
+    /// done. A scanner is never replaced by an older one.
+    private func refreshScanner(toAtLeast generation: Int64?) throws {
+        try state.refreshing.withLock {
+            if let generation, state.generation >= generation { return }
+            let current = try catalogue.generation()
+            let began = Date()
+            let shardCatalogue = ShardedCatalogue(catalogue, shard: options.shard)
+            let logger = self.logger
+            var scanner = try ClipScanner(catalogue: shardCatalogue, jobs: options.jobs, extraction: options.extraction,
+                                          matching: options.matching, strategy: options.strategy, corners: options.corners) {
+                note in logger.notice("\(note)")
+            }
+            scanner.logger = logger
+            for damaged in scanner.damaged {
+                logger.warning("clip \(damaged.record.id) is not searched: its fingerprint is damaged (\(damaged.problem))")
+            }
+            let replaced = state.generation >= 0
+            state.install(scanner, generation: current)
+            if replaced {
+                logger.info("catalogue changed: index brought up to date", metadata: [
+                    "clips": "\(scanner.matcher.clips.count)", "generation": "\(current)",
+                    "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(began)))",
+                ])
+            }
         }
     }
 
@@ -237,18 +255,23 @@ public final class ScanWorker: @unchecked Sendable {
         while !Task.isCancelled && !state.stopping {
             do {
                 let connection = try await blocking { [self] in try PostgresSession.connect(catalogue.location, logger: logger) }
-                defer { let _: EventLoopFuture<Void> = connection.close() }
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for channel in [JobQueue.submitChannel, PostgresCatalogue.changeChannel] {
-                        group.addTask { [self] in
-                            try await connection.listen(on: channel) { notifications in
-                                for try await _ in notifications { wakeup.signal() }
+                do {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for channel in [JobQueue.submitChannel, PostgresCatalogue.changeChannel] {
+                            group.addTask { [self] in
+                                try await connection.listen(on: channel) { notifications in
+                                    for try await _ in notifications { wakeup.signal() }
+                                }
                             }
                         }
+                        try await group.next()
+                        group.cancelAll()
                     }
-                    try await group.next()
-                    group.cancelAll()
+                } catch {
+                    try? await connection.close()
+                    throw error
                 }
+                try? await connection.close()
             } catch {
                 logger.debug("notifications unavailable, polling: \(error)")
             }
@@ -271,7 +294,9 @@ final class WorkerState: @unchecked Sendable {
     private let lock = NSLock()
     private var _scanner: ClipScanner?
     private var _generation: Int64 = -1
-    private var _held: [Int64: JobQueue.ClaimedJob] = [:]
+    private var _held: [JobKey: JobQueue.ClaimedJob] = [:]
+    /// Held while the index is (re)loaded: one load at a time.
+    let refreshing = NSLock()
     private var _stoppedAt: Date?
     private var _completed = 0
 
@@ -290,13 +315,24 @@ final class WorkerState: @unchecked Sendable {
 
     func install(_ scanner: ClipScanner, generation: Int64) {
         lock.withLock {
+            guard generation >= _generation else { return }
             _scanner = scanner
             _generation = generation
         }
     }
 
-    func hold(_ job: JobQueue.ClaimedJob) { lock.withLock { _held[job.id] = job } }
-    func drop(_ job: JobQueue.ClaimedJob) { lock.withLock { _held[job.id] = nil } }
+    func hold(_ job: JobQueue.ClaimedJob) { lock.withLock { _held[JobKey(job)] = job } }
+    func drop(_ job: JobQueue.ClaimedJob) { lock.withLock { _held[JobKey(job)] = nil } }
+}
+
+/// A claim: the same job claimed again (after its lease ran out) is another claim.
+struct JobKey: Hashable {
+    var id: Int64
+    var attempt: Int
+    init(_ job: JobQueue.ClaimedJob) {
+        id = job.id
+        attempt = job.attempt
+    }
 }
 
 final class ResultBox: @unchecked Sendable {
@@ -306,29 +342,19 @@ final class ResultBox: @unchecked Sendable {
     func get() -> FileScanResult? { lock.withLock { value } }
 }
 
-/// Lets idle slots sleep until a notification or a timeout.
+/// Lets idle slots sleep until a notification or a timeout. A counter, looked at every 50 ms: a signal that
+/// comes between two looks is not lost, and nothing is left waiting when the timeout wins.
 final class Wakeup: @unchecked Sendable {
     private let lock = NSLock()
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var signals = 0
 
-    func signal() {
-        let woken = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
-            defer { waiters.removeAll() }
-            return waiters
-        }
-        for waiter in woken { waiter.resume() }
-    }
+    func signal() { lock.withLock { signals += 1 } }
 
     func wait(seconds: TimeInterval) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(for: .seconds(seconds)) }
-            group.addTask { [self] in
-                await withCheckedContinuation { continuation in lock.withLock { waiters.append(continuation) } }
-            }
-            await group.next()
-            group.cancelAll()
-            // The waiter that did not fire is released too, so that its task can end.
-            signal()
+        let seen = lock.withLock { signals }
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline, lock.withLock({ signals }) == seen, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
         }
     }
 }

@@ -86,12 +86,16 @@ struct SubmitCommand: ParsableCommand {
         }
         do {
             var shardCount = shards
+            let counts = Set(try queue.workers(seenWithin: 60).map(\.shard.count))
             if shardCount == nil {
-                let counts = Set(try queue.workers(seenWithin: 60).map(\.shard.count))
                 if counts.count > 1 {
-                    Terminal.warning("running workers disagree on the shard count (\(counts.sorted().map(String.init).joined(separator: ", "))); give --shards")
+                    Terminal.error("the running workers disagree on the shard count (\(counts.sorted().map(String.init).joined(separator: ", "))); say which with --shards")
+                    throw ExitStatus.fatal
                 }
-                shardCount = counts.count == 1 ? counts.first! : 1
+                shardCount = counts.first ?? 1
+            }
+            if !quiet, !counts.contains(shardCount!) {
+                Terminal.warning("no running worker serves \(shardCount!) shard(s) (start cliptrace worker --shard K/\(shardCount!)); the jobs wait until one does")
             }
             let batch = try queue.submit(jobs, shards: shardCount!, submittedBy: "\(ProcessInfo.processInfo.hostName) \(PostgresLocation.loginName())")
             try Terminal.writeResults("\(batch)\n")
@@ -162,9 +166,24 @@ struct ResultsCommand: AsyncParsableCommand {
         let started = Date()
         var printed = Set<Int>()
         var failed = 0, matchedFiles = 0, matchCount = 0, seconds = 0.0
+        var lastWorkerCheck = Date()
+        var transientFailures = 0
         do {
             while true {
-                let finished = try queue.finishedInputs(batch: batch, excluding: printed)
+                let fetched = Result { () throws(CatalogueError) in try queue.finishedInputs(batch: batch, excluding: printed) }
+                guard case .success(let finished) = fetched else {
+                    guard case .failure(let error) = fetched, wait, error.code == .cannotOpen, transientFailures < 30 else {
+                        _ = try fetched.get()
+                        continue
+                    }
+                    // The server restarting or the network failing for a moment does not end hours of waiting.
+                    transientFailures += 1
+                    progress.finish()
+                    Terminal.warning("\(ClipScanner.sentence(for: error)) Trying again.")
+                    try await Task.sleep(for: .seconds(min(10, Double(transientFailures))))
+                    continue
+                }
+                transientFailures = 0
                 for position in finished.keys.sorted() {
                     let result = ShardResults.merge(finished[position]!)
                     printed.insert(position)
@@ -176,6 +195,14 @@ struct ResultsCommand: AsyncParsableCommand {
                     progress.update(done: printed.count, total: info.inputs, current: result.path, secondsOfVideo: seconds)
                 }
                 if printed.count >= info.inputs || !wait { break }
+                if Date().timeIntervalSince(lastWorkerCheck) > 30 {
+                    lastWorkerCheck = Date()
+                    let serving = (try? queue.workers(seenWithin: 60).filter { $0.shard.count == info.shardCount }.count) ?? 1
+                    if serving == 0 {
+                        progress.finish()
+                        Terminal.warning("no running worker serves this batch's \(info.shardCount) shard(s); start cliptrace worker --shard K/\(info.shardCount)")
+                    }
+                }
                 try await Task.sleep(for: .milliseconds(printed.isEmpty ? 500 : 250))
             }
             progress.finish()

@@ -30,6 +30,12 @@ struct PostgresLocationTests {
         }
         #expect(secret?.message.contains("PGPASSWORD") == true)
         #expect(secret.map { !$0.description.contains("hunter2") } == true, "the password never appears in messages")
+        let awkward = #expect(throws: CatalogueError.self) {
+            try PostgresLocation(url: "postgres://alice:p@ss/w0rd@db/c", environment: [:])
+        }
+        #expect(awkward.map { !$0.description.contains("ss/w0rd") && $0.message.contains("PGPASSWORD") } == true, "\(String(describing: awkward))")
+        let rooted = try PostgresLocation(url: "postgres://a@db/c?sslmode=verify-full&sslrootcert=/etc/ca.pem", environment: [:])
+        #expect(rooted.tls == .verifyFull && rooted.rootCertificates == "/etc/ca.pem")
         #expect(throws: CatalogueError.self) { try PostgresLocation(url: "postgres://a@db:99999/c", environment: [:]) }
         #expect(throws: CatalogueError.self) { try PostgresLocation(url: "postgres://a@db/c?sslmode=maybe", environment: [:]) }
         #expect(!PostgresLocation.isURL("catalogue.sqlite") && PostgresLocation.isURL("PostgreSQL://x"))

@@ -16,9 +16,10 @@ struct WorkerTests {
         let process = Process()
         let log: String
 
-        init(binary: String, catalogue: String, arguments: [String], log: String) throws {
+        init(binary: String, catalogue: String, arguments: [String], log: String, environment: [String: String] = [:]) throws {
             self.log = log
-            FileManager.default.createFile(atPath: log, contents: nil)
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = ["worker", "--catalogue", catalogue, "--jobs", "1", "--poll-interval", "0.5"] + arguments
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
@@ -69,12 +70,17 @@ struct WorkerTests {
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
         let batch = try Self.submit(binary, url, [Self.recordings])
-        let worker = try WorkerProcess(binary: binary, catalogue: url, arguments: ["--name", "solo"], log: folder.file("w.log"))
+        // A fresh machine: the worker's cache folder does not exist yet, and the shard's index is saved there.
+        let cache = folder.file("cache")
+        let worker = try WorkerProcess(binary: binary, catalogue: url, arguments: ["--name", "solo"], log: folder.file("w.log"),
+                                       environment: ["XDG_CACHE_HOME": cache])
         let results = try run(binary, ["results", "-q", "--catalogue", url, "--wait", batch], timeout: 300)
         #expect(results.status == 0, "\(results.stderr)\n\(worker.output)")
         let local = try run(binary, ["scan", "-q", "-j", "1", "--catalogue", url, Self.recordings])
         #expect(Self.sortedLines(results.stdout) == Self.sortedLines(local.stdout))
         #expect(Self.sortedLines(results.stdout).count == 13)
+        let saved = (try? FileManager.default.contentsOfDirectory(atPath: "\(cache)/cliptrace/index")) ?? []
+        #expect(saved.count == 1 && !worker.output.contains("in memory"), "\(saved) \(worker.output)")
         let csv = try run(binary, ["results", "-q", "--catalogue", url, "--format", "csv", batch])
         let localCSV = try run(binary, ["scan", "-q", "--catalogue", url, "--format", "csv", Self.recordings])
         #expect(Self.sortedLines(csv.stdout) == Self.sortedLines(localCSV.stdout))
