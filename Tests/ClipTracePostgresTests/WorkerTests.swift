@@ -84,6 +84,15 @@ struct WorkerTests {
         let csv = try run(binary, ["results", "-q", "--catalogue", url, "--format", "csv", batch])
         let localCSV = try run(binary, ["scan", "-q", "--catalogue", url, "--format", "csv", Self.recordings])
         #expect(Self.sortedLines(csv.stdout) == Self.sortedLines(localCSV.stdout))
+        // The HTML page has a card per match, as scan's does; the JSON document lists every file.
+        let page = folder.file("report.html"), localPage = folder.file("local.html")
+        #expect(try run(binary, ["results", "-q", "--catalogue", url, "--format", "html", "-o", page, batch]).status == 0)
+        #expect(try run(binary, ["scan", "-q", "--catalogue", url, "--format", "html", "-o", localPage, Self.recordings]).status == 0)
+        let cards = try [page, localPage].map { try String(contentsOfFile: $0, encoding: .utf8).components(separatedBy: "class=\"card").count - 1 }
+        #expect(cards[0] == 12 && cards[0] == cards[1], "\(cards)")
+        let document = try run(binary, ["results", "-q", "--catalogue", url, "--format", "json", batch])
+        let files = try #require(try JSONSerialization.jsonObject(with: Data(document.stdout.utf8)) as? [String: Any])["files"] as? [Any]
+        #expect(files?.count == 12)
         let jobs = try run(binary, ["jobs", "--json", "--catalogue", url])
         #expect(jobs.stdout.contains("\"done\":12") && jobs.stdout.contains("\"queued\":0"), "\(jobs.stdout)")
         worker.signal(SIGTERM)
