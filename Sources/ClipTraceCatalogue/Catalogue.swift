@@ -113,6 +113,38 @@ public protocol Catalogue: Sendable {
     var indexLocation: String? { get }
 }
 
+extension Catalogue {
+    /// The clips of `ids` with their fingerprints, read a few at a time through ``forEachFingerprint(ids:_:)``;
+    /// `name` names the catalogue in an error.
+    public func fingerprints(of ids: [Int64], name: String) throws(CatalogueError) -> CatalogueContents {
+        var contents = CatalogueContents()
+        do {
+            try forEachFingerprint(ids: ids) { record, result in
+                switch result {
+                case .success(let fingerprint): contents.clips.append((record, fingerprint))
+                case .failure(let damage): contents.damaged.append(damage)
+                }
+            }
+        } catch let error as CatalogueError {
+            throw error
+        } catch {
+            throw CatalogueError(code: .other, message: "could not load fingerprints: \(error)", path: name)
+        }
+        return contents
+    }
+}
+
+extension DamagedClip {
+    /// A stored fingerprint decoded, or the damage that stops it.
+    public static func decode(_ blob: Data, of record: ClipRecord) -> Result<ReferenceFingerprint, DamagedClip> {
+        do {
+            return .success(try FingerprintBinary.decode(blob))
+        } catch {
+            return .failure(DamagedClip(record: record, problem: error.message))
+        }
+    }
+}
+
 /// A clip whose stored fingerprint cannot be decoded (damaged on disk, or from a newer ClipTrace).
 public struct DamagedClip: Error, Hashable, Sendable {
     public var record: ClipRecord

@@ -331,10 +331,9 @@ public final class SQLiteCatalogue: Catalogue {
         var contents = CatalogueContents()
         contents.clips.reserveCapacity(rows.count)
         for (record, blob) in rows {
-            do {
-                contents.clips.append((record, try FingerprintBinary.decode(blob)))
-            } catch {
-                contents.damaged.append(DamagedClip(record: record, problem: error.message))
+            switch DamagedClip.decode(blob, of: record) {
+            case .success(let fingerprint): contents.clips.append((record, fingerprint))
+            case .failure(let damage): contents.damaged.append(damage)
             }
         }
         return contents
@@ -352,15 +351,7 @@ public final class SQLiteCatalogue: Catalogue {
                 try Row.fetchAll(db, sql: "SELECT \(self.recordColumns), fingerprint FROM clip WHERE id IN (\(chunk.map { _ in "?" }.joined(separator: ","))) ORDER BY id",
                                  arguments: StatementArguments(chunk)).map { (self.record($0), $0["fingerprint"] as Data) }
             }
-            for (record, blob) in rows {
-                let decoded: Result<ReferenceFingerprint, DamagedClip>
-                do {
-                    decoded = .success(try FingerprintBinary.decode(blob))
-                } catch {
-                    decoded = .failure(DamagedClip(record: record, problem: error.message))
-                }
-                try body(record, decoded)
-            }
+            for (record, blob) in rows { try body(record, DamagedClip.decode(blob, of: record)) }
         }
     }
 

@@ -62,20 +62,7 @@ public struct ShardedCatalogue: Catalogue {
     }
 
     public func loadFingerprints() throws(CatalogueError) -> CatalogueContents {
-        var contents = CatalogueContents()
-        do {
-            try forEachFingerprint(ids: try clips().map(\.id)) { record, result in
-                switch result {
-                case .success(let fingerprint): contents.clips.append((record, fingerprint))
-                case .failure(let damage): contents.damaged.append(damage)
-                }
-            }
-        } catch let error as CatalogueError {
-            throw error
-        } catch {
-            throw CatalogueError(code: .other, message: "could not load fingerprints: \(error)", path: "shard \(shard)")
-        }
-        return contents
+        try fingerprints(of: try clips().map(\.id), name: "shard \(shard)")
     }
 
     public func forEachFingerprint(ids: [Int64], _ body: (ClipRecord, Result<ReferenceFingerprint, DamagedClip>) throws -> Void) throws {

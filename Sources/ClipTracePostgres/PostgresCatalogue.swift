@@ -351,21 +351,7 @@ public final class PostgresCatalogue: Catalogue, @unchecked Sendable {
     }
 
     public func loadFingerprints() throws(CatalogueError) -> CatalogueContents {
-        var contents = CatalogueContents()
-        let ids = try clips().map(\.id)
-        do {
-            try forEachFingerprint(ids: ids) { record, result in
-                switch result {
-                case .success(let fingerprint): contents.clips.append((record, fingerprint))
-                case .failure(let damage): contents.damaged.append(damage)
-                }
-            }
-        } catch let error as CatalogueError {
-            throw error
-        } catch {
-            throw CatalogueError(code: .other, message: "could not load fingerprints: \(error)", path: location.description)
-        }
-        return contents
+        try fingerprints(of: try clips().map(\.id), name: location.description)
     }
 
     public func forEachFingerprint(ids: [Int64], _ body: (ClipRecord, Result<ReferenceFingerprint, DamagedClip>) throws -> Void) throws {
@@ -382,15 +368,7 @@ public final class PostgresCatalogue: Catalogue, @unchecked Sendable {
                     WHERE id = ANY(\(chunk)) ORDER BY id
                     """).map { row in (try Self.record(row), try row.makeRandomAccess()["fingerprint"].decode(Data.self)) }
             }
-            for (record, blob) in rows {
-                let decoded: Result<ReferenceFingerprint, DamagedClip>
-                do {
-                    decoded = .success(try FingerprintBinary.decode(blob))
-                } catch {
-                    decoded = .failure(DamagedClip(record: record, problem: error.message))
-                }
-                try body(record, decoded)
-            }
+            for (record, blob) in rows { try body(record, DamagedClip.decode(blob, of: record)) }
         }
     }
 
