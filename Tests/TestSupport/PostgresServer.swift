@@ -49,6 +49,9 @@ public final class PostgresServer: @unchecked Sendable {
             guard let entry = getpwnam("nobody") else { throw Failure(description: "no user named nobody to run PostgreSQL as") }
             chown(folder, entry.pointee.pw_uid, entry.pointee.pw_gid)
         }
+        // The search indexes of the tests' catalogues go to this folder, removed with the server, not to the
+        // user's ~/.cache: every command the tests run inherits the setting.
+        setenv("XDG_CACHE_HOME", "\(folder)/cache", 1)
         port = Self.freePort()
         let passwordFile = "\(folder)/password"
         try password.write(toFile: passwordFile, atomically: false, encoding: .utf8)
