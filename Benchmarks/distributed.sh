@@ -96,12 +96,23 @@ PY
 
 queries=("$corpus"/public/queries/*.mp4)
 
+register_public() {  # url: the kit's public catalogue, titled as run.sh titles it
+  for f in "$corpus"/public/catalogue/*.mp4; do
+    "$bin" register -q --catalogue "$1" --title "$(basename "${f%.mp4}")" "$f" >/dev/null
+  done
+}
+timed_batch() {  # url: seconds from submitting the public queries to their last result
+  local batch t0
+  batch=$("$bin" submit -q --catalogue "$1" "${queries[@]}")
+  t0=$(now)
+  "$bin" results -q --wait --catalogue "$1" "$batch" >/dev/null
+  since "$t0"
+}
+
 equality() {
   local u
   u=$(database equality)
-  for f in "$corpus"/public/catalogue/*.mp4; do
-    "$bin" register -q --catalogue "$u" --title "$(basename "${f%.mp4}")" "$f" >/dev/null
-  done
+  register_public "$u"
   "$bin" scan -q --catalogue "$u" "${queries[@]}" >"$work/local.jsonl"
   local line="equality: local $(score "$work/local.jsonl")"
   for shards in 1 2; do
@@ -153,26 +164,18 @@ faults() {
 }
 
 throughput() {
-  local u batch t0 one two
+  local u one two
   u=$(database throughput)
-  for f in "$corpus"/public/catalogue/*.mp4; do
-    "$bin" register -q --catalogue "$u" --title "$(basename "${f%.mp4}")" "$f" >/dev/null
-  done
+  register_public "$u"
   "$bin" scan -q --catalogue "$u" "${queries[0]}" >/dev/null  # builds the saved index once, outside the timing
   taskset -c 0 "$bin" worker --catalogue "$u" --name tp1 --jobs 1 --threads 1 --poll-interval 0.2 >>"$work/tp1.log" 2>&1 </dev/null &
   workers+=($!)
   wait_ready "$u" 1
-  batch=$("$bin" submit -q --catalogue "$u" "${queries[@]}")
-  t0=$(now)
-  "$bin" results -q --wait --catalogue "$u" "$batch" >/dev/null
-  one=$(since "$t0")
+  one=$(timed_batch "$u")
   taskset -c 1 "$bin" worker --catalogue "$u" --name tp2 --jobs 1 --threads 1 --poll-interval 0.2 >>"$work/tp2.log" 2>&1 </dev/null &
   workers+=($!)
   wait_ready "$u" 2
-  batch=$("$bin" submit -q --catalogue "$u" "${queries[@]}")
-  t0=$(now)
-  "$bin" results -q --wait --catalogue "$u" "$batch" >/dev/null
-  two=$(since "$t0")
+  two=$(timed_batch "$u")
   stop_workers
   echo "throughput: queries=${#queries[@]} one_worker_s=$one two_workers_s=$two speedup=$(python3 -c "print(f'{$one / $two:.2f}')")"
 }

@@ -217,13 +217,19 @@ public struct ClipScanner: Sendable {
         }
     }
 
-    /// Decoding is long, blocking CPU work: run it on its own thread so Swift's cooperative pool stays free.
-    static func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: work()) }
+    /// Decoding, index loading and database calls are long, blocking work: run it on its own thread so Swift's
+    /// cooperative pool stays free.
+    public static func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try work() }) }
             thread.stackSize = 8 << 20
             thread.start()
         }
+    }
+
+    static func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        // A work that cannot throw: the throwing form's error path is never taken.
+        try! await offCooperativePool { () throws -> T in work() }
     }
 
     /// One human sentence for any error of the pipeline. A catalogue's path is named (a scan's error record

@@ -280,13 +280,9 @@ public final class ScanWorker: @unchecked Sendable {
     }
 }
 
-/// Runs blocking work (database calls, index loading) on its own thread, off Swift's cooperative pool.
+/// Database calls and index loading block: off Swift's cooperative pool, as the scanner decodes.
 func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread { continuation.resume(with: Result { try work() }) }
-        thread.stackSize = 8 << 20
-        thread.start()
-    }
+    try await ClipScanner.offCooperativePool(work)
 }
 
 /// What the slots share, behind a lock.
