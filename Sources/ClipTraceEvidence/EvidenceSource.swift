@@ -24,10 +24,18 @@ public protocol EvidenceSource: Sendable {
     func collect(for query: QueryObservations) throws(IndexDamage) -> CollectedVotes
     /// Approximate resident bytes.
     var memoryBytes: Int { get }
+    /// Whether the votes of each moment depend on that moment alone, so that a query searched in pieces gets
+    /// exactly the votes of the whole (a seeded source first chooses clips from the whole query: it does not).
+    var votesMomentByMoment: Bool { get }
+}
+
+extension EvidenceSource {
+    public var votesMomentByMoment: Bool { false }
 }
 
 extension HashIndex: EvidenceSource {
     public var kind: EvidenceKind { .hash }
+    public var votesMomentByMoment: Bool { true }
     public func timeline(for query: QueryObservations) -> QueryTimeline { Self.timeline(of: query, options: options) }
     public func collect(for query: QueryObservations) -> CollectedVotes { CollectedVotes(votes: votes(for: query)) }
 }
@@ -64,6 +72,7 @@ extension SeededCornerSource: EvidenceSource {
 
 extension CornerIndex: EvidenceSource {
     public var kind: EvidenceKind { .corners }
+    public var votesMomentByMoment: Bool { true }
     public func timeline(for query: QueryObservations) -> QueryTimeline { Self.timeline(of: query, referenceStep: referenceStep) }
     public func collect(for query: QueryObservations) -> CollectedVotes { CollectedVotes(votes: votes(for: query)) }
 }

@@ -144,22 +144,56 @@ public struct Fingerprinter: Sendable {
         self.options = options
     }
 
+    /// FFmpeg frame threads for each of `filesAtOnce` files decoded at once (what a decoder thread count of 0
+    /// means here). A file alone gets two per core: H.264 frame threads wait on the rows of the frames they
+    /// reference, and more frames in flight fill those waits (60 s of 720p: 2.84 s with four, 3.15 s with two,
+    /// on two cores). Several files at once share the cores out, one thread each at least.
+    public static func decoderThreads(filesAtOnce: Int) -> Int {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        return filesAtOnce <= 1 ? min(16, 2 * cores) : max(1, cores / filesAtOnce)
+    }
+
     public func extract(
         path: String, progress: ((ExtractionProgress) -> Void)? = nil
     ) throws(DecodingError) -> Extraction {
-        let decoder = try VideoDecoder(path: path, options: options.decoding)
-        let stream = ObservationStream(options: options)
+        try run(path: path, progress: progress, pieces: nil)
+    }
+
+    /// Extracts as ``extract(path:progress:)`` does, handing the observations over in consecutive pieces of
+    /// about `pieceSeconds` as they are made (to `piece`, on the extracting thread), and keeping only what
+    /// placing matches needs: the observations returned hold each frame's time, quality, content share and
+    /// upright hash (no other view), each corner frame's time and view without its corners, and no halves.
+    /// Memory then stays flat however long the video.
+    public func extract(
+        path: String, pieceSeconds: Double, progress: ((ExtractionProgress) -> Void)? = nil,
+        piece: (QueryObservations) -> Void
+    ) throws(DecodingError) -> Extraction {
+        try withoutActuallyEscaping(piece) { (piece) throws(DecodingError) in
+            try run(path: path, progress: progress, pieces: (max(0, pieceSeconds), piece))
+        }
+    }
+
+    private func run(
+        path: String, progress: ((ExtractionProgress) -> Void)?,
+        pieces: (seconds: Double, handler: (QueryObservations) -> Void)?
+    ) throws(DecodingError) -> Extraction {
+        var decoding = options.decoding
+        if decoding.threads == 0 { decoding.threads = Self.decoderThreads(filesAtOnce: 1) }
+        let decoder = try VideoDecoder(path: path, options: decoding)
+        // Frames are observed on as many threads as the decoder was given, up to one per core.
+        let stream = ObservationStream(
+            options: options, observerThreads: min(decoding.threads, ProcessInfo.processInfo.activeProcessorCount))
         if let duration = decoder.info.duration {
             stream.reserveCapacity(seconds: duration)
         }
-        // Decoding and conversion run on their own thread, a few frames ahead of hashing, so that both keep a
-        // core busy; the observations are the same as one after the other, frame for frame.
-        let samples = SampleQueue(capacity: 8)
-        let decoding = UncheckedBox(decoder)
+        // Decoding and conversion run on their own thread, up to a few seconds of samples ahead of hashing (the
+        // stages' pace varies from frame to frame); the observations are the same as one after the other.
+        let samples = SampleQueue(capacity: 32)
+        let producing = UncheckedBox(decoder)
         let producer = Thread {
             defer { samples.finishProducing() }
             do throws(DecodingError) {
-                while let sample = try decoding.value.nextSample() {
+                while let sample = try producing.value.nextSample() {
                     guard samples.put(sample) else { return }
                 }
             } catch {
@@ -169,17 +203,39 @@ public struct Fingerprinter: Sendable {
         producer.stackSize = 8 << 20
         producer.start()
         defer { samples.abandon() }
+        // Frames and corner frames handed over as pieces, kept without their hashes and corners.
+        var keptFrames: [QueryObservations.Frame] = [], keptCornerFrames: [QueryObservations.CornerFrame] = []
+        let sampleRate = options.decoding.keyFramesOnly ? 0 : options.decoding.samplesPerSecond
+        func handOver(_ handler: (QueryObservations) -> Void) {
+            let (frames, cornerFrames) = stream.takeObservations()
+            guard let last = frames.last else { return }
+            handler(QueryObservations(duration: last.time, frameRate: decoder.info.frameRate, width: decoder.info.width,
+                                      height: decoder.info.height, sampleRate: sampleRate, frames: frames,
+                                      cornerFrames: cornerFrames))
+            keptFrames += frames.map {
+                .init(time: $0.time, quality: $0.quality, hashes: [$0.hashes[0]], contentShare: $0.contentShare)
+            }
+            keptCornerFrames += cornerFrames.map { .init(time: $0.time, view: $0.view, zoom: $0.zoom, corners: []) }
+        }
         var lastReport = -1.0
         while let sample = try samples.take() {
             stream.push(sample)
-            if let progress, let time = stream.frames.last?.time, time - lastReport >= 1 {
+            if let progress, let time = stream.frames.last?.time ?? keptFrames.last?.time, time - lastReport >= 1 {
                 lastReport = time
                 progress(ExtractionProgress(time: time, duration: decoder.info.duration))
+            }
+            if let pieces, let first = stream.frames.first, let last = stream.frames.last,
+               last.time - first.time >= pieces.seconds
+            {
+                handOver(pieces.handler)
             }
         }
         samples.waitForProducer()
         stream.finish()
-        let frames = stream.frames, cornerFrames = stream.cornerFrames, partFrames = stream.partFrames
+        if let pieces { handOver(pieces.handler) }
+        let frames = pieces == nil ? stream.frames : keptFrames
+        let cornerFrames = pieces == nil ? stream.cornerFrames : keptCornerFrames
+        let partFrames = stream.partFrames
 
         var info = decoder.info
         let lastTime = frames.last?.time ?? 0
@@ -195,11 +251,11 @@ public struct Fingerprinter: Sendable {
             warnings.append(String(format: "decoded up to %.1f s of a declared %.1f s; the file may be truncated",
                                    lastTime, declared))
         }
+        // Keyframes come when the encoder put them, not on a grid: a sample rate of 0 tells the matcher to use
+        // their spacing.
         let observations = QueryObservations(
             duration: duration, frameRate: info.frameRate, width: info.width, height: info.height,
-            // Keyframes come when the encoder put them, not on a grid: 0 tells the matcher to use their spacing.
-            sampleRate: options.decoding.keyFramesOnly ? 0 : options.decoding.samplesPerSecond, frames: frames,
-            cornerFrames: cornerFrames)
+            sampleRate: sampleRate, frames: frames, cornerFrames: cornerFrames)
         return Extraction(observations: observations, info: info, warnings: warnings, partFrames: partFrames)
     }
 }

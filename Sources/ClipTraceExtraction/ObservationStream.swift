@@ -1,4 +1,5 @@
 import ClipTraceDecoding
+import Dispatch
 import ClipTraceFingerprint
 import ClipTraceHashing
 import ClipTraceObservations
@@ -19,8 +20,9 @@ public final class ObservationStream {
     /// Frames observed since the stream began (taken or not).
     public private(set) var observedCount = 0
 
-    private let hasher = PDQHasher()
-    private let cornerExtractor: LocalFeatureExtractor
+    // One thread's hashers, or a pool of threads that observe frames in batches.
+    private let context: ObserverContext
+    private let pool: ObserverPool?
     private let cornersEvery: Int
     private let partsEvery: Int
     private var tracker: ContentRectangleTracker
@@ -35,9 +37,11 @@ public final class ObservationStream {
     // The content rectangle most recently settled: windows are looked for inside it.
     private var latestContent: PixelRegion? = nil
 
-    public init(options: ExtractionOptions) {
+    /// `observerThreads` above 1 observes frames on that many threads (a file's extraction: results as from
+    /// one thread, a batch later); a live stream's watcher keeps one, so that each frame is observed at once.
+    public init(options: ExtractionOptions, observerThreads: Int = 1) {
         self.options = options
-        cornerExtractor = LocalFeatureExtractor(maxFeatures: options.cornersPerFrame)
+        context = ObserverContext(cornersPerFrame: options.cornersPerFrame)
         // Every n-th sample is described, so corner frames share their times with hashed frames; keyframes
         // (`--fast`) are a second or more apart already, so each is described.
         if !(options.cornersPerSecond > 0) {
@@ -54,6 +58,16 @@ public final class ObservationStream {
             radius: options.detectContentRectangle ? max(1, Int(2 * options.decoding.samplesPerSecond)) : 0)
         orientations = [.original] + options.probeOrientations.filter { $0 != .original }
         windowDetector = WindowDetector(samplesPerSecond: options.decoding.samplesPerSecond)
+        if observerThreads > 1 {
+            let options = self.options, orientations = self.orientations
+            let cornersEvery = self.cornersEvery, partsEvery = self.partsEvery
+            pool = ObserverPool(threads: observerThreads, cornersPerFrame: options.cornersPerFrame) { job, context in
+                Self.observe(job, options: options, orientations: orientations, cornersEvery: cornersEvery,
+                             partsEvery: partsEvery, context: context)
+            }
+        } else {
+            pool = nil
+        }
     }
 
     /// Room for the observations of `seconds` of video (a file's declared duration).
@@ -87,6 +101,9 @@ public final class ObservationStream {
     /// Observes the frames still waiting for their look-ahead: the end of the video.
     public func finish() {
         for (frame, region) in tracker.finish() { observe(frame, region) }
+        if let pool {
+            for observation in pool.drain() { append(observation) }
+        }
     }
 
     /// The observations made since the last call, handed over and forgotten.
@@ -99,14 +116,71 @@ public final class ObservationStream {
         return (frames, cornerFrames)
     }
 
+    /// A frame whose turn has come, with everything the sequential stages decided for it: from here on its
+    /// observation depends on nothing else, so frames can be observed on several threads at once.
+    private struct Job {
+        var frame: SampledFrame
+        var area: PixelRegion
+        var windows: [PixelRegion]
+        var index: Int
+    }
+
+    /// What one frame showed.
+    private struct FrameObservation {
+        var frame: QueryObservations.Frame
+        var cornerFrames: [QueryObservations.CornerFrame]
+        var partFrame: ReferenceFingerprint.PartFrame?
+    }
+
     private func observe(_ frame: SampledFrame, _ region: PixelRegion) {
         let image = frame.image
         let full = PixelRegion(x: 0, y: 0, width: image.width, height: image.height)
-        let area = options.detectContentRectangle ? region : full
-        let contentShare = Float(area.width * area.height) / Float(max(1, full.width * full.height))
-        let index = observedCount
+        var frameWindows = windows
+        if let then = windowHistory.last(where: { $0.time <= frame.time }) {
+            for window in then.windows where !frameWindows.contains(where: {
+                WindowDetector.nearlySame($0, window, width: image.width, height: image.height)
+            }) {
+                frameWindows.append(window)
+            }
+        }
+        frameWindows.removeAll { $0.x + $0.width > image.width || $0.y + $0.height > image.height }
+        let job = Job(frame: frame, area: options.detectContentRectangle ? region : full, windows: frameWindows,
+                      index: observedCount)
         observedCount += 1
-        image.pixels.withUnsafeBufferPointer { pixels in
+        if let pool {
+            pool.submit(job)
+            for observation in pool.completed() { append(observation) }
+        } else {
+            append(Self.observe(job, options: options, orientations: orientations, cornersEvery: cornersEvery,
+                                partsEvery: partsEvery, context: context))
+        }
+    }
+
+    private func append(_ observation: FrameObservation) {
+        frames.append(observation.frame)
+        cornerFrames.append(contentsOf: observation.cornerFrames)
+        if let part = observation.partFrame { partFrames.append(part) }
+    }
+
+    /// The hashers one thread needs: they keep scratch buffers, so each thread has its own.
+    private final class ObserverContext {
+        let hasher = PDQHasher()
+        let cornerExtractor: LocalFeatureExtractor
+        init(cornersPerFrame: Int) { cornerExtractor = LocalFeatureExtractor(maxFeatures: cornersPerFrame) }
+    }
+
+    private static func observe(
+        _ job: Job, options: ExtractionOptions, orientations: [Dihedral], cornersEvery: Int, partsEvery: Int,
+        context: ObserverContext
+    ) -> FrameObservation {
+        let frame = job.frame, area = job.area, frameWindows = job.windows, index = job.index
+        let hasher = context.hasher, cornerExtractor = context.cornerExtractor
+        let image = frame.image
+        let full = PixelRegion(x: 0, y: 0, width: image.width, height: image.height)
+        let contentShare = Float(area.width * area.height) / Float(max(1, full.width * full.height))
+        var cornerFrames: [QueryObservations.CornerFrame] = []
+        var partFrame: ReferenceFingerprint.PartFrame? = nil
+        return image.pixels.withUnsafeBufferPointer { pixels in
             let content = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: area,
                                         variants: orientations)
             var hashes: [QueryObservations.ViewHash] = []
@@ -121,15 +195,6 @@ public final class ObservationStream {
                     hashes.append(.init(view: View(orientation: orientation, region: .fullFrame), hash: whole.hashes[index]))
                 }
             }
-            var frameWindows = windows
-            if let then = windowHistory.last(where: { $0.time <= frame.time }) {
-                for window in then.windows where !frameWindows.contains(where: {
-                    WindowDetector.nearlySame($0, window, width: image.width, height: image.height)
-                }) {
-                    frameWindows.append(window)
-                }
-            }
-            frameWindows.removeAll { $0.x + $0.width > image.width || $0.y + $0.height > image.height }
             for window in frameWindows {
                 let inside = hasher.hashes(pixels: pixels, width: image.width, height: image.height, region: window,
                                            variants: orientations)
@@ -149,8 +214,8 @@ public final class ObservationStream {
                     let halves = PartHashes.hashes(of: square, parts: PicturePart.halves, variants: variants,
                                                    hasher: hasher)
                     if index == 0 {
-                        partFrames.append(.init(time: frame.time, hashes: halves.map { $0.hashes[0] },
-                                                qualities: halves.map(\.quality)))
+                        partFrame = .init(time: frame.time, hashes: halves.map { $0.hashes[0] },
+                                          qualities: halves.map(\.quality))
                     }
                     for half in halves where half.quality >= HalfQuality.minimum {
                         for (orientation, hash) in zip(variants, half.hashes) {
@@ -176,7 +241,86 @@ public final class ObservationStream {
                     }
                 }
             }
-            frames.append(.init(time: frame.time, quality: content.quality, hashes: hashes, contentShare: contentShare))
+            return FrameObservation(
+                frame: .init(time: frame.time, quality: content.quality, hashes: hashes, contentShare: contentShare),
+                cornerFrames: cornerFrames, partFrame: partFrame)
+        }
+    }
+
+    /// Observes frames on several threads, a batch at a time, while the caller decides the next batch (content
+    /// rectangle, windows): one batch is observed while the next is gathered, and results come back in the
+    /// order the frames were pushed, so they are the same as those of one thread.
+    private final class ObserverPool: @unchecked Sendable {
+        private let contexts: [ObserverContext]
+        private let observeJob: @Sendable (Job, ObserverContext) -> FrameObservation
+        private let batchSize: Int
+        private var gathering: [Job] = []
+        private var inFlight: Batch? = nil
+
+        /// Jobs handed to the threads and their results, each slot written by one thread only.
+        private final class Batch: @unchecked Sendable {
+            let jobs: [Job]
+            var results: [FrameObservation?]
+            let group = DispatchGroup()
+            init(jobs: [Job]) {
+                self.jobs = jobs
+                results = Array(repeating: nil, count: jobs.count)
+            }
+        }
+
+        init(threads: Int, cornersPerFrame: Int,
+             observe: @escaping @Sendable (Job, ObserverContext) -> FrameObservation)
+        {
+            contexts = (0..<threads).map { _ in ObserverContext(cornersPerFrame: cornersPerFrame) }
+            observeJob = observe
+            // A few frames per thread: enough that threads rarely wait for one another, few enough that a
+            // batch is a fraction of a second of video.
+            batchSize = 8 * threads
+        }
+
+        func submit(_ job: Job) {
+            gathering.append(job)
+        }
+
+        /// Results of the batch in flight once the next batch is full (it then goes in flight), else none.
+        func completed() -> [FrameObservation] {
+            guard gathering.count >= batchSize else { return [] }
+            let done = waitForBatch()
+            launch()
+            return done
+        }
+
+        /// Everything still gathered or in flight, observed.
+        func drain() -> [FrameObservation] {
+            var done = waitForBatch()
+            launch()
+            done += waitForBatch()
+            return done
+        }
+
+        private func waitForBatch() -> [FrameObservation] {
+            guard let batch = inFlight else { return [] }
+            batch.group.wait()
+            inFlight = nil
+            return batch.results.map { $0! }
+        }
+
+        private func launch() {
+            guard !gathering.isEmpty else { return }
+            let batch = Batch(jobs: gathering)
+            gathering.removeAll(keepingCapacity: true)
+            let threads = min(contexts.count, batch.jobs.count)
+            let observeJob = self.observeJob
+            for thread in 0..<threads {
+                let context = UncheckedBox(contexts[thread])
+                DispatchQueue.global().async(group: batch.group) {
+                    // Every threads-th job, so the threads share the batch evenly.
+                    for slot in stride(from: thread, to: batch.jobs.count, by: threads) {
+                        batch.results[slot] = observeJob(batch.jobs[slot], context.value)
+                    }
+                }
+            }
+            inFlight = batch
         }
     }
 }

@@ -64,22 +64,31 @@ package struct WindowDetector {
         let w = width, h = height, s = scale, sw = sourceWidth
         let alpha = frames == 0 ? 1 : max(smoothing, 1 / Float(frames + 1))
         frames += 1
+        let updatesActivity = frames > 1, smoothing = self.smoothing
         image.pixels.withUnsafeBufferPointer { pixels in
             meanGx.withUnsafeMutableBufferPointer { gx in
                 meanGy.withUnsafeMutableBufferPointer { gy in
-                    // Subsample by `scale`; gradients between neighbouring subsampled pixels.
-                    for y in 0..<h {
-                        let row = pixels.baseAddress! + (y * s) * sw
-                        let below = y + 1 < h ? pixels.baseAddress! + ((y + 1) * s) * sw : row
-                        for x in 0..<w {
-                            let here = Float(row[x * s])
-                            let right = x + 1 < w ? Float(row[(x + 1) * s]) : here
-                            let down = Float(below[x * s])
-                            let i = y * w + x
-                            gx[i] += alpha * (abs(right - here) - gx[i])
-                            gy[i] += alpha * (abs(down - here) - gy[i])
-                            if frames > 1 { activity[i] += smoothing * (abs(here - previous[i]) - activity[i]) }
-                            previous[i] = here
+                    activity.withUnsafeMutableBufferPointer { activity in
+                        previous.withUnsafeMutableBufferPointer { previous in
+                            // Subsample by `scale`; gradients between neighbouring subsampled pixels. The last
+                            // column has no right neighbour (its horizontal gradient is 0), the last row no lower one.
+                            for y in 0..<h {
+                                let row = pixels.baseAddress! + (y * s) * sw
+                                let below = y + 1 < h ? pixels.baseAddress! + ((y + 1) * s) * sw : row
+                                let gxRow = gx.baseAddress! + y * w, gyRow = gy.baseAddress! + y * w
+                                let activityRow = activity.baseAddress! + y * w, previousRow = previous.baseAddress! + y * w
+                                for x in 0..<w {
+                                    let here = Float(row[x &* s])
+                                    let right = x &+ 1 < w ? Float(row[(x &+ 1) &* s]) : here
+                                    let down = Float(below[x &* s])
+                                    gxRow[x] += alpha * (abs(right - here) - gxRow[x])
+                                    gyRow[x] += alpha * (abs(down - here) - gyRow[x])
+                                    if updatesActivity {
+                                        activityRow[x] += smoothing * (abs(here - previousRow[x]) - activityRow[x])
+                                    }
+                                    previousRow[x] = here
+                                }
+                            }
                         }
                     }
                 }
@@ -171,35 +180,51 @@ package struct WindowDetector {
             // luminance edge, but its border still separates two kinds of motion: steps in the activity map,
             // averaged along the border's direction so that the texture's own cells cancel out, mark it too.
             let activityEdges = detector.activitySteps(high: activityHigh)
-            isColumnLine = (0..<(w * h)).map { detector.meanGx[$0] >= threshold || activityEdges.columns[$0] }
-            isRowLine = (0..<(w * h)).map { detector.meanGy[$0] >= threshold || activityEdges.rows[$0] }
+            var isColumnLine = [Bool](repeating: false, count: w * h), isRowLine = [Bool](repeating: false, count: w * h)
             var columnPrefix = [Int32](repeating: 0, count: w * (h + 1))
             var rowPrefix = [Int32](repeating: 0, count: h * (w + 1))
-            for x in 0..<w {
-                for y in 0..<h {
-                    columnPrefix[x * (h + 1) + y + 1] = columnPrefix[x * (h + 1) + y] + (isColumnLine[y * w + x] ? 1 : 0)
-                }
-            }
-            for y in 0..<h {
-                for x in 0..<w {
-                    rowPrefix[y * (w + 1) + x + 1] = rowPrefix[y * (w + 1) + x] + (isRowLine[y * w + x] ? 1 : 0)
-                }
-            }
-            self.columnPrefix = columnPrefix
-            self.rowPrefix = rowPrefix
-            // Integral images of motion (a player moves inside and is still around it) and of sharpness (a
-            // picture over a blurred copy of itself is sharp inside and soft around it).
             var motion = [Double](repeating: 0, count: (w + 1) * (h + 1))
             var sharpness = [Double](repeating: 0, count: (w + 1) * (h + 1))
-            for y in 0..<h {
-                var motionRow = 0.0, sharpRow = 0.0
-                for x in 0..<w {
-                    motionRow += Double(detector.activity[y * w + x])
-                    sharpRow += Double(gradients[y * w + x])
-                    motion[(y + 1) * (w + 1) + x + 1] = motion[y * (w + 1) + x + 1] + motionRow
-                    sharpness[(y + 1) * (w + 1) + x + 1] = sharpness[y * (w + 1) + x + 1] + sharpRow
+            // Everything in one pass over the rows, reading memory in order.
+            detector.meanGx.withUnsafeBufferPointer { gx in
+            detector.meanGy.withUnsafeBufferPointer { gy in
+            detector.activity.withUnsafeBufferPointer { activity in
+            gradients.withUnsafeBufferPointer { gradients in
+            activityEdges.columns.withUnsafeBufferPointer { edgeColumns in
+            activityEdges.rows.withUnsafeBufferPointer { edgeRows in
+            isColumnLine.withUnsafeMutableBufferPointer { isColumnLine in
+            isRowLine.withUnsafeMutableBufferPointer { isRowLine in
+            columnPrefix.withUnsafeMutableBufferPointer { columnPrefix in
+            rowPrefix.withUnsafeMutableBufferPointer { rowPrefix in
+            motion.withUnsafeMutableBufferPointer { motion in
+            sharpness.withUnsafeMutableBufferPointer { sharpness in
+                var columnCounts = [Int32](repeating: 0, count: w)
+                for y in 0..<h {
+                    var rowCount: Int32 = 0
+                    var motionRow = 0.0, sharpRow = 0.0
+                    for x in 0..<w {
+                        let i = y * w + x
+                        let columnLine = gx[i] >= threshold || edgeColumns[i]
+                        let rowLine = gy[i] >= threshold || edgeRows[i]
+                        isColumnLine[i] = columnLine
+                        isRowLine[i] = rowLine
+                        columnCounts[x] += columnLine ? 1 : 0
+                        columnPrefix[x * (h + 1) + y + 1] = columnCounts[x]
+                        rowCount += rowLine ? 1 : 0
+                        rowPrefix[y * (w + 1) + x + 1] = rowCount
+                        // Integral images of motion (a player moves inside and is still around it) and of sharpness
+                        // (a picture over a blurred copy of itself is sharp inside and soft around it).
+                        motionRow += Double(activity[i])
+                        sharpRow += Double(gradients[i])
+                        motion[(y + 1) * (w + 1) + x + 1] = motion[y * (w + 1) + x + 1] + motionRow
+                        sharpness[(y + 1) * (w + 1) + x + 1] = sharpness[y * (w + 1) + x + 1] + sharpRow
+                    }
                 }
-            }
+            }}}}}}}}}}}}
+            self.isColumnLine = isColumnLine
+            self.isRowLine = isRowLine
+            self.columnPrefix = columnPrefix
+            self.rowPrefix = rowPrefix
             self.motion = motion
             self.sharpness = sharpness
         }
@@ -338,30 +363,54 @@ package struct WindowDetector {
         guard high >= 4 else { return (columns, rows) }  // hardly anything moves: luminance edges suffice
         let threshold = max(4, Self.motionStepShare * high)
         let reach = 3
-        // Vertical running sums for column borders, horizontal ones for row borders.
+        // Vertical running sums for column borders, horizontal ones for row borders (each sum taken in the same
+        // order as ever, row by row so that memory is read in order).
         var alongY = [Float](repeating: 0, count: w * h), alongX = [Float](repeating: 0, count: w * h)
-        for x in 0..<w {
-            for y in 0..<h {
-                var sum: Float = 0
-                for k in max(0, y - reach)...min(h - 1, y + reach) { sum += activity[k * w + x] }
-                alongY[y * w + x] = sum / Float(min(h - 1, y + reach) - max(0, y - reach) + 1)
+        activity.withUnsafeBufferPointer { activity in
+            alongY.withUnsafeMutableBufferPointer { alongY in
+                alongX.withUnsafeMutableBufferPointer { alongX in
+                    let a = activity.baseAddress!
+                    for y in 0..<h {
+                        let top = max(0, y - reach), bottom = min(h - 1, y + reach)
+                        let count = Float(bottom - top + 1)
+                        let out = alongY.baseAddress! + y * w
+                        for x in 0..<w { out[x] = a[top * w + x] }
+                        if top < bottom {
+                            for k in (top + 1)...bottom {
+                                let source = a + k * w
+                                for x in 0..<w { out[x] += source[x] }
+                            }
+                        }
+                        for x in 0..<w { out[x] /= count }
+                    }
+                    for y in 0..<h {
+                        let source = a + y * w, out = alongX.baseAddress! + y * w
+                        for x in 0..<w {
+                            let left = max(0, x - reach), right = min(w - 1, x + reach)
+                            var sum: Float = 0
+                            for k in left...right { sum += source[k] }
+                            out[x] = sum / Float(right - left + 1)
+                        }
+                    }
+                }
             }
         }
-        for y in 0..<h {
-            for x in 0..<w {
-                var sum: Float = 0
-                for k in max(0, x - reach)...min(w - 1, x + reach) { sum += activity[y * w + k] }
-                alongX[y * w + x] = sum / Float(min(w - 1, x + reach) - max(0, x - reach) + 1)
-            }
-        }
-        for y in 0..<h {
-            for x in 1..<(w - 1) where abs(alongY[y * w + x + 1] - alongY[y * w + x - 1]) >= threshold {
-                columns[y * w + x] = true
-            }
-        }
-        for y in 1..<(h - 1) {
-            for x in 0..<w where abs(alongX[(y + 1) * w + x] - alongX[(y - 1) * w + x]) >= threshold {
-                rows[y * w + x] = true
+        alongY.withUnsafeBufferPointer { alongY in
+            alongX.withUnsafeBufferPointer { alongX in
+                columns.withUnsafeMutableBufferPointer { columns in
+                    rows.withUnsafeMutableBufferPointer { rows in
+                        for y in 0..<h {
+                            for x in 1..<(w - 1) where abs(alongY[y * w + x + 1] - alongY[y * w + x - 1]) >= threshold {
+                                columns[y * w + x] = true
+                            }
+                        }
+                        for y in 1..<(h - 1) {
+                            for x in 0..<w where abs(alongX[(y + 1) * w + x] - alongX[(y - 1) * w + x]) >= threshold {
+                                rows[y * w + x] = true
+                            }
+                        }
+                    }
+                }
             }
         }
         return (columns, rows)

@@ -158,6 +158,36 @@ public struct CatalogueMatcher: Sendable {
         return QueryEvidence(timelines: timelines, votes: votes, notes: notes)
     }
 
+    /// Whether every source's votes of a moment depend on that moment alone (the direct indexes of small
+    /// catalogues): a long query can then be searched piece by piece while it is still being decoded, and
+    /// forgotten as it goes, with exactly the votes of the whole (``evidence(joining:of:)``).
+    public var searchesMomentByMoment: Bool { sources.allSatisfy(\.votesMomentByMoment) }
+
+    /// The evidence of `whole` from that of its pieces: consecutive runs of its frames (and their corner
+    /// frames), in order, each searched with ``evidence(for:)``. Only for a matcher that
+    /// ``searchesMomentByMoment``. The timelines are the whole's own, so `whole` needs its frames' times and
+    /// qualities and its corner frames' times, not their hashes or corners; votes come in the order a search
+    /// of the whole gives them (source by source, moment by moment), so the alignment is the same too.
+    public func evidence(joining pieces: [QueryEvidence], of whole: QueryObservations) -> QueryEvidence {
+        precondition(searchesMomentByMoment, "pieces are joined only for sources that vote moment by moment")
+        var timelines = [QueryTimeline](repeating: .empty, count: EvidenceKind.allCases.count)
+        var votes: [Vote] = []
+        votes.reserveCapacity(pieces.reduce(0) { $0 + $1.votes.count })
+        for source in sources {
+            let kind = Int(source.kind.rawValue)
+            timelines[kind] = source.timeline(for: whole)
+            var offset: Int32 = 0
+            for piece in pieces {
+                for var vote in piece.votes where vote.label.evidence == source.kind {
+                    vote.moment += offset
+                    votes.append(vote)
+                }
+                offset += Int32(piece.timelines.count > kind ? piece.timelines[kind].times.count : 0)
+            }
+        }
+        return QueryEvidence(timelines: timelines, votes: votes, notes: pieces.flatMap(\.notes))
+    }
+
     /// The matches the evidence supports: one alignment of all its votes. `queryDuration` bounds the last segment.
     public func align(_ evidence: QueryEvidence, queryDuration: Double) -> [Match] {
         let segments = TemporalAligner(options: options.alignment).align(

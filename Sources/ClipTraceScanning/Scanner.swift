@@ -89,9 +89,7 @@ public struct ClipScanner: Sendable {
     /// FFmpeg's threads were left to us: they share the cores with the files decoded at once.
     private let automaticThreads: Bool
 
-    static func decoderThreads(filesAtOnce: Int) -> Int {
-        max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, filesAtOnce))
-    }
+    static func decoderThreads(filesAtOnce: Int) -> Int { Fingerprinter.decoderThreads(filesAtOnce: filesAtOnce) }
 
     /// Clips of the catalogue whose fingerprint could not be read: they are not searched.
     public private(set) var damaged: [DamagedClip] = []
@@ -137,10 +135,8 @@ public struct ClipScanner: Sendable {
     public func scan(path: String, order: Int = 0) -> FileScanResult {
         let started = Date()
         do {
-            let result = try Fingerprinter(options: extraction).extract(path: path)
+            let (result, found, notes, fingerprinted) = try extractAndSearch(path: path)
             let observations = result.observations
-            let fingerprinted = Date()
-            let (found, notes) = try search.search(observations)
             let matches = found.compactMap { match -> ScanMatch? in
                 guard let record = records[match.clip.id] else { return nil }
                 return ScanMatch(match: match, clip: record,
@@ -150,7 +146,6 @@ public struct ClipScanner: Sendable {
             logger.debug("fingerprinted and matched", metadata: [
                 "file": "\(path)", "codec": "\(result.info.codec)",
                 "size": "\(result.info.width)x\(result.info.height)", "frames": "\(observations.frames.count)",
-                "views": "\(observations.frames.reduce(0) { $0 + $1.hashes.count })",
                 "corner_frames": "\(observations.cornerFrames.count)",
                 "decode_hash_seconds": "\(String(format: "%.2f", fingerprinted.timeIntervalSince(started)))",
                 "match_seconds": "\(String(format: "%.3f", Date().timeIntervalSince(fingerprinted)))",
@@ -161,6 +156,46 @@ public struct ClipScanner: Sendable {
             return FileScanResult(path: path, order: order, matches: [], error: Self.sentence(for: error), warnings: [],
                                   duration: 0, elapsed: Date().timeIntervalSince(started))
         }
+    }
+
+    /// Seconds of query searched at a time while it is still being decoded.
+    static let pieceSeconds = 10.0
+
+    /// Extracts `path` and searches the catalogue. When every source votes moment by moment (the direct
+    /// indexes of a small catalogue), each ten seconds are searched as soon as they are observed and then
+    /// forgotten: the search overlaps the decoding, and memory stays flat however long the recording, with
+    /// exactly the matches of one search of the whole. Otherwise the whole query is searched at the end.
+    private func extractAndSearch(
+        path: String
+    ) throws -> (extraction: Extraction, matches: [Match], notes: [String], fingerprinted: Date) {
+        let matcher = search.current.matcher
+        guard matcher.searchesMomentByMoment else {
+            let result = try Fingerprinter(options: extraction).extract(path: path)
+            let fingerprinted = Date()
+            let (found, notes) = try search.search(result.observations)
+            return (result, found, notes, fingerprinted)
+        }
+        var pieces: [QueryEvidence] = []
+        var damage: IndexDamage?
+        let result = try Fingerprinter(options: extraction).extract(path: path, pieceSeconds: Self.pieceSeconds) { piece in
+            guard damage == nil else { return }
+            do throws(IndexDamage) {
+                pieces.append(try matcher.evidence(for: piece))
+            } catch {
+                damage = error
+            }
+        }
+        let fingerprinted = Date()
+        if damage != nil {
+            // Direct indexes live in memory and cannot be damaged while searched; should one be, the whole query's
+            // search repairs what can be repaired, as for a seeded index. (Its observations were not kept.)
+            let whole = try Fingerprinter(options: extraction).extract(path: path)
+            let (found, notes) = try search.search(whole.observations)
+            return (whole, found, notes, fingerprinted)
+        }
+        let evidence = matcher.evidence(joining: pieces, of: result.observations)
+        return (result, matcher.align(evidence, queryDuration: result.observations.duration), evidence.notes,
+                fingerprinted)
     }
 
     /// What the catalogue's sources find in `query`, before alignment (a live stream's piece); a damaged index

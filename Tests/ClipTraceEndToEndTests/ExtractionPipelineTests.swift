@@ -1,18 +1,24 @@
 import ClipTraceDecoding
 import ClipTraceExtraction
+import ClipTraceMatching
 import TestSupport
 import Testing
 
-/// The extraction that decodes on its own thread, a few frames ahead, observes exactly what one thread
-/// decoding and observing in turn does: the pipeline changes when work happens, never its result.
+/// The extraction that decodes on its own thread, a few frames ahead, and observes frames on several threads
+/// in batches observes exactly what one thread decoding and observing in turn does: the pipeline changes when
+/// work happens, never its result.
 @Suite("Extraction pipeline")
 struct ExtractionPipelineTests {
-    @Test("decoding ahead on its own thread gives the same observations, frame for frame, as one thread")
-    func pipelinedEqualsSequential() throws {
+    @Test("decoding ahead and observing on 2 or 3 threads gives the same observations, frame for frame, as one thread",
+          arguments: [2, 3])
+    func pipelinedEqualsSequential(threads: Int) throws {
         for name in ["recordings/stream_with_window_copy.mp4", "recordings/stream_with_cropped_copy.mp4", "formats/vfr.mp4"] {
             let path = Repository.path("testmedia/\(name)")
-            let options = ExtractionOptions.query
+            var options = ExtractionOptions.query
+            // The decoder's thread count is also the number of threads that observe frames.
+            options.decoding.threads = threads
             let pipelined = try Fingerprinter(options: options).extract(path: path)
+            options.decoding.threads = 1
             let decoder = try VideoDecoder(path: path, options: options.decoding)
             let stream = ObservationStream(options: options)
             while let sample = try decoder.nextSample() { stream.push(sample) }
@@ -22,5 +28,51 @@ struct ExtractionPipelineTests {
             #expect(pipelined.observations.cornerFrames == stream.cornerFrames, "\(name)")
             #expect(pipelined.partFrames == stream.partFrames, "\(name)")
         }
+    }
+}
+
+/// A recording searched ten seconds at a time while it is decoded (what `scan` does against a small catalogue)
+/// gets exactly the votes and matches of one search of the whole recording.
+@Suite("Search in pieces")
+struct PiecewiseSearchTests {
+    static let references = ["life_colony", "mandelbrot_zoom", "spinning_pattern"]
+
+    static func matcher() throws -> CatalogueMatcher {
+        let clips = try references.enumerated().map { index, name in
+            let extraction = try Fingerprinter(options: .reference).extract(path: Repository.path("testmedia/references/\(name).mp4"))
+            return (IndexedClip(id: Int64(index + 1), title: name, duration: extraction.observations.duration),
+                    extraction.reference)
+        }
+        return CatalogueMatcher(clips: clips, strategy: .direct, corners: .on)
+    }
+
+    @Test("pieces of 1.5 s (or a batch of frames) joined give the whole query's votes, in the same order, and the same matches",
+          arguments: ["stream_with_cropped_copy", "stream_with_compilation", "stream_with_mirrored_copy"])
+    func piecesEqualWhole(recording: String) throws {
+        let matcher = try Self.matcher()
+        #expect(matcher.searchesMomentByMoment && matcher.searchesCorners)
+        let path = Repository.path("testmedia/recordings/\(recording).mp4")
+        let whole = try Fingerprinter(options: .query).extract(path: path)
+        var pieces: [QueryEvidence] = []
+        var frameCounts: [Int] = []
+        let lean = try Fingerprinter(options: .query).extract(path: path, pieceSeconds: 1.5) { piece in
+            frameCounts.append(piece.frames.count)
+            do { pieces.append(try matcher.evidence(for: piece)) } catch { Issue.record(error) }
+        }
+        #expect(pieces.count >= 3, "the recording came in several pieces")
+        #expect(frameCounts.reduce(0, +) == whole.observations.frames.count)
+        // What was kept: times, qualities, content shares and upright hashes; no other view, no corners.
+        #expect(lean.observations.frames.map(\.time) == whole.observations.frames.map(\.time))
+        #expect(lean.observations.frames.map(\.hash) == whole.observations.frames.map(\.hash))
+        #expect(lean.observations.frames.allSatisfy { $0.hashes.count == 1 })
+        #expect(lean.observations.cornerFrames.allSatisfy { $0.corners.isEmpty })
+
+        let joined = matcher.evidence(joining: pieces, of: lean.observations)
+        let direct = try matcher.evidence(for: whole.observations)
+        #expect(joined.timelines == direct.timelines)
+        #expect(joined.votes == direct.votes)
+        let matches = matcher.align(joined, queryDuration: lean.observations.duration)
+        #expect(!matches.isEmpty)
+        #expect(matches == matcher.align(direct, queryDuration: whole.observations.duration))
     }
 }
