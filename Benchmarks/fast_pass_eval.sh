@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
-# Speed and accuracy of `scan --fast` (keyframes only) on the evaluation kit's public split, as a livestream
-# recorder would have encoded it: the 40 queries re-encoded with a keyframe every second (the split's own files
-# carry one every 8-10 s, which no keyframe-only pass can serve). Scores dense and fast scans of the same files
-# with the kit's score.py.
+# Speed and accuracy of `scan --fast` (two passes: keyframes, then a full decode around what they found) on
+# the evaluation kit's public split (SPLIT=dev for the dev split), as a livestream recorder would have encoded
+# it: the queries re-encoded with a keyframe every KEYINT seconds (default 2; the split's own files carry one
+# every 8-10 s). Scores the default and the fast scans of the same files with the kit's score.py.
 #
-#   Benchmarks/fast_pass_eval.sh [CORPUS_DIR]     (default /tmp/cliptrace-eval; run ../shared/eval/run.sh first)
+#   [SPLIT=public|dev] [KEYINT=2] Benchmarks/fast_pass_eval.sh [CORPUS_DIR]
+#   (default CORPUS_DIR /tmp/cliptrace-eval; run ../shared/eval/run.sh, with the same SPLIT, first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=${1:-/tmp/cliptrace-eval}
 kit=../shared/eval
-[ -f "$corpus/run/catalogue.sqlite" ] || { echo "run $kit/run.sh first (it builds the corpus and catalogue)" >&2; exit 1; }
+split=${SPLIT:-public}
+keyint=${KEYINT:-2}
+run="$corpus/run"; [ "$split" = dev ] && run="$corpus/run-dev"
+[ -f "$run/catalogue.sqlite" ] || { echo "run SPLIT=$split $kit/run.sh first (it builds the corpus and catalogue)" >&2; exit 1; }
 swift build -c release --product cliptrace >/dev/null
 bin="$(swift build -c release --show-bin-path)/cliptrace"
-work="$corpus/fast-pass"
+work="$corpus/fast-pass-$split-$keyint"
 mkdir -p "$work/queries"
-for query in "$corpus"/public/queries/*.mp4; do
+for query in "$corpus/$split"/queries/*.mp4; do
   out="$work/queries/$(basename "$query")"
   [ -s "$out" ] || ffmpeg -nostdin -v error -y -i "$query" -c:v libx264 -preset veryfast -crf 20 \
-    -force_key_frames "expr:gte(t,n_forced*1)" -c:a copy "$out"
+    -force_key_frames "expr:gte(t,n_forced*$keyint)" -c:a copy "$out"
 done
 for mode in dense fast; do
   flag=""; [ "$mode" = fast ] && flag="--fast"
   start=$(date +%s.%N)
-  "$bin" scan -q $flag --catalogue "$corpus/run/catalogue.sqlite" "$work"/queries/*.mp4 > "$work/$mode.jsonl"
+  "$bin" scan -q $flag --catalogue "$run/catalogue.sqlite" "$work"/queries/*.mp4 > "$work/$mode.jsonl"
   seconds=$(echo "$(date +%s.%N) - $start" | bc)
   python3 - "$work/$mode.jsonl" "$work/$mode.predictions.jsonl" <<'PY'
 import json, sys
@@ -35,6 +39,6 @@ with open(sys.argv[1]) as source, open(sys.argv[2], "w") as out:
                                   "ref_start": record["reference_start"], "ref_end": record["reference_end"],
                                   "score": record["score"]}) + "\n")
 PY
-  echo "== scan $flag: $(printf '%.1f' "$seconds") s for 40 queries (keyframe every 1 s)"
-  python3 "$kit/score.py" --gt "$corpus/public" --results "$work/$mode.predictions.jsonl" | grep -E "^ *(video level|segment level|negatives|localisation)|F1|AP" | head -6
+  echo "== scan $flag: $(printf '%.1f' "$seconds") s for the $split split (a keyframe every $keyint s)"
+  python3 "$kit/score.py" --gt "$corpus/$split" --results "$work/$mode.predictions.jsonl" | grep -E "^ *(video level|segment level|negatives|localisation)|F1|AP" | head -6
 done

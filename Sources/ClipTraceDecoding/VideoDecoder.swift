@@ -50,6 +50,8 @@ public struct DecodingOptions: Hashable, Sendable {
     public var keyFramesOnly: Bool
     /// Give up on a file after this many seconds (nil: no limit). FFmpeg's reads are interrupted too.
     public var timeLimit: Double?
+    /// Decode only around these stretches of the timeline (see ``VideoDecoder/decodeOnly(_:)``); nil: all.
+    public var stretches: [ClosedRange<Double>]? = nil
 
     public init(
         samplesPerSecond: Double = 4, maxAnalysisSide: Int = 512, threads: Int = 0,
@@ -128,6 +130,10 @@ public final class VideoDecoder {
     private var nextSampleTime = 0.0
     var sentFlush = false
     var finished = false
+    /// Stretches of the timeline still to decode (``decodeOnly(_:)``), the current one first; nil decodes all.
+    private var stretches: [ClosedRange<Double>]? = nil
+    /// The decoder is being drained at the end of a stretch, before the jump to the next one.
+    private var drainingStretch = false
     private var consecutiveErrors = 0
 
     /// The recorder keeping this source's packets as segment files, once ``startRecording(into:prefix:)`` ran.
@@ -371,6 +377,36 @@ public final class VideoDecoder {
         return nil
     }
 
+    /// Decodes only around `stretches` (seconds of the timeline, increasing, not overlapping) from here on: the
+    /// decoder jumps to the keyframe at or before each stretch, decodes a second past its end and drains, so
+    /// every frame of a stretch is decoded as a full decode would decode it. For a second pass over what a
+    /// keyframe pass found. A source that cannot seek is read on to the end instead.
+    public func decodeOnly(_ stretches: [ClosedRange<Double>]) {
+        // Without the stream's start time, times are counted from the first frame decoded: it must be the first.
+        guard originTime != nil else { return }
+        self.stretches = stretches.sorted { $0.lowerBound < $1.lowerBound }
+        if self.stretches!.isEmpty {
+            finished = true
+        } else if !jumpToStretch() {
+            self.stretches = nil
+        }
+    }
+
+    /// Seeks to the keyframe at or before the current stretch; false when the source cannot seek.
+    private func jumpToStretch() -> Bool {
+        guard let stretch = stretches?.first, timeBase > 0, !info.isStillImage else { return false }
+        let origin = originTime ?? 0
+        let target = Int64(((max(0, stretch.lowerBound) + origin) / timeBase).rounded(.down))
+        guard av_seek_frame(format.pointer, streamIndex, target, AVSEEK_FLAG_BACKWARD) >= 0 else { return false }
+        avcodec_flush_buffers(codec.pointer)
+        sentFlush = false
+        finished = false
+        drainingStretch = false
+        // Times before the stretch are not a step back in the stream.
+        lastFrameTime = nil
+        return true
+    }
+
     /// Receives the next decoded frame into `frame`: true when one arrived, false at the end of the stream
     /// (after the flush). Corrupt frames are skipped and counted; the time budget is checked on the way.
     func receiveNextFrame() throws(DecodingError) -> Bool {
@@ -389,6 +425,12 @@ public final class VideoDecoder {
                 return true
             }
             if received == FFmpegError.endOfFile {
+                if drainingStretch, var remaining = stretches {
+                    // The stretch is decoded to its end: on to the next one, or done.
+                    remaining.removeFirst()
+                    stretches = remaining
+                    if !remaining.isEmpty, jumpToStretch() { continue }
+                }
                 finished = true
                 break
             }
@@ -428,6 +470,15 @@ public final class VideoDecoder {
             }
             defer { av_packet_unref(packet.pointer) }
             guard packet.pointer.pointee.stream_index == streamIndex else { continue }
+            if let stretch = stretches?.first, packet.pointer.pointee.pts != cffmpeg_nopts_value(), timeBase > 0,
+               Double(packet.pointer.pointee.pts) * timeBase - (originTime ?? 0) > stretch.upperBound + 1
+            {
+                // A second past the stretch (frames come out of decode order by less): drain what the decoder holds.
+                avcodec_send_packet(codec.pointer, nil)
+                sentFlush = true
+                drainingStretch = true
+                return
+            }
             if let recorder {
                 let stamp = packet.pointer.pointee.pts != cffmpeg_nopts_value() ? packet.pointer.pointee.pts : packet.pointer.pointee.dts
                 let time = stamp != cffmpeg_nopts_value() && timeBase > 0

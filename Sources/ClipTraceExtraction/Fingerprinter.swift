@@ -180,6 +180,7 @@ public struct Fingerprinter: Sendable {
         var decoding = options.decoding
         if decoding.threads == 0 { decoding.threads = Self.decoderThreads(filesAtOnce: 1) }
         let decoder = try VideoDecoder(path: path, options: decoding)
+        if let stretches = decoding.stretches { decoder.decodeOnly(stretches) }
         // Frames are observed on as many threads as the decoder was given, up to one per core.
         let stream = ObservationStream(
             options: options, observerThreads: min(decoding.threads, ProcessInfo.processInfo.activeProcessorCount))

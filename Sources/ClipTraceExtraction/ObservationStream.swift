@@ -34,6 +34,7 @@ public final class ObservationStream {
     // running means, so it also gets the windows seen at its own time.
     private var windowHistory: [(time: Double, windows: [PixelRegion])] = []
     private var framesSinceWindowSearch = Int.max
+    private let windowSearchEvery: Int
     // The content rectangle most recently settled: windows are looked for inside it.
     private var latestContent: PixelRegion? = nil
 
@@ -57,7 +58,9 @@ public final class ObservationStream {
         tracker = ContentRectangleTracker(
             radius: options.detectContentRectangle ? max(1, Int(2 * options.decoding.samplesPerSecond)) : 0)
         orientations = [.original] + options.probeOrientations.filter { $0 != .original }
-        windowDetector = WindowDetector(samplesPerSecond: options.decoding.samplesPerSecond)
+        // Keyframes (`--fast`) come a second or two apart: the detector's memory and its searches go by them.
+        windowDetector = WindowDetector(samplesPerSecond: options.decoding.keyFramesOnly ? 0.5 : options.decoding.samplesPerSecond)
+        windowSearchEvery = options.decoding.keyFramesOnly ? 1 : 4
         if observerThreads > 1 {
             let options = self.options, orientations = self.orientations
             let cornersEvery = self.cornersEvery, partsEvery = self.partsEvery
@@ -84,7 +87,7 @@ public final class ObservationStream {
             // The detector runs ahead of hashing by the tracker's delay, so a window is known when hashed.
             windowDetector.push(sample.image)
             framesSinceWindowSearch = framesSinceWindowSearch == Int.max ? Int.max : framesSinceWindowSearch + 1
-            if framesSinceWindowSearch >= 4 {
+            if framesSinceWindowSearch >= windowSearchEvery {
                 windows = windowDetector.windows(within: options.detectContentRectangle ? latestContent : nil)
                 windowHistory.append((sample.time, windows))
                 // Only searches since the oldest frame still waiting to be hashed matter.

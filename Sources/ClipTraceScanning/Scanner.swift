@@ -135,7 +135,9 @@ public struct ClipScanner: Sendable {
     public func scan(path: String, order: Int = 0) -> FileScanResult {
         let started = Date()
         do {
-            let (result, found, notes, fingerprinted) = try extractAndSearch(path: path)
+            let searched = try extractAndSearch(path: path)
+            let (result, found, notes, fingerprinted) = (searched.extraction, searched.matches, searched.notes,
+                                                         searched.fingerprinted)
             let observations = result.observations
             let matches = found.compactMap { match -> ScanMatch? in
                 guard let record = records[match.clip.id] else { return nil }
@@ -161,41 +163,107 @@ public struct ClipScanner: Sendable {
     /// Seconds of query searched at a time while it is still being decoded.
     static let pieceSeconds = 10.0
 
-    /// Extracts `path` and searches the catalogue. When every source votes moment by moment (the direct
-    /// indexes of a small catalogue), each ten seconds are searched as soon as they are observed and then
-    /// forgotten: the search overlaps the decoding, and memory stays flat however long the recording, with
-    /// exactly the matches of one search of the whole. Otherwise the whole query is searched at the end.
-    private func extractAndSearch(
-        path: String
-    ) throws -> (extraction: Extraction, matches: [Match], notes: [String], fingerprinted: Date) {
-        let matcher = search.current.matcher
-        guard matcher.searchesMomentByMoment else {
-            let result = try Fingerprinter(options: extraction).extract(path: path)
-            let fingerprinted = Date()
-            let (found, notes) = try search.search(result.observations)
-            return (result, found, notes, fingerprinted)
-        }
-        var pieces: [QueryEvidence] = []
-        var damage: IndexDamage?
-        let result = try Fingerprinter(options: extraction).extract(path: path, pieceSeconds: Self.pieceSeconds) { piece in
-            guard damage == nil else { return }
-            do throws(IndexDamage) {
-                pieces.append(try matcher.evidence(for: piece))
-            } catch {
-                damage = error
+    /// What one extraction and search of a file gave.
+    private struct Searched {
+        var extraction: Extraction
+        var matches: [Match]
+        var notes: [String]
+        /// When decoding and hashing ended (the search of the last piece, or of the whole, came after).
+        var fingerprinted: Date
+    }
+
+    /// Extracts `path` and searches the catalogue: in one pass, or with `--fast` (keyframes only) in two.
+    private func extractAndSearch(path: String) throws -> Searched {
+        guard extraction.decoding.keyFramesOnly else { return try extractAndSearch(path: path, options: extraction) }
+        return try twoPassSearch(path: path)
+    }
+
+    /// Candidates below the decision score are enough to decide where the second pass decodes: a copy seen in
+    /// one or two keyframes scores low, and a stretch decoded for nothing only costs time.
+    static let candidateScore = 0.0
+    static let candidateLineWeight: Float = 0.1
+
+    /// Keyframes everywhere, then a full decode only around what they found. The first pass decodes keyframes
+    /// (a second or two apart in a livestream recording; most of the decoding is saved) and keeps every
+    /// candidate segment, however weak; the second decodes each candidate with a keyframe interval and two
+    /// seconds around it (the content rectangle and the window search settle over two seconds) and searches
+    /// that as a full scan would. A copy no keyframe of which resembles its reference is missed.
+    private func twoPassSearch(path: String) throws -> Searched {
+        var relaxed = search.current.matcher.options.alignment
+        relaxed.minimumScore = min(relaxed.minimumScore, Self.candidateScore)
+        relaxed.minimumDuration = 0
+        relaxed.minimumLineWeight = min(relaxed.minimumLineWeight, Self.candidateLineWeight)
+        let first = try extractAndSearch(path: path, options: extraction, alignment: relaxed)
+        let keyframes = first.extraction.observations
+        let margin = keyframes.frameStep + 2
+        var stretches: [ClosedRange<Double>] = []
+        for match in first.matches.sorted(by: { $0.queryStart < $1.queryStart }) {
+            let stretch = max(0, match.queryStart - margin)...min(keyframes.duration, match.queryEnd + margin)
+            // Stretches closer than two keyframe intervals are decoded as one: a jump would decode that much again.
+            if let last = stretches.last, stretch.lowerBound <= last.upperBound + 2 * keyframes.frameStep {
+                stretches[stretches.count - 1] = last.lowerBound...max(last.upperBound, stretch.upperBound)
+            } else {
+                stretches.append(stretch)
             }
         }
-        let fingerprinted = Date()
-        if damage != nil {
-            // Direct indexes live in memory and cannot be damaged while searched; should one be, the whole query's
-            // search repairs what can be repaired, as for a seeded index. (Its observations were not kept.)
-            let whole = try Fingerprinter(options: extraction).extract(path: path)
-            let (found, notes) = try search.search(whole.observations)
-            return (whole, found, notes, fingerprinted)
+        guard !stretches.isEmpty else { return Searched(extraction: first.extraction, matches: [], notes: first.notes,
+                                                        fingerprinted: first.fingerprinted) }
+        logger.debug("keyframe pass done", metadata: [
+            "file": "\(path)", "keyframes": "\(keyframes.frames.count)", "candidates": "\(first.matches.count)",
+            "stretches": "\(stretches.count)",
+            "stretch_seconds": "\(String(format: "%.1f", stretches.reduce(0) { $0 + $1.upperBound - $1.lowerBound }))",
+            "duration": "\(String(format: "%.1f", keyframes.duration))",
+        ])
+        var dense = extraction
+        dense.decoding.keyFramesOnly = false
+        dense.decoding.stretches = stretches
+        var second = try extractAndSearch(path: path, options: dense)
+        // The first pass read the whole file: its warnings (damage, truncation) are the file's.
+        second.extraction.warnings = first.extraction.warnings
+        second.extraction.info = first.extraction.info
+        second.notes = Array(Set(first.notes + second.notes)).sorted()
+        return second
+    }
+
+    /// Extracts `path` with `options` and searches the catalogue, aligning with `alignment` (the catalogue's
+    /// own by default). When every source votes moment by moment (the direct indexes of a small catalogue),
+    /// each ten seconds are searched as soon as they are observed and then forgotten: the search overlaps the
+    /// decoding, and memory stays flat however long the recording, with exactly the matches of one search of
+    /// the whole. Otherwise the whole query is searched at the end.
+    private func extractAndSearch(path: String, options: ExtractionOptions,
+                                  alignment: ClipTraceAlignment.AlignmentOptions? = nil) throws -> Searched {
+        func aligning(_ matcher: CatalogueMatcher) -> CatalogueMatcher {
+            var matcher = matcher
+            if let alignment { matcher.options.alignment = alignment }
+            return matcher
         }
-        let evidence = matcher.evidence(joining: pieces, of: result.observations)
-        return (result, matcher.align(evidence, queryDuration: result.observations.duration), evidence.notes,
-                fingerprinted)
+        let matcher = aligning(search.current.matcher)
+        var pieces: [QueryEvidence] = []
+        var damage: IndexDamage?
+        if matcher.searchesMomentByMoment {
+            let result = try Fingerprinter(options: options).extract(path: path, pieceSeconds: Self.pieceSeconds) { piece in
+                guard damage == nil else { return }
+                do throws(IndexDamage) {
+                    pieces.append(try matcher.evidence(for: piece))
+                } catch {
+                    damage = error
+                }
+            }
+            if damage == nil {
+                let fingerprinted = Date()
+                let evidence = matcher.evidence(joining: pieces, of: result.observations)
+                return Searched(extraction: result, matches: matcher.align(evidence, queryDuration: result.observations.duration),
+                                notes: evidence.notes, fingerprinted: fingerprinted)
+            }
+            // Direct indexes live in memory and cannot be damaged while searched; should one be, the whole
+            // query's search below repairs what can be repaired, as for a seeded index.
+        }
+        let result = try Fingerprinter(options: options).extract(path: path)
+        let fingerprinted = Date()
+        let evidence = try search.evidence(for: result.observations)
+        // After a repair the search in use is another one: align with its clips.
+        let found = aligning(search.current.matcher).align(evidence, queryDuration: result.observations.duration)
+        return Searched(extraction: result, matches: found, notes: evidence.notes, fingerprinted: fingerprinted)
     }
 
     /// What the catalogue's sources find in `query`, before alignment (a live stream's piece); a damaged index

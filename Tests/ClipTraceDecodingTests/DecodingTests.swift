@@ -45,6 +45,30 @@ struct DecodingTests {
         }
     }
 
+    @Test("decoding only around stretches gives, inside them, the samples of a full decode and nothing far outside")
+    func decodingOnlyStretches() throws {
+        let path = Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4")
+        var options = DecodingOptions(samplesPerSecond: 6)
+        options.threads = 2
+        let full = try VideoDecoder(path: path, options: options)
+        var all: [SampledFrame] = []
+        while let sample = try full.nextSample() { all.append(sample) }
+        let stretches = [1.0...2.0, 12.0...13.0]  // keyframes at 0, 4 and 11.04 s
+        let partial = try VideoDecoder(path: path, options: options)
+        partial.decodeOnly(stretches)
+        var some: [SampledFrame] = []
+        while let sample = try partial.nextSample() { some.append(sample) }
+        #expect(some.count < all.count * 2 / 3, "\(some.count) of \(all.count) samples")
+        for stretch in stretches {
+            let inside = all.filter { stretch.contains($0.time) }
+            #expect(!inside.isEmpty)
+            #expect(some.filter { stretch.contains($0.time) } == inside, "\(stretch)")
+        }
+        // Only the keyframe group before each stretch and a second after it.
+        #expect(some.allSatisfy { sample in stretches.contains { $0.lowerBound - 2 <= sample.time && sample.time <= $0.upperBound + 1.5 } })
+        for (a, b) in zip(some, some.dropFirst()) { #expect(b.time > a.time) }
+    }
+
     @Test("raw H.264 without timestamps gets synthesized ones", arguments: [false, true])
     func rawH264(skipNonReference: Bool) throws {
         let (info, frames, _) = try Self.decodeAll("testmedia/formats/raw.h264", skipNonReference: skipNonReference)
