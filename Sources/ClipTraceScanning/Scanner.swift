@@ -138,6 +138,7 @@ public struct ClipScanner: Sendable {
             let searched = try extractAndSearch(path: path)
             let (result, found, notes, fingerprinted) = (searched.extraction, searched.matches, searched.notes,
                                                          searched.fingerprinted)
+            let votes = searched.votes
             let observations = result.observations
             let matches = found.compactMap { match -> ScanMatch? in
                 guard let record = records[match.clip.id] else { return nil }
@@ -148,7 +149,7 @@ public struct ClipScanner: Sendable {
             logger.debug("fingerprinted and matched", metadata: [
                 "file": "\(path)", "codec": "\(result.info.codec)",
                 "size": "\(result.info.width)x\(result.info.height)", "frames": "\(observations.frames.count)",
-                "corner_frames": "\(observations.cornerFrames.count)",
+                "corner_frames": "\(observations.cornerFrames.count)", "votes": "\(votes)",
                 "decode_hash_seconds": "\(String(format: "%.2f", fingerprinted.timeIntervalSince(started)))",
                 "match_seconds": "\(String(format: "%.3f", Date().timeIntervalSince(fingerprinted)))",
             ])
@@ -168,6 +169,8 @@ public struct ClipScanner: Sendable {
         var extraction: Extraction
         var matches: [Match]
         var notes: [String]
+        /// Votes the sources cast (for the log).
+        var votes: Int
         /// When decoding and hashing ended (the search of the last piece, or of the whole, came after).
         var fingerprinted: Date
     }
@@ -207,7 +210,7 @@ public struct ClipScanner: Sendable {
             }
         }
         guard !stretches.isEmpty else { return Searched(extraction: first.extraction, matches: [], notes: first.notes,
-                                                        fingerprinted: first.fingerprinted) }
+                                                        votes: first.votes, fingerprinted: first.fingerprinted) }
         logger.debug("keyframe pass done", metadata: [
             "file": "\(path)", "keyframes": "\(keyframes.frames.count)", "candidates": "\(first.matches.count)",
             "stretches": "\(stretches.count)",
@@ -253,7 +256,7 @@ public struct ClipScanner: Sendable {
                 let fingerprinted = Date()
                 let evidence = matcher.evidence(joining: pieces, of: result.observations)
                 return Searched(extraction: result, matches: matcher.align(evidence, queryDuration: result.observations.duration),
-                                notes: evidence.notes, fingerprinted: fingerprinted)
+                                notes: evidence.notes, votes: evidence.votes.count, fingerprinted: fingerprinted)
             }
             // Direct indexes live in memory and cannot be damaged while searched; should one be, the whole
             // query's search below repairs what can be repaired, as for a seeded index.
@@ -263,7 +266,8 @@ public struct ClipScanner: Sendable {
         let evidence = try search.evidence(for: result.observations)
         // After a repair the search in use is another one: align with its clips.
         let found = aligning(search.current.matcher).align(evidence, queryDuration: result.observations.duration)
-        return Searched(extraction: result, matches: found, notes: evidence.notes, fingerprinted: fingerprinted)
+        return Searched(extraction: result, matches: found, notes: evidence.notes, votes: evidence.votes.count,
+                        fingerprinted: fingerprinted)
     }
 
     /// What the catalogue's sources find in `query`, before alignment (a live stream's piece); a damaged index
