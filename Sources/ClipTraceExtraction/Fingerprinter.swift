@@ -236,7 +236,8 @@ public struct Fingerprinter: Sendable {
         if let pieces { handOver(pieces.handler) }
         let frames = pieces == nil ? stream.frames : keptFrames
         let cornerFrames = pieces == nil ? stream.cornerFrames : keptCornerFrames
-        let partFrames = stream.partFrames
+        // Halves are a reference's: pieces hand none over, so none are kept either.
+        let partFrames = pieces == nil ? stream.partFrames : []
 
         var info = decoder.info
         let lastTime = frames.last?.time ?? 0

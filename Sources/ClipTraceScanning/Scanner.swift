@@ -89,8 +89,6 @@ public struct ClipScanner: Sendable {
     /// FFmpeg's threads were left to us: they share the cores with the files decoded at once.
     private let automaticThreads: Bool
 
-    static func decoderThreads(filesAtOnce: Int) -> Int { Fingerprinter.decoderThreads(filesAtOnce: filesAtOnce) }
-
     /// Clips of the catalogue whose fingerprint could not be read: they are not searched.
     public private(set) var damaged: [DamagedClip] = []
     /// The saved index searched, when the catalogue has one (nil: an index built in memory from fingerprints).
@@ -122,7 +120,7 @@ public struct ClipScanner: Sendable {
         self.jobs = max(1, jobs)
         self.extraction = extraction
         automaticThreads = extraction.decoding.threads == 0
-        if automaticThreads { self.extraction.decoding.threads = Self.decoderThreads(filesAtOnce: self.jobs) }
+        if automaticThreads { self.extraction.decoding.threads = Fingerprinter.decoderThreads(filesAtOnce: self.jobs) }
         self.search = search
         let matcher = search.current.matcher
         self.matching = matcher.options
@@ -291,7 +289,7 @@ public struct ClipScanner: Sendable {
         // Fewer files than jobs: the decoders get the idle cores.
         var tuned = self
         if automaticThreads {
-            tuned.extraction.decoding.threads = Self.decoderThreads(filesAtOnce: min(jobs, entries.count))
+            tuned.extraction.decoding.threads = Fingerprinter.decoderThreads(filesAtOnce: min(jobs, entries.count))
         }
         let scanner = tuned
         var progressState = BatchProgress(done: 0, total: entries.count, failed: 0, current: nil, secondsOfVideo: 0)
