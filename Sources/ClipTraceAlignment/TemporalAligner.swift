@@ -140,15 +140,17 @@ public struct TemporalAligner: Sendable {
     /// Every segment of every clip, by query start then score. `timelines` are indexed by
     /// ``EvidenceKind/rawValue`` (missing kinds are empty); `queryDuration` bounds the last segment;
     /// `clipDurations[clip]` bounds the reference side (0: unknown).
-    public func align(_ votes: [Vote], timelines: [QueryTimeline], queryDuration: Double,
+    /// Votes handed over (`consume`) are released once sorted by clip.
+    public func align(_ votes: consuming [Vote], timelines: [QueryTimeline], queryDuration: Double,
                       clipDurations: [Double]) -> [AlignedSegment] {
         var byClip: [Int32: [Vote]] = [:]
         for vote in votes { byClip[vote.clip, default: []].append(vote) }
+        votes = []
         let context = Context(timelines: timelines, options: options, queryDuration: queryDuration)
         var segments: [AlignedSegment] = []
         for clip in byClip.keys.sorted() {
             let duration = Int(clip) < clipDurations.count ? clipDurations[Int(clip)] : 0
-            segments += context.align(byClip[clip]!, clip: clip, clipDuration: duration)
+            segments += context.align(byClip.removeValue(forKey: clip)!, clip: clip, clipDuration: duration)
         }
         return segments.filter { $0.score >= options.minimumScore && $0.queryDuration >= options.minimumDuration }
             .sorted { ($0.queryStart, -$0.score, $0.clip) < ($1.queryStart, -$1.score, $1.clip) }

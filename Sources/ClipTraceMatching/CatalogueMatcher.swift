@@ -167,32 +167,53 @@ public struct CatalogueMatcher: Sendable {
     /// frames), in order, each searched with ``evidence(for:)``. Only for a matcher that
     /// ``searchesMomentByMoment``. The timelines are the whole's own, so `whole` needs its frames' times and
     /// qualities and its corner frames' times, not their hashes or corners; votes come in the order a search
-    /// of the whole gives them (source by source, moment by moment), so the alignment is the same too.
-    public func evidence(joining pieces: [QueryEvidence], of whole: QueryObservations) -> QueryEvidence {
+    /// of the whole gives them (source by source, moment by moment), so the alignment is the same too. Each
+    /// piece's votes are released as soon as they are copied, so a long recording's votes are never held twice.
+    public func evidence(joining pieces: inout [QueryEvidence], of whole: QueryObservations) -> QueryEvidence {
         precondition(searchesMomentByMoment, "pieces are joined only for sources that vote moment by moment")
         var timelines = [QueryTimeline](repeating: .empty, count: EvidenceKind.allCases.count)
-        var votes: [Vote] = []
-        votes.reserveCapacity(pieces.reduce(0) { $0 + $1.votes.count })
+        for source in sources { timelines[Int(source.kind.rawValue)] = source.timeline(for: whole) }
+        // Where each kind's votes start in the joined list: the sources' kinds in order.
+        var counts = [Int](repeating: 0, count: EvidenceKind.allCases.count)
+        for piece in pieces { for vote in piece.votes { counts[Int(vote.label.evidence.rawValue)] += 1 } }
+        var next = [Int](repeating: 0, count: EvidenceKind.allCases.count)
+        var total = 0
         for source in sources {
-            let kind = Int(source.kind.rawValue)
-            timelines[kind] = source.timeline(for: whole)
-            var offset: Int32 = 0
-            for piece in pieces {
-                for var vote in piece.votes where vote.label.evidence == source.kind {
-                    vote.moment += offset
-                    votes.append(vote)
-                }
-                offset += Int32(piece.timelines.count > kind ? piece.timelines[kind].times.count : 0)
-            }
+            next[Int(source.kind.rawValue)] = total
+            total += counts[Int(source.kind.rawValue)]
         }
-        return QueryEvidence(timelines: timelines, votes: votes, notes: pieces.flatMap(\.notes))
+        let wanted = Set(sources.map(\.kind))
+        var offsets = [Int32](repeating: 0, count: EvidenceKind.allCases.count)
+        var notes: [String] = []
+        let votes = [Vote](unsafeUninitializedCapacity: total) { buffer, initialized in
+            for index in pieces.indices {
+                for vote in pieces[index].votes where wanted.contains(vote.label.evidence) {
+                    let kind = Int(vote.label.evidence.rawValue)
+                    var moved = vote
+                    moved.moment += offsets[kind]
+                    (buffer.baseAddress! + next[kind]).initialize(to: moved)
+                    next[kind] += 1
+                }
+                for kind in offsets.indices where kind < pieces[index].timelines.count {
+                    offsets[kind] += Int32(pieces[index].timelines[kind].times.count)
+                }
+                notes += pieces[index].notes
+                pieces[index] = QueryEvidence()
+            }
+            initialized = total
+        }
+        pieces.removeAll()
+        return QueryEvidence(timelines: timelines, votes: votes, notes: notes)
     }
 
     /// The matches the evidence supports: one alignment of all its votes. `queryDuration` bounds the last segment.
-    public func align(_ evidence: QueryEvidence, queryDuration: Double) -> [Match] {
+    /// Evidence handed over (`consume`) lets its votes go once the aligner has sorted them by clip.
+    public func align(_ evidence: consuming QueryEvidence, queryDuration: Double) -> [Match] {
+        let timelines = evidence.timelines
+        let votes = evidence.votes
+        evidence = QueryEvidence()
         let segments = TemporalAligner(options: options.alignment).align(
-            evidence.votes, timelines: evidence.timelines, queryDuration: queryDuration,
-            clipDurations: clips.map(\.duration))
+            votes, timelines: timelines, queryDuration: queryDuration, clipDurations: clips.map(\.duration))
         return segments.map { Match(clip: clips[Int($0.clip)], segment: $0) }
     }
 }

@@ -252,9 +252,12 @@ public struct ClipScanner: Sendable {
             }
             if damage == nil {
                 let fingerprinted = Date()
-                let evidence = matcher.evidence(joining: pieces, of: result.observations)
-                return Searched(extraction: result, matches: matcher.align(evidence, queryDuration: result.observations.duration),
-                                notes: evidence.notes, votes: evidence.votes.count, fingerprinted: fingerprinted)
+                // The pieces' votes, then the joined ones, are let go as soon as they are passed on: a long
+                // recording's votes are held once, not three times, at the end of its scan.
+                let evidence = matcher.evidence(joining: &pieces, of: result.observations)
+                let (notes, voteCount) = (evidence.notes, evidence.votes.count)
+                return Searched(extraction: result, matches: matcher.align(consume evidence, queryDuration: result.observations.duration),
+                                notes: notes, votes: voteCount, fingerprinted: fingerprinted)
             }
             // Direct indexes live in memory and cannot be damaged while searched; should one be, the whole
             // query's search below repairs what can be repaired, as for a seeded index.
@@ -263,9 +266,9 @@ public struct ClipScanner: Sendable {
         let fingerprinted = Date()
         let evidence = try search.evidence(for: result.observations)
         // After a repair the search in use is another one: align with its clips.
-        let found = aligning(search.current.matcher).align(evidence, queryDuration: result.observations.duration)
-        return Searched(extraction: result, matches: found, notes: evidence.notes, votes: evidence.votes.count,
-                        fingerprinted: fingerprinted)
+        let (notes, voteCount) = (evidence.notes, evidence.votes.count)
+        let found = aligning(search.current.matcher).align(consume evidence, queryDuration: result.observations.duration)
+        return Searched(extraction: result, matches: found, notes: notes, votes: voteCount, fingerprinted: fingerprinted)
     }
 
     /// What the catalogue's sources find in `query`, before alignment (a live stream's piece); a damaged index

@@ -67,7 +67,8 @@ struct PiecewiseSearchTests {
         #expect(lean.observations.frames.allSatisfy { $0.hashes.count == 1 })
         #expect(lean.observations.cornerFrames.allSatisfy { $0.corners.isEmpty })
 
-        let joined = matcher.evidence(joining: pieces, of: lean.observations)
+        let joined = matcher.evidence(joining: &pieces, of: lean.observations)
+        #expect(pieces.isEmpty, "the pieces were let go as they were joined")
         let direct = try matcher.evidence(for: whole.observations)
         #expect(joined.timelines == direct.timelines)
         #expect(joined.votes == direct.votes)
