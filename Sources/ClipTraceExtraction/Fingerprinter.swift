@@ -216,7 +216,11 @@ public struct Fingerprinter: Sendable {
             keptFrames += frames.map {
                 .init(time: $0.time, quality: $0.quality, hashes: [$0.hashes[0]], contentShare: $0.contentShare)
             }
-            keptCornerFrames += cornerFrames.map { .init(time: $0.time, view: $0.view, zoom: $0.zoom, corners: []) }
+            // Of corner frames only their moments are needed (the corner timeline): one per time, not one per
+            // region, zoom and mirror (a tenth as many).
+            for frame in cornerFrames where keptCornerFrames.last.map({ abs($0.time - frame.time) >= 1e-6 }) ?? true {
+                keptCornerFrames.append(.init(time: frame.time, view: frame.view, zoom: frame.zoom, corners: []))
+            }
         }
         var lastReport = -1.0
         while let sample = try samples.take() {

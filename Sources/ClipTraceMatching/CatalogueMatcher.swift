@@ -149,6 +149,8 @@ public struct CatalogueMatcher: Sendable {
         DispatchQueue.concurrentPerform(iterations: sources.count) { index in
             results.set(index, Result { () throws(IndexDamage) in try sources[index].collect(for: query) })
         }
+        // Exactly as many as found: a long recording keeps every piece's votes until the end.
+        votes.reserveCapacity(sources.indices.reduce(0) { $0 + ((try? results.get($1).get())?.votes.count ?? 0) })
         for (index, source) in sources.enumerated() {
             timelines[Int(source.kind.rawValue)] = source.timeline(for: query)
             let collected = try results.get(index).get()
