@@ -69,6 +69,7 @@ public final class LocalFeatureExtractor {
     private var image: [Float] = []
     private var integral: [Double] = []
     private var response: [Float] = []
+    private var harrisScratch: [Int: (xx: [Float], yy: [Float], xy: [Float], temp: [Float])] = [:]
     /// Corners of the last call, in pixels of its square, for ``mirroredFeatures()``.
     private var corners: [(x: Int, y: Int)] = []
     private var cornerSide = 0
@@ -195,12 +196,19 @@ public final class LocalFeatureExtractor {
 
     /// Harris corner response det(M) - 0.04 trace(M)^2 of the gradient products summed over 5 × 5.
     private func harrisResponse(side n: Int) {
-        var xx = [Float](repeating: 0, count: n * n), yy = xx, xy = xx
+        // Scratch kept between calls (a corner frame is described several times a second); what the loops below
+        // do not write each time stays as zeroed once per size.
+        // One set per side: a query is described at several zooms in turn.
+        let zeros = harrisScratch[n] == nil ? [Float](repeating: 0, count: n * n) : []
+        var (xx, yy, xy, temp) = harrisScratch.removeValue(forKey: n) ?? (zeros, zeros, zeros, zeros)
+        defer { harrisScratch[n] = (xx, yy, xy, temp) }
         image.withUnsafeBufferPointer { image in
             xx.withUnsafeMutableBufferPointer { xx in
                 yy.withUnsafeMutableBufferPointer { yy in
                     xy.withUnsafeMutableBufferPointer { xy in
                         for y in 1..<(n - 1) {
+                            // The box sums below write the first and last columns: start them from zero again.
+                            for x in [0, n - 1] { (xx[y * n + x], yy[y * n + x], xy[y * n + x]) = (0, 0, 0) }
                             for x in 1..<(n - 1) {
                                 let i = y * n + x
                                 let gx = (image[i + 1] - image[i - 1]) * 0.5, gy = (image[i + n] - image[i - n]) * 0.5
@@ -213,7 +221,6 @@ public final class LocalFeatureExtractor {
                 }
             }
         }
-        var temp = [Float](repeating: 0, count: n * n)
         func boxSum(_ values: inout [Float]) {
             values.withUnsafeMutableBufferPointer { values in
                 temp.withUnsafeMutableBufferPointer { temp in
@@ -260,24 +267,62 @@ public final class LocalFeatureExtractor {
         }
     }
 
+    /// The pattern as offsets into the integral image of a square of side `n` (upright and mirrored): the
+    /// upper-left corner of each point's 5 × 5 box, relative to the corner's own, so that describing a corner
+    /// is 256 pairs of four loads. Made once per side (the square's side changes only with the zoom).
+    private var patternOffsets: (side: Int, upright: [Int32], mirrored: [Int32]) = (0, [], [])
+
+    private func offsets(side n: Int, mirrored: Bool) -> [Int32] {
+        if patternOffsets.side != n {
+            let stride = n + 1
+            func offsets(_ flip: Int) -> [Int32] {
+                var out: [Int32] = []
+                out.reserveCapacity(2 * Self.pattern.count)
+                for (dx1, dy1, dx2, dy2) in Self.pattern {
+                    let first: Int = (dy1 - 2) * stride + flip * dx1 - 2
+                    let second: Int = (dy2 - 2) * stride + flip * dx2 - 2
+                    out.append(Int32(first))
+                    out.append(Int32(second))
+                }
+                return out
+            }
+            patternOffsets = (n, offsets(1), offsets(-1))
+        }
+        return mirrored ? patternOffsets.mirrored : patternOffsets.upright
+    }
+
     /// BRIEF: each bit compares the 5 × 5 means at two points of the fixed pattern (smoothing first, as the
     /// descriptor's authors recommend, so single-pixel noise and compression do not flip bits).
     private func describe(x: Int, y: Int, side n: Int, mirrored: Bool = false) -> PDQHash {
-        // In the mirror image a pattern offset dx lands where -dx lands in this one.
-        let flip = mirrored ? -1 : 1
+        // In the mirror image a pattern offset dx lands where -dx lands in this one (see `offsets`).
         let stride = n + 1
-        var descriptor = PDQHash.zero
+        let pattern = offsets(side: n, mirrored: mirrored)
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         integral.withUnsafeBufferPointer { integral in
-            func boxSum(_ cx: Int, _ cy: Int) -> Double {
-                let x0 = cx - 2, y0 = cy - 2, x1 = cx + 3, y1 = cy + 3
-                return integral[y1 * stride + x1] - integral[y0 * stride + x1] - integral[y1 * stride + x0]
-                    + integral[y0 * stride + x0]
-            }
-            for (bit, pair) in Self.pattern.enumerated()
-            where boxSum(x + flip * pair.0, y + pair.1) < boxSum(x + flip * pair.2, y + pair.3) {
-                descriptor.setBit(bit)
+            pattern.withUnsafeBufferPointer { pattern in
+                let centre = integral.baseAddress! + y * stride + x
+                let down = 5 * stride, across = 5
+                // The sum over a box from its upper-left corner in the integral image, in the same order of
+                // operations as ever: the descriptors are bit for bit those of a box sum written out.
+                @inline(__always) func boxSum(_ corner: UnsafePointer<Double>) -> Double {
+                    corner[down + across] - corner[across] - corner[down] + corner[0]
+                }
+                for word in 0..<4 {
+                    var bits: UInt64 = 0
+                    for bit in 0..<64 {
+                        let index = 2 * (word * 64 + bit)
+                        let first = boxSum(centre + Int(pattern[index])), second = boxSum(centre + Int(pattern[index + 1]))
+                        if first < second { bits |= UInt64(1) << UInt64(bit) }
+                    }
+                    switch word {
+                    case 0: words.0 = bits
+                    case 1: words.1 = bits
+                    case 2: words.2 = bits
+                    default: words.3 = bits
+                    }
+                }
             }
         }
-        return descriptor
+        return PDQHash(w0: words.0, w1: words.1, w2: words.2, w3: words.3)
     }
 }
