@@ -416,34 +416,11 @@ package struct WindowDetector {
         return (columns, rows)
     }
 
-    /// The element a full sort would put at `k`, found by quickselect in linear time. The maps hold about
-    /// 150,000 values and many equal ones (zeros where nothing moves), hence the three-way partition; three
-    /// full sorts per search were most of the detector's time.
+    /// The element a full sort would put at `k`. The maps hold about 150,000 values and many equal ones
+    /// (zeros where nothing moves); three full sorts per search were most of the detector's time.
     package static func kthSmallest(_ input: [Float], _ k: Int) -> Float {
-        precondition(k >= 0 && k < input.count)
         var values = input
-        return values.withUnsafeMutableBufferPointer { values in
-            var low = 0, high = values.count - 1
-            while low < high {
-                let a = values[low], b = values[(low + high) / 2], c = values[high]
-                let pivot = max(min(a, b), min(max(a, b), c))  // median of three
-                var below = low, index = low, above = high
-                while index <= above {
-                    if values[index] < pivot {
-                        values.swapAt(below, index)
-                        below += 1
-                        index += 1
-                    } else if values[index] > pivot {
-                        values.swapAt(index, above)
-                        above -= 1
-                    } else {
-                        index += 1
-                    }
-                }
-                if k < below { high = below - 1 } else if k > above { low = above + 1 } else { return pivot }
-            }
-            return values[low]
-        }
+        return values.withUnsafeMutableBufferPointer { OrderStatistics.select(k, in: $0) }
     }
 
     private func toSource(_ region: PixelRegion, inset: Int) -> PixelRegion {

@@ -361,39 +361,13 @@ public final class PDQHasher {
             variantBuffer.withUnsafeBufferPointer { values in
                 _ = scratch.initialize(from: values)
             }
-            return Self.select(127, in: scratch)
+            return OrderStatistics.select(127, in: scratch)
         }
         var hash = PDQHash.zero
         variantBuffer.withUnsafeBufferPointer { values in
             for k in 0..<256 where values[k] > median { hash.setBit(k) }
         }
         return hash
-    }
-
-    /// The value a sort would put at `k` (Hoare's selection, three-way partitions around the middle element:
-    /// the coefficients are distinct but for ties of zero). Reorders `values`.
-    static func select(_ k: Int, in values: UnsafeMutableBufferPointer<Float>) -> Float {
-        var low = 0, high = values.count - 1
-        while low < high {
-            let pivot = values[(low + high) / 2]
-            var less = low, index = low, greater = high
-            // values[low..<less] < pivot, values[less..<index] == pivot, values[(greater+1)...high] > pivot.
-            while index <= greater {
-                let value = values[index]
-                if value < pivot {
-                    values.swapAt(less, index)
-                    less += 1
-                    index += 1
-                } else if value > pivot {
-                    values.swapAt(index, greater)
-                    greater -= 1
-                } else {
-                    index += 1
-                }
-            }
-            if k < less { high = less - 1 } else if k > greater { low = greater + 1 } else { return pivot }
-        }
-        return values[k]
     }
 
     /// Meta's image-domain quality metric on the 64×64 image.
