@@ -196,9 +196,8 @@ public final class LocalFeatureExtractor {
 
     /// Harris corner response det(M) - 0.04 trace(M)^2 of the gradient products summed over 5 × 5.
     private func harrisResponse(side n: Int) {
-        // Scratch kept between calls (a corner frame is described several times a second); what the loops below
-        // do not write each time stays as zeroed once per size.
-        // One set per side: a query is described at several zooms in turn.
+        // Scratch kept between calls, one set per side (a query is described at several zooms in turn); what
+        // the loops below do not write each time stays as zeroed once per side.
         let zeros = harrisScratch[n] == nil ? [Float](repeating: 0, count: n * n) : []
         var (xx, yy, xy, temp) = harrisScratch.removeValue(forKey: n) ?? (zeros, zeros, zeros, zeros)
         defer { harrisScratch[n] = (xx, yy, xy, temp) }
@@ -208,7 +207,8 @@ public final class LocalFeatureExtractor {
                     xy.withUnsafeMutableBufferPointer { xy in
                         for y in 1..<(n - 1) {
                             // The box sums below write the first and last columns: start them from zero again.
-                            for x in [0, n - 1] { (xx[y * n + x], yy[y * n + x], xy[y * n + x]) = (0, 0, 0) }
+                            let first = y * n, last = y * n + n - 1
+                            (xx[first], yy[first], xy[first], xx[last], yy[last], xy[last]) = (0, 0, 0, 0, 0, 0)
                             for x in 1..<(n - 1) {
                                 let i = y * n + x
                                 let gx = (image[i + 1] - image[i - 1]) * 0.5, gy = (image[i + n] - image[i - n]) * 0.5

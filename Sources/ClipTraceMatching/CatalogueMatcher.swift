@@ -187,22 +187,19 @@ public struct CatalogueMatcher: Sendable {
         let wanted = Set(sources.map(\.kind))
         var offsets = [Int32](repeating: 0, count: EvidenceKind.allCases.count)
         var notes: [String] = []
-        let votes = [Vote](unsafeUninitializedCapacity: total) { buffer, initialized in
-            for index in pieces.indices {
-                for vote in pieces[index].votes where wanted.contains(vote.label.evidence) {
-                    let kind = Int(vote.label.evidence.rawValue)
-                    var moved = vote
-                    moved.moment += offsets[kind]
-                    (buffer.baseAddress! + next[kind]).initialize(to: moved)
-                    next[kind] += 1
-                }
-                for kind in offsets.indices where kind < pieces[index].timelines.count {
-                    offsets[kind] += Int32(pieces[index].timelines[kind].times.count)
-                }
-                notes += pieces[index].notes
-                pieces[index] = QueryEvidence()
+        var votes = [Vote](repeating: Vote(clip: 0, moment: 0, referenceTime: 0, weight: 0, distance: 0), count: total)
+        for index in pieces.indices {
+            for var vote in pieces[index].votes where wanted.contains(vote.label.evidence) {
+                let kind = Int(vote.label.evidence.rawValue)
+                vote.moment += offsets[kind]
+                votes[next[kind]] = vote
+                next[kind] += 1
             }
-            initialized = total
+            for kind in offsets.indices where kind < pieces[index].timelines.count {
+                offsets[kind] += Int32(pieces[index].timelines[kind].times.count)
+            }
+            notes += pieces[index].notes
+            pieces[index] = QueryEvidence()
         }
         pieces.removeAll()
         return QueryEvidence(timelines: timelines, votes: votes, notes: notes)
