@@ -148,11 +148,18 @@ public final class LocalFeatureExtractor {
         }
     }
 
-    /// Area-average resampling of the region to side × side (separable; enlarging blends neighbours).
-    private func resample(pixels: UnsafeBufferPointer<UInt8>, width: Int, region: PixelRegion, side n: Int) {
-        func weights(source: Int, target: Int) -> [(start: Int, weights: [Float])] {
+    /// Area-average weights from `source` pixels to `target` ones: output `i` sums `weights[k] * pixel[start + k]`
+    /// over its taps in order (enlarging blends neighbours). Kept between calls: regions rarely change size.
+    private struct Taps {
+        var source = 0, target = 0
+        var starts: [Int] = [], firstWeight: [Int] = [], weights: [Float] = []
+
+        init() {}
+
+        init(source: Int, target: Int) {
+            (self.source, self.target) = (source, target)
             let scale = Double(source) / Double(target)
-            return (0..<target).map { i in
+            for i in 0..<target {
                 var from = Double(i) * scale, to = Double(i + 1) * scale
                 if scale < 1 {  // enlarging: a one-pixel footprint centred on the sample
                     let centre = (Double(i) + 0.5) * scale
@@ -166,28 +173,69 @@ public final class LocalFeatureExtractor {
                     w.append(Float(max(0, overlap)))
                 }
                 let total = w.reduce(0, +)
-                return (first, total > 0 ? w.map { $0 / total } : [1])
+                starts.append(first)
+                firstWeight.append(weights.count)
+                weights.append(contentsOf: total > 0 ? w.map { $0 / total } : [1])
             }
+            firstWeight.append(weights.count)
         }
-        let columns = weights(source: region.width, target: n)
-        let rows = weights(source: region.height, target: n)
-        var horizontal = [Float](repeating: 0, count: region.height * n)
-        for y in 0..<region.height {
-            let rowStart = (region.y + y) * width + region.x
-            for (x, column) in columns.enumerated() {
-                var sum: Float = 0
-                for (k, w) in column.weights.enumerated() { sum += w * Float(pixels[rowStart + column.start + k]) }
-                horizontal[y * n + x] = sum
-            }
+    }
+
+    private var columnTaps = Taps(), rowTaps = Taps()
+    private var horizontal: [Float] = []
+
+    /// Area-average resampling of the region to side × side (separable): rows first, then columns eight at a
+    /// time, each lane summing in the scalar order.
+    private func resample(pixels: UnsafeBufferPointer<UInt8>, width: Int, region: PixelRegion, side n: Int) {
+        if columnTaps.source != region.width || columnTaps.target != n {
+            columnTaps = Taps(source: region.width, target: n)
         }
+        if rowTaps.source != region.height || rowTaps.target != n {
+            rowTaps = Taps(source: region.height, target: n)
+        }
+        if horizontal.count < region.height * n { horizontal = [Float](repeating: 0, count: region.height * n) }
         if image.count != n * n { image = [Float](repeating: 0, count: n * n) }
-        image.withUnsafeMutableBufferPointer { image in
-            horizontal.withUnsafeBufferPointer { horizontal in
-                for (y, row) in rows.enumerated() {
-                    for x in 0..<n {
-                        var sum: Float = 0
-                        for (k, w) in row.weights.enumerated() { sum += w * horizontal[(row.start + k) * n + x] }
-                        image[y * n + x] = sum
+        let columns = columnTaps, rows = rowTaps
+        columns.starts.withUnsafeBufferPointer { starts in
+            columns.firstWeight.withUnsafeBufferPointer { firstWeight in
+                columns.weights.withUnsafeBufferPointer { weights in
+                    horizontal.withUnsafeMutableBufferPointer { horizontal in
+                        for y in 0..<region.height {
+                            let row = pixels.baseAddress! + (region.y + y) * width + region.x
+                            for x in 0..<n {
+                                let start = starts[x]
+                                var sum: Float = 0
+                                for k in firstWeight[x]..<firstWeight[x + 1] {
+                                    sum += weights[k] * Float(row[start + k - firstWeight[x]])
+                                }
+                                horizontal[y * n + x] = sum
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        rows.weights.withUnsafeBufferPointer { weights in
+            image.withUnsafeMutableBufferPointer { image in
+                horizontal.withUnsafeBufferPointer { horizontal in
+                    let source = horizontal.baseAddress!, target = image.baseAddress!
+                    for y in 0..<n {
+                        let start = rows.starts[y], taps = rows.firstWeight[y]..<rows.firstWeight[y + 1]
+                        var x = 0
+                        while x + 8 <= n {
+                            var sum = SIMD8<Float>(repeating: 0)
+                            for k in taps {
+                                sum += SIMD8(repeating: weights[k]) * Self.load(source + (start + k - taps.lowerBound) * n + x)
+                            }
+                            Self.store(sum, target + y * n + x)
+                            x += 8
+                        }
+                        while x < n {
+                            var sum: Float = 0
+                            for k in taps { sum += weights[k] * source[(start + k - taps.lowerBound) * n + x] }
+                            target[y * n + x] = sum
+                            x += 1
+                        }
                     }
                 }
             }
@@ -195,59 +243,115 @@ public final class LocalFeatureExtractor {
     }
 
     /// Harris corner response det(M) - 0.04 trace(M)^2 of the gradient products summed over 5 × 5.
+    ///
+    /// Eight columns at a time go through vector registers; each lane does the scalar formula's operations in
+    /// the same order, so the responses are bit for bit those of the scalar loops (kept for the last columns).
     private func harrisResponse(side n: Int) {
         // Scratch kept between calls, one set per side (a query is described at several zooms in turn); what
         // the loops below do not write each time stays as zeroed once per side.
         let zeros = harrisScratch[n] == nil ? [Float](repeating: 0, count: n * n) : []
         var (xx, yy, xy, temp) = harrisScratch.removeValue(forKey: n) ?? (zeros, zeros, zeros, zeros)
         defer { harrisScratch[n] = (xx, yy, xy, temp) }
+        if response.count != n * n { response = [Float](repeating: 0, count: n * n) }
         image.withUnsafeBufferPointer { image in
             xx.withUnsafeMutableBufferPointer { xx in
                 yy.withUnsafeMutableBufferPointer { yy in
                     xy.withUnsafeMutableBufferPointer { xy in
-                        for y in 1..<(n - 1) {
-                            // The box sums below write the first and last columns: start them from zero again.
-                            let first = y * n, last = y * n + n - 1
-                            (xx[first], yy[first], xy[first], xx[last], yy[last], xy[last]) = (0, 0, 0, 0, 0, 0)
-                            for x in 1..<(n - 1) {
-                                let i = y * n + x
-                                let gx = (image[i + 1] - image[i - 1]) * 0.5, gy = (image[i + n] - image[i - n]) * 0.5
-                                xx[i] = gx * gx
-                                yy[i] = gy * gy
-                                xy[i] = gx * gy
+                        temp.withUnsafeMutableBufferPointer { temp in
+                            response.withUnsafeMutableBufferPointer { response in
+                                Self.harris(image: image.baseAddress!, xx: xx.baseAddress!, yy: yy.baseAddress!,
+                                            xy: xy.baseAddress!, temp: temp.baseAddress!,
+                                            response: response.baseAddress!, side: n)
                             }
                         }
                     }
                 }
             }
         }
-        func boxSum(_ values: inout [Float]) {
-            values.withUnsafeMutableBufferPointer { values in
-                temp.withUnsafeMutableBufferPointer { temp in
-                    for y in 0..<n {
-                        for x in 2..<(n - 2) {
-                            let i = y * n + x
-                            temp[i] = values[i - 2] + values[i - 1] + values[i] + values[i + 1] + values[i + 2]
-                        }
-                    }
-                    for y in 2..<(n - 2) {
-                        for x in 0..<n {
-                            let i = y * n + x
-                            values[i] = temp[i - 2 * n] + temp[i - n] + temp[i] + temp[i + n] + temp[i + 2 * n]
-                        }
-                    }
+    }
+
+    @inline(__always) private static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    @inline(__always) private static func store(_ value: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD8<Float>.self)
+    }
+
+    private static func harris(
+        image: UnsafePointer<Float>, xx: UnsafeMutablePointer<Float>, yy: UnsafeMutablePointer<Float>,
+        xy: UnsafeMutablePointer<Float>, temp: UnsafeMutablePointer<Float>, response: UnsafeMutablePointer<Float>,
+        side n: Int
+    ) {
+        let half = SIMD8<Float>(repeating: 0.5)
+        for y in 1..<(n - 1) {
+            // The box sums below write the first and last columns: start them from zero again.
+            let first = y * n, last = y * n + n - 1
+            (xx[first], yy[first], xy[first], xx[last], yy[last], xy[last]) = (0, 0, 0, 0, 0, 0)
+            var x = 1
+            while x + 8 <= n - 1 {
+                let i = y * n + x
+                let gx = (load(image + i + 1) - load(image + i - 1)) * half
+                let gy = (load(image + i + n) - load(image + i - n)) * half
+                store(gx * gx, xx + i)
+                store(gy * gy, yy + i)
+                store(gx * gy, xy + i)
+                x += 8
+            }
+            while x < n - 1 {
+                let i = y * n + x
+                let gx = (image[i + 1] - image[i - 1]) * 0.5, gy = (image[i + n] - image[i - n]) * 0.5
+                xx[i] = gx * gx
+                yy[i] = gy * gy
+                xy[i] = gx * gy
+                x += 1
+            }
+        }
+        func boxSum(_ values: UnsafeMutablePointer<Float>) {
+            for y in 0..<n {
+                var x = 2
+                while x + 8 <= n - 2 {
+                    let v = values + y * n + x
+                    let sum = load(v - 2) + load(v - 1) + load(v) + load(v + 1) + load(v + 2)
+                    store(sum, temp + y * n + x)
+                    x += 8
+                }
+                while x < n - 2 {
+                    let i = y * n + x
+                    temp[i] = values[i - 2] + values[i - 1] + values[i] + values[i + 1] + values[i + 2]
+                    x += 1
+                }
+            }
+            for y in 2..<(n - 2) {
+                var x = 0
+                while x + 8 <= n {
+                    let t = temp + y * n + x
+                    let sum = load(t - 2 * n) + load(t - n) + load(t) + load(t + n) + load(t + 2 * n)
+                    store(sum, values + y * n + x)
+                    x += 8
+                }
+                while x < n {
+                    let i = y * n + x
+                    values[i] = temp[i - 2 * n] + temp[i - n] + temp[i] + temp[i + n] + temp[i + 2 * n]
+                    x += 1
                 }
             }
         }
-        boxSum(&xx)
-        boxSum(&yy)
-        boxSum(&xy)
-        if response.count != n * n { response = [Float](repeating: 0, count: n * n) }
-        response.withUnsafeMutableBufferPointer { response in
-            for i in 0..<(n * n) {
-                let trace = xx[i] + yy[i]
-                response[i] = xx[i] * yy[i] - xy[i] * xy[i] - Self.harrisK * trace * trace
-            }
+        boxSum(xx)
+        boxSum(yy)
+        boxSum(xy)
+        let k = SIMD8<Float>(repeating: harrisK)
+        var i = 0
+        while i + 8 <= n * n {
+            let a = load(xx + i), b = load(yy + i), c = load(xy + i)
+            let trace = a + b
+            store(a * b - c * c - k * trace * trace, response + i)
+            i += 8
+        }
+        while i < n * n {
+            let trace = xx[i] + yy[i]
+            response[i] = xx[i] * yy[i] - xy[i] * xy[i] - harrisK * trace * trace
+            i += 1
         }
     }
 
