@@ -102,22 +102,36 @@ public final class LocalFeatureExtractor {
         let floor = Self.responseFloor
         var peaks: [(response: Float, x: Int, y: Int)] = []
         response.withUnsafeBufferPointer { r in
-            for y in margin..<(n - margin) {
-                for x in margin..<(n - margin) {
-                    let value = r[y * n + x]
-                    guard value > floor else { continue }
-                    var isPeak = true
-                    scan: for dy in -2...2 {
-                        for dx in -2...2 where dx != 0 || dy != 0 {
-                            let other = r[(y + dy) * n + x + dx]
-                            // Ties go to the first in raster order, so a plateau yields one corner.
-                            if other > value || (other == value && (dy < 0 || (dy == 0 && dx < 0))) {
-                                isPeak = false
-                                break scan
-                            }
-                        }
+            let base = r.baseAddress!
+            func consider(_ x: Int, _ y: Int) {
+                let value = r[y * n + x]
+                guard value > floor else { return }
+                for dy in -2...2 {
+                    for dx in -2...2 where dx != 0 || dy != 0 {
+                        let other = r[(y + dy) * n + x + dx]
+                        // Ties go to the first in raster order, so a plateau yields one corner.
+                        if other > value || (other == value && (dy < 0 || (dy == 0 && dx < 0))) { return }
                     }
-                    if isPeak { peaks.append((value, x, y)) }
+                }
+                peaks.append((value, x, y))
+            }
+            let floors = SIMD8<Float>(repeating: floor)
+            for y in margin..<(n - margin) {
+                var x = margin
+                // Eight at a time, only those above the floor and their left and right neighbours go on to
+                // the full 5 × 5 test: most pixels are not even that.
+                while x + 8 <= n - margin {
+                    let centre = base + y * n + x
+                    let value = Self.load(centre)
+                    let candidates = (value .> floors) .& (value .> Self.load(centre - 1)) .& (value .>= Self.load(centre + 1))
+                    if any(candidates) {
+                        for lane in 0..<8 where candidates[lane] { consider(x + lane, y) }
+                    }
+                    x += 8
+                }
+                while x < n - margin {
+                    consider(x, y)
+                    x += 1
                 }
             }
         }
