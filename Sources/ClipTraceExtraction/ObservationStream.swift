@@ -23,8 +23,7 @@ public final class ObservationStream {
     // One thread's hashers, or a pool of threads that observe frames in batches.
     private let context: ObserverContext
     private let pool: ObserverPool?
-    private let cornersEvery: Int
-    private let partsEvery: Int
+    private let schedule: Schedule
     private var tracker: ContentRectangleTracker
     private let orientations: [Dihedral]
     private var windowDetector: WindowDetector
@@ -43,17 +42,7 @@ public final class ObservationStream {
     public init(options: ExtractionOptions, observerThreads: Int = 1) {
         self.options = options
         context = ObserverContext(cornersPerFrame: options.cornersPerFrame)
-        // Every n-th sample is described, so corner frames share their times with hashed frames; keyframes
-        // (`--fast`) are a second or more apart already, so each is described.
-        if !(options.cornersPerSecond > 0) {
-            cornersEvery = 0
-        } else if options.decoding.keyFramesOnly {
-            cornersEvery = 1
-        } else {
-            cornersEvery = Int(min(1_000, max(1, (options.decoding.samplesPerSecond / options.cornersPerSecond).rounded())))
-        }
-        partsEvery = !(options.partsPerSecond > 0) ? 0 : options.decoding.keyFramesOnly ? 1
-            : Int(min(1_000, max(1, (options.decoding.samplesPerSecond / options.partsPerSecond).rounded())))
+        schedule = Schedule(options)
         // ±2 s of neighbours settle the content rectangle.
         tracker = ContentRectangleTracker(
             radius: options.detectContentRectangle ? max(1, Int(2 * options.decoding.samplesPerSecond)) : 0)
@@ -63,10 +52,9 @@ public final class ObservationStream {
         windowSearchEvery = options.decoding.keyFramesOnly ? 1 : 4
         if observerThreads > 1 {
             let options = self.options, orientations = self.orientations
-            let cornersEvery = self.cornersEvery, partsEvery = self.partsEvery
+            let schedule = self.schedule
             pool = ObserverPool(threads: observerThreads, cornersPerFrame: options.cornersPerFrame) { job, context in
-                Self.observe(job, options: options, orientations: orientations, cornersEvery: cornersEvery,
-                             partsEvery: partsEvery, context: context)
+                Self.observe(job, options: options, orientations: orientations, schedule: schedule, context: context)
             }
         } else {
             pool = nil
@@ -154,8 +142,8 @@ public final class ObservationStream {
             pool.submit(job)
             for observation in pool.completed() { append(observation) }
         } else {
-            append(Self.observe(job, options: options, orientations: orientations, cornersEvery: cornersEvery,
-                                partsEvery: partsEvery, context: context))
+            append(Self.observe(job, options: options, orientations: orientations, schedule: schedule,
+                                context: context))
         }
     }
 
@@ -163,6 +151,34 @@ public final class ObservationStream {
         frames.append(observation.frame)
         cornerFrames.append(contentsOf: observation.cornerFrames)
         if let part = observation.partFrame { partFrames.append(part) }
+    }
+
+    /// Which samples get halves and corners: every n-th (0: none), so that they share their times with hashed
+    /// frames. Keyframes (`--fast`) are a second or more apart already, so each gets them.
+    struct Schedule: Sendable {
+        var partsEvery = 0
+        /// Every variant of the corners: each zoom, mirrored or not.
+        var cornersEvery = 0
+        /// The upright corners at zoom 1 alone, in between.
+        var uprightCornersEvery = 0
+
+        init(_ options: ExtractionOptions) {
+            func every(_ perSecond: Double) -> Int {
+                guard perSecond > 0 else { return 0 }
+                if options.decoding.keyFramesOnly { return 1 }
+                return Int(min(1_000, max(1, (options.decoding.samplesPerSecond / perSecond).rounded())))
+            }
+            partsEvery = every(options.partsPerSecond)
+            cornersEvery = every(options.cornersPerSecond)
+            uprightCornersEvery = cornersEvery == 0 ? 0 : every(max(options.cornersPerSecond, options.uprightCornersPerSecond))
+        }
+
+        /// The corner zooms and whether mirrored corners are taken at sample `index`.
+        func corners(at index: Int, zooms: [Double]) -> (zooms: [Double], mirrored: Bool)? {
+            if cornersEvery > 0, index % cornersEvery == 0 { return (zooms, true) }
+            if uprightCornersEvery > 0, index % uprightCornersEvery == 0, zooms.contains(1) { return ([1], false) }
+            return nil
+        }
     }
 
     /// The hashers one thread needs: they keep scratch buffers, so each thread has its own.
@@ -173,7 +189,7 @@ public final class ObservationStream {
     }
 
     private static func observe(
-        _ job: Job, options: ExtractionOptions, orientations: [Dihedral], cornersEvery: Int, partsEvery: Int,
+        _ job: Job, options: ExtractionOptions, orientations: [Dihedral], schedule: Schedule,
         context: ObserverContext
     ) -> FrameObservation {
         let frame = job.frame, area = job.area, frameWindows = job.windows, index = job.index
@@ -205,7 +221,7 @@ public final class ObservationStream {
                     hashes.append(.init(view: View(orientation: orientation, region: .window), hash: inside.hashes[index]))
                 }
             }
-            if partsEvery > 0, index % partsEvery == 0 {
+            if schedule.partsEvery > 0, index % schedule.partsEvery == 0 {
                 // Halves of the content, upright and mirrored (a mirrored copy's left half shows its
                 // original's right half), and of each window, upright. Each rescue a view stacks (a window,
                 // a mirror, a half) multiplies the chances of a chance match: no view stacks all three.
@@ -228,16 +244,16 @@ public final class ObservationStream {
                     }
                 }
             }
-            if cornersEvery > 0, index % cornersEvery == 0 {
+            if let (zooms, mirrored) = schedule.corners(at: index, zooms: options.cornerZooms) {
                 let regions = [(area, ViewRegion.content)] + frameWindows.map { ($0, ViewRegion.window) }
                 for (described, kind) in regions {
-                    for zoom in options.cornerZooms {
+                    for zoom in zooms {
                         let corners = cornerExtractor.features(pixels: pixels, width: image.width,
                                                                height: image.height, region: described, zoom: zoom)
                         guard !corners.isEmpty else { continue }
                         cornerFrames.append(.init(time: frame.time, view: View(region: kind), zoom: zoom,
                                                   corners: corners))
-                        if options.mirroredCorners {
+                        if mirrored, options.mirroredCorners {
                             cornerFrames.append(.init(time: frame.time, view: View(orientation: .mirror, region: kind),
                                                       zoom: zoom, corners: cornerExtractor.mirroredFeatures()))
                         }

@@ -77,3 +77,28 @@ struct PiecewiseSearchTests {
         #expect(matches == matcher.align(direct, queryDuration: whole.observations.duration))
     }
 }
+
+/// A query's corners: the upright content at its own size at every sample, so that a copy starting at any
+/// offset from its reference's corner frames has a corner frame within half a sample of each of them; every
+/// other variant (zoom 0.86, mirrored) at every third sample.
+@Suite("Corner schedule")
+struct CornerScheduleTests {
+    @Test("a query describes the upright content at zoom 1 at every sample and every variant at every third")
+    func uprightAtEverySample() throws {
+        let path = Repository.path("testmedia/recordings/stream_with_cropped_copy.mp4")
+        let observations = try Fingerprinter(options: .query).extract(path: path).observations
+        let sampled = observations.frames.map(\.time)
+        let content = observations.cornerFrames.filter { $0.view.region == .content }
+        let upright = content.filter { $0.view == .upright && $0.zoom == 1 }.map(\.time)
+        let mirrored = content.filter { $0.view.orientation == .mirror && $0.zoom == 1 }.map(\.time)
+        let zoomed = content.filter { $0.view == .upright && $0.zoom < 1 }.map(\.time)
+        #expect(sampled.count > 60)
+        // A frame without corners (a fade to black) has no corner frame: nearly every sample has one.
+        #expect(upright.count * 10 >= sampled.count * 9, "\(upright.count) of \(sampled.count) samples described")
+        #expect(Set(upright).isSubset(of: Set(sampled)))
+        #expect(mirrored.count * 3 <= sampled.count + 3 && mirrored.count * 10 >= sampled.count * 3)
+        #expect(zoomed.count * 3 <= sampled.count + 3)
+        let everyThird = Set(sampled.enumerated().filter { $0.offset % 3 == 0 }.map(\.element))
+        #expect(Set(mirrored).isSubset(of: everyThird) && Set(zoomed).isSubset(of: everyThird))
+    }
+}
