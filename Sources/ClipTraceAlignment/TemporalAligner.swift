@@ -270,12 +270,14 @@ public struct TemporalAligner: Sendable {
         }
 
         /// Slides the line in small steps and keeps the offset where the most evidence lies within half a
-        /// sample of it. On slowly changing content the single closest frame per moment wanders; the support
-        /// of a narrow band does not.
+        /// moment's spacing of it (the coarser of the query's and the reference's sampling: corners described
+        /// six times a second answer with reference frames a second apart, a staircase that a band of a twelfth
+        /// of a second would let any slope cross). On slowly changing content the single closest frame per
+        /// moment wanders; the support of a narrow band does not.
         func refineOffset(_ votes: [Vote], speed: Double, around offset: Double, span: Double,
                           relative: [Double]) -> (offset: Double, support: Double) {
             var bands = [Double](repeating: 0, count: EvidenceKind.allCases.count)
-            for kind in EvidenceKind.allCases { bands[Int(kind.rawValue)] = max(0.05, step(kind) / 2) }
+            for kind in EvidenceKind.allCases { bands[Int(kind.rawValue)] = max(0.05, spacing(kind) / 2) }
             var best = offset, bestSupport = -1.0
             var ties: [Double] = []
             var trial = offset - span

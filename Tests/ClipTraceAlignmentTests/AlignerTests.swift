@@ -66,6 +66,28 @@ struct AlignerTests {
         #expect(abs(segment.referenceStart - 4) <= 0.3 && abs(segment.referenceEnd - (4 + 16 * speed)) <= 0.3)
     }
 
+    @Test("corners at every sample against reference corners once a second keep speed 1",
+          arguments: [0.0, 0.25, 0.4])
+    func quantisedReference(phase: Double) throws {
+        // The query describes 6 moments a second, the reference has a corner frame each second: each moment
+        // votes for the reference frame nearest to where it belongs, so the votes form a staircase. Any slope
+        // from 0.8 to 1.25 passes within a twelfth of a second of one vote per step; only a band as wide as a
+        // step of the staircase sees that speed 1 explains every vote.
+        let times = stride(from: 0.0, to: 12, by: 1.0 / 6).map { $0 }
+        let timelines = [QueryTimeline(times: times, fallbackStep: 1.0 / 6),
+                         QueryTimeline(times: times, fallbackStep: 1.0 / 6, referenceStep: 1)]
+        var votes: [Vote] = []
+        for (moment, time) in times.enumerated() where time >= 2 && time < 9 {
+            let nearest = (time + 1 + phase).rounded()
+            votes.append(Vote(clip: 0, moment: Int32(moment), referenceTime: nearest, weight: 0.8, distance: 30,
+                              label: VoteLabel(view: .upright, evidence: .corners)))
+        }
+        let segment = try #require(TemporalAligner().align(votes, timelines: timelines, queryDuration: 12,
+                                                           clipDurations: Self.durations).max { $0.score < $1.score })
+        #expect(abs(segment.speed - 1) < 0.03, "\(segment)")
+        #expect(abs(segment.referenceStart - segment.queryStart - (1 + phase)) <= 0.5, "\(segment)")
+    }
+
     @Test("random votes make no confident segment")
     func noise() {
         let timelines = Self.timelines(seconds: 60)
