@@ -418,7 +418,32 @@ package struct WindowDetector {
 
     /// The element a full sort would put at `k`. The maps hold about 150,000 values and many equal ones
     /// (zeros where nothing moves); three full sorts per search were most of the detector's time.
+    ///
+    /// The maps are non-negative, and non-negative floats order as their bit patterns: one pass counts them by
+    /// their top 13 bits, a second gathers the few in the bin that holds the k-th, and only those are selected
+    /// among (the same value as a selection among all; anything else, such as a NaN, takes the full selection).
     package static func kthSmallest(_ input: [Float], _ k: Int) -> Float {
+        precondition(k >= 0 && k < input.count)
+        let binShift: UInt32 = 19
+        let binned: Float? = input.withUnsafeBufferPointer { values in
+            var counts = [Int](repeating: 0, count: 1 << (32 - Int(binShift)))
+            for value in values {
+                // A set sign bit (negatives, -0) or an all-ones exponent (infinities, NaN) is beyond the bins.
+                let bits = value.bitPattern
+                guard bits < 0x7F80_0000 else { return nil }
+                counts[Int(bits >> binShift)] += 1
+            }
+            var bin = 0, before = 0
+            while before + counts[bin] <= k {
+                before += counts[bin]
+                bin += 1
+            }
+            var inBin: [Float] = []
+            inBin.reserveCapacity(counts[bin])
+            for value in values where Int(value.bitPattern >> binShift) == bin { inBin.append(value) }
+            return inBin.withUnsafeMutableBufferPointer { OrderStatistics.select(k - before, in: $0) }
+        }
+        if let binned { return binned }
         var values = input
         return values.withUnsafeMutableBufferPointer { OrderStatistics.select(k, in: $0) }
     }
