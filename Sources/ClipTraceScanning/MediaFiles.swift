@@ -86,7 +86,7 @@ public enum MediaFiles {
                 skipped.append((folder, "this folder was already scanned through another path (a symbolic link loop, or a second link to it)"))
                 return
             }
-            guard let names = Self.names(in: folder) else {
+            guard let names = MediaFiles.names(in: folder) else {
                 entries.append(.unusable(path: folder, reason: "the folder cannot be read"))
                 return
             }
@@ -117,22 +117,22 @@ public enum MediaFiles {
                 }
             }
         }
+    }
 
-        /// A folder's entries, sorted by their bytes, names that are not UTF-8 included (escaped, see
-        /// ``PathBytes``); nil when the folder cannot be read.
-        static func names(in folder: String) -> [String]? {
-            guard let directory = PathBytes.withCString(folder, { opendir($0) }) else { return nil }
-            defer { closedir(directory) }
-            var names: [[UInt8]] = []
-            while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    Array(raw.prefix { $0 != 0 })
-                }
-                if name == [46] || name == [46, 46] { continue }
-                names.append(name)
+    /// A folder's entries, sorted by their bytes, names that are not UTF-8 included (escaped, see
+    /// ``PathBytes``); nil when the folder cannot be read.
+    public static func names(in folder: String) -> [String]? {
+        guard let directory = PathBytes.withCString(folder, { opendir($0) }) else { return nil }
+        defer { closedir(directory) }
+        var names: [[UInt8]] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                Array(raw.prefix { $0 != 0 })
             }
-            return names.sorted { $0.lexicographicallyPrecedes($1) }.map { PathBytes.string(fromBytes: $0) }
+            if name == [46] || name == [46, 46] { continue }
+            names.append(name)
         }
+        return names.sorted { $0.lexicographicallyPrecedes($1) }.map { PathBytes.string(fromBytes: $0) }
     }
 
     /// The absolute path of `path` with symbolic links resolved (as given, when it cannot be resolved).

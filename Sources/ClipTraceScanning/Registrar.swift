@@ -51,7 +51,8 @@ public struct Registrar: Sendable {
                 result.warnings.append("every frame is flat or dark (PDQ quality below \(minimumQuality)); this clip cannot be matched")
             }
             result.resembles = known.resemblances(try known.match(extracted.observations, in: catalogue))
-            let defaultTitle = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            // A title is text: bytes of the file name that are not UTF-8 become \xNN in it.
+            let defaultTitle = PathBytes.display(((path as NSString).lastPathComponent as NSString).deletingPathExtension)
             let chosenTitle = title.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
             let clip = NewClip(title: chosenTitle ?? defaultTitle, owner: owner, sourcePath: MediaFiles.absolutePath(path),
                                source: source, sha256: digest, size: size, fingerprint: fingerprint)

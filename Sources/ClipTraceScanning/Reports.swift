@@ -103,10 +103,11 @@ public struct MatchRecord: Codable, Hashable, Sendable {
 
     /// A match of a reference that is not a catalogue clip (`compare`'s).
     public init(_ m: Match, reference: String, referenceID: Int64, owner: String?, transforms: [String], query: String?) {
-        self.query = query
-        self.reference = reference
+        // Reports hold text, not bytes: a name that is not UTF-8 is shown with \xNN escapes.
+        self.query = query.map { PathBytes.display($0) }
+        self.reference = PathBytes.display(reference)
         self.referenceID = referenceID
-        self.owner = owner
+        self.owner = owner.map { PathBytes.display($0) }
         queryStart = Self.round(m.queryStart)
         queryEnd = Self.round(m.queryEnd)
         referenceStart = Self.round(m.referenceStart)
@@ -201,7 +202,7 @@ public final class ReportWriter {
             for match in result.matches {
                 let m = match.match
                 try sink(Self.csvRow([
-                    query, match.clip.title, String(match.clip.id), match.clip.owner ?? "",
+                    query, PathBytes.display(match.clip.title), String(match.clip.id), PathBytes.display(match.clip.owner ?? ""),
                     Self.format(m.queryStart), Self.format(m.queryEnd), Self.format(m.referenceStart),
                     Self.format(m.referenceEnd), String(format: "%.4f", m.score), String(m.matchedMoments),
                     match.transforms.joined(separator: " "), "",

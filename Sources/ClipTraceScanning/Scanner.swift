@@ -347,7 +347,7 @@ public struct ClipScanner: Sendable {
         switch error {
         case let error as DecodingError: message = error.message
         case let error as CatalogueError:
-            message = error.message.contains(error.path) ? error.message : "\(error.message) (\(error.path))"
+            message = error.path.isEmpty || error.message.contains(error.path) ? error.message : "\(error.message) (\(error.path))"
         case let error as ScanError: message = error.message
         case let error as IndexDamage: message = "the search index is damaged and could not be rebuilt: \(error)"
         case let error as IndexFileError: message = "the search index could not be used: \(error)"

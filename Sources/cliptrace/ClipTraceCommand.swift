@@ -48,6 +48,9 @@ struct ClipTraceCommand: AsyncParsableCommand {
 
     static func main() async {
         launched = Date()
+        // A reader that closes its end of a pipe (`| head`) makes writes fail with EPIPE, which ends the command
+        // with status 2 and a sentence, instead of killing the process with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         let arguments = (1..<Int(CommandLine.argc)).compactMap { index -> String? in
             guard let argument = CommandLine.unsafeArgv[index] else { return nil }
             return PathBytes.string(fromBytes: UnsafeBufferPointer(start: UnsafeRawPointer(argument)
@@ -87,6 +90,11 @@ struct CatalogueOptions: ParsableArguments {
     }
 
     func open(_ access: CatalogueAccess) throws -> any Catalogue {
+        // SQLite (through GRDB) takes file names as UTF-8 text: bytes that are not UTF-8 would name another file.
+        guard !PathBytes.hasInvalidBytes(resolvedPath) else {
+            Terminal.error("The catalogue path \(resolvedPath) is not valid UTF-8, and SQLite takes file names as UTF-8; rename the file or give another name.")
+            throw ExitStatus.fatal
+        }
         do {
             if PostgresLocation.isURL(resolvedPath) { return try PostgresCatalogue(url: resolvedPath, access: access) }
             return try SQLiteCatalogue(path: resolvedPath, access: access)

@@ -64,7 +64,7 @@ struct CompareCommand: ParsableCommand {
                 }
             }
         }
-        if !json, matches.isEmpty { text += "no segment of \(reference) found in \(query)\n" }
+        if !json, matches.isEmpty { text += "no segment of \(Terminal.text(reference)) found in \(Terminal.text(query))\n" }
         try Terminal.writeResults(text)
         if !matches.contains(where: \.isConfident) { throw ExitCode(3) }
     }

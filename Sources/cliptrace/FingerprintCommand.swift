@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClipTraceDecoding
 import ClipTraceExtraction
 import ClipTraceFingerprint
 import ClipTraceScanning
@@ -80,7 +81,7 @@ struct FingerprintCommand: ParsableCommand {
         var bytes: Data
         switch format {
         case .json:
-            var document = FingerprintDocument(file: file, fingerprint: result.reference,
+            var document = FingerprintDocument(file: PathBytes.display(file), fingerprint: result.reference,
                                                region: removesBars ? "content" : "full-frame")
             if probes {
                 // A query's other views of each frame, for reading: they are never stored.
@@ -95,7 +96,7 @@ struct FingerprintCommand: ParsableCommand {
         case .vpdq:
             bytes = Data(VPDQFormat.encode(result.reference).utf8)
         case .text:
-            var text = "# \(file): \(result.info.codec) \(result.info.width)x\(result.info.height)"
+            var text = "# \(Terminal.text(file)): \(result.info.codec) \(result.info.width)x\(result.info.height)"
             let fingerprint = result.reference
             text += String(format: " %.3f fps, %.3f s, rotation %d, %@\n", result.info.frameRate,
                            fingerprint.duration, result.info.rotation, fingerprint.algorithm.description)

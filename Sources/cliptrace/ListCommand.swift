@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClipTraceCatalogue
+import ClipTraceDecoding
 import ClipTraceScanning
 import Foundation
 
@@ -25,7 +26,15 @@ struct ListCommand: ParsableCommand {
             encoder.dateEncodingStrategy = .iso8601
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            for clip in clips { text += String(decoding: try encoder.encode(clip), as: UTF8.self) + "\n" }
+            for clip in clips {
+                // JSON holds text: bytes of a name that are not UTF-8 are shown as \xNN.
+                var shown = clip
+                shown.title = PathBytes.display(clip.title)
+                shown.owner = clip.owner.map { PathBytes.display($0) }
+                shown.sourcePath = PathBytes.display(clip.sourcePath)
+                shown.source = clip.source.map { PathBytes.display($0) }
+                text += String(decoding: try encoder.encode(shown), as: UTF8.self) + "\n"
+            }
         } else {
             // One clip per line whatever its title holds: control characters are escaped.
             text = "id\ttitle\towner\tduration\tframes\tregistered\n"

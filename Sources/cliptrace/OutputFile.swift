@@ -1,4 +1,5 @@
 import ClipTraceDecoding
+import ClipTraceScanning
 import Foundation
 
 /// Why an output path cannot be written, in words for the terminal.
@@ -22,6 +23,9 @@ struct OutputFile {
         case replace
         /// A device, pipe or socket, opened and written in place.
         case writeThrough
+        /// A descriptor this process inherited, named as `/dev/stdout`, `/dev/fd/N` or `/proc/self/fd/N`:
+        /// written where it points now (a pipe, or the end of a file opened with `>>`), never reopened or replaced.
+        case inheritedDescriptor(Int32)
     }
 
     /// The path as the user gave it, for messages.
@@ -37,17 +41,25 @@ struct OutputFile {
     static func plan(_ path: String?, catalogue: String? = nil, inputs: [String] = []) throws(OutputError) -> OutputFile {
         guard let path else { return .standardOutput }
         guard !path.isEmpty else { throw OutputError(message: "The output path is empty.") }
+        if let descriptor = inheritedDescriptor(named: path) {
+            guard fcntl(descriptor, F_GETFD) != -1 else {
+                throw OutputError(message: "The output \(path) names descriptor \(descriptor), which this process was not given.")
+            }
+            return descriptor == STDOUT_FILENO
+                ? OutputFile(givenPath: path, target: "", mode: .standardOutput)
+                : OutputFile(givenPath: path, target: "", mode: .inheritedDescriptor(descriptor))
+        }
         var target = path
         var info = stat()
-        if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK {
+        if PathBytes.withCString(path, { lstat($0, &info) }) == 0, (info.st_mode & S_IFMT) == S_IFLNK {
             // Follow the link to what it names: that is what the user writes to.
-            guard let resolved = realpath(path, nil) else {
+            guard let resolved = PathBytes.withCString(path, { realpath($0, nil) }) else {
                 throw OutputError(message: "The output \(path) is a symbolic link to nothing (or a loop); give the file itself.")
             }
-            target = String(cString: resolved)
+            target = PathBytes.string(fromBytes: UnsafeRawBufferPointer(start: resolved, count: strlen(resolved)))
             free(resolved)
         }
-        let exists = stat(target, &info) == 0
+        let exists = PathBytes.withCString(target, { stat($0, &info) }) == 0
         if exists {
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
@@ -84,25 +96,50 @@ struct OutputFile {
         let folder = (target as NSString).deletingLastPathComponent
         let directory = folder.isEmpty ? "." : folder
         var folderInfo = stat()
-        guard stat(directory, &folderInfo) == 0 else {
+        guard PathBytes.withCString(directory, { stat($0, &folderInfo) }) == 0 else {
             throw OutputError(message: "The folder \(directory) of the output \(path) does not exist.")
         }
         guard (folderInfo.st_mode & S_IFMT) == S_IFDIR else {
             throw OutputError(message: "The output \(path) is inside \(directory), which is not a folder.")
         }
-        guard access(directory, W_OK) == 0 else {
+        guard PathBytes.withCString(directory, { access($0, W_OK) }) == 0 else {
             throw OutputError(message: "This user may not write in the folder \(directory) of the output \(path).")
         }
         return OutputFile(givenPath: path, target: target, mode: .replace)
+    }
+
+    /// The descriptor a path names when it is one this process inherited: `/dev/stdout`, `/dev/stderr`,
+    /// `/dev/fd/N`, `/proc/self/fd/N` or `/proc/PID/fd/N` of this process, directly or through symbolic links.
+    /// Opening such a name again would start a file from its beginning (or fail, for a pipe), and resolving it
+    /// would replace the file a shell redirected to; writing to the descriptor itself does neither.
+    static func inheritedDescriptor(named path: String) -> Int32? {
+        var current = path
+        for _ in 0..<40 {
+            switch current {
+            case "/dev/stdout": return STDOUT_FILENO
+            case "/dev/stderr": return STDERR_FILENO
+            default: break
+            }
+            for prefix in ["/dev/fd/", "/proc/self/fd/", "/proc/\(getpid())/fd/"] where current.hasPrefix(prefix) {
+                if let descriptor = Int32(current.dropFirst(prefix.count)), descriptor >= 0 { return descriptor }
+            }
+            // Follow one link at a time, so that a link to /dev/stdout is recognised before /proc resolves it.
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let length = PathBytes.withCString(current) { readlink($0, &buffer, buffer.count - 1) }
+            guard length > 0 else { return nil }
+            let link = PathBytes.string(fromBytes: buffer[0..<length].map { UInt8(bitPattern: $0) })
+            current = link.hasPrefix("/") ? link : ((current as NSString).deletingLastPathComponent as NSString).appendingPathComponent(link)
+        }
+        return nil
     }
 
     /// `path` made absolute, its folder's symbolic links resolved (the file itself need not exist).
     static func absolute(_ path: String) -> String {
         let folder = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
-        guard let resolved = realpath(folder.isEmpty ? "." : folder, nil) else { return path }
-        defer { free(resolved) }
-        return (String(cString: resolved) as NSString).appendingPathComponent(name)
+        let resolved = MediaFiles.absolutePath(folder.isEmpty ? "." : folder)
+        guard resolved.hasPrefix("/") else { return path }
+        return (resolved as NSString).appendingPathComponent(name)
     }
 
     /// The temporary name a report is written to before it replaces `target`.
@@ -113,14 +150,16 @@ struct OutputFile {
         let folder = (target as NSString).deletingLastPathComponent
         let directory = folder.isEmpty ? "." : folder
         let prefix = (target as NSString).lastPathComponent + ".partial-"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        guard let names = MediaFiles.names(in: directory) else { return }
         for name in names where name.hasPrefix(prefix) {
             guard let pid = Int32(name.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
             // kill(pid, 0) fails with ESRCH when no such process exists: its partial file can go.
             if kill(pid, 0) != 0, errno == ESRCH {
                 let stale = (directory as NSString).appendingPathComponent(name)
                 var info = stat()
-                if lstat(stale, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { unlink(stale) }
+                if PathBytes.withCString(stale, { lstat($0, &info) }) == 0, (info.st_mode & S_IFMT) == S_IFREG {
+                    _ = PathBytes.withCString(stale) { unlink($0) }
+                }
             }
         }
     }
@@ -138,7 +177,7 @@ struct FileIdentity: Equatable {
 
     init?(path: String) {
         var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
+        guard PathBytes.withCString(path, { stat($0, &info) }) == 0 else { return nil }
         self.init(info)
     }
 }
@@ -169,8 +208,11 @@ final class OutputSink {
         case .standardOutput:
             descriptor = STDOUT_FILENO
             temporaryPath = nil
+        case .inheritedDescriptor(let inherited):
+            descriptor = inherited
+            temporaryPath = nil
         case .writeThrough:
-            let opened = open(output.target, O_WRONLY | O_CLOEXEC)
+            let opened = PathBytes.withCString(output.target) { open($0, O_WRONLY | O_CLOEXEC) }
             guard opened >= 0 else {
                 throw OutputError(message: "Cannot open \(output.givenPath) for writing: \(String(cString: strerror(errno))).")
             }
@@ -179,7 +221,7 @@ final class OutputSink {
         case .replace:
             OutputFile.sweepStalePartials(of: output.target)
             let temporary = OutputFile.partialPath(for: output.target)
-            let opened = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+            let opened = PathBytes.withCString(temporary) { open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666) }
             guard opened >= 0 else {
                 throw OutputError(message: "Cannot write beside \(output.givenPath): \(String(cString: strerror(errno))).")
             }
@@ -210,7 +252,7 @@ final class OutputSink {
         guard !closed else { return }
         closed = true
         switch output.mode {
-        case .standardOutput:
+        case .standardOutput, .inheritedDescriptor:
             return
         case .writeThrough:
             close(descriptor)
@@ -219,18 +261,18 @@ final class OutputSink {
             defer { PartialFiles.shared.forget(temporaryPath) }
             if fsync(descriptor) != 0 || close(descriptor) != 0 {
                 let reason = String(cString: strerror(errno))
-                unlink(temporaryPath)
+                _ = PathBytes.withCString(temporaryPath) { unlink($0) }
                 throw OutputError(message: "Could not write to \(output.givenPath): \(reason).")
             }
             // Only a regular file (or nothing) is ever replaced.
             var info = stat()
-            if lstat(output.target, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
-                unlink(temporaryPath)
+            if PathBytes.withCString(output.target, { lstat($0, &info) }) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+                _ = PathBytes.withCString(temporaryPath) { unlink($0) }
                 throw OutputError(message: "\(output.givenPath) stopped being a regular file while the report was written; it was left alone.")
             }
-            if rename(temporaryPath, output.target) != 0 {
+            if PathBytes.withCString(temporaryPath, { from in PathBytes.withCString(output.target) { rename(from, $0) } }) != 0 {
                 let reason = String(cString: strerror(errno))
-                unlink(temporaryPath)
+                _ = PathBytes.withCString(temporaryPath) { unlink($0) }
                 throw OutputError(message: "Could not put the report at \(output.givenPath): \(reason).")
             }
         }
@@ -240,9 +282,9 @@ final class OutputSink {
     func abandon() {
         guard !closed else { return }
         closed = true
-        if output.mode != .standardOutput { close(descriptor) }
+        if output.mode == .writeThrough || output.mode == .replace { close(descriptor) }
         if let temporaryPath {
-            unlink(temporaryPath)
+            _ = PathBytes.withCString(temporaryPath) { unlink($0) }
             PartialFiles.shared.forget(temporaryPath)
         }
     }
@@ -277,7 +319,7 @@ final class PartialFiles: @unchecked Sendable {
 
     private func removeAll() {
         lock.withLock {
-            for path in paths { unlink(path) }
+            for path in paths { _ = PathBytes.withCString(path) { unlink($0) } }
             paths.removeAll()
         }
     }

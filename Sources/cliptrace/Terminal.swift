@@ -20,7 +20,7 @@ enum Terminal {
     }
 
     static func info(_ text: String) {
-        FileHandle.standardError.write(Data("\(text)\n".utf8))
+        FileHandle.standardError.write(Data("\(Terminal.text(text))\n".utf8))
     }
 
     /// One sentence for an error that ends a command.
@@ -64,7 +64,7 @@ final class ProgressLine: @unchecked Sendable {
         let rate = elapsed > 0 ? secondsOfVideo / elapsed : 0
         let remaining = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
         var line = "[\(done)/\(total)] \(String(format: "%.1f", rate))× real time, ETA \(Self.clock(remaining))"
-        if let current { line += "  " + (current as NSString).lastPathComponent }
+        if let current { line += "  " + Terminal.text((current as NSString).lastPathComponent) }
         if line.count > 100 { line = String(line.prefix(100)) }
         FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
         drawn = true

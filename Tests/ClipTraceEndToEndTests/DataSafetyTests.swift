@@ -34,6 +34,12 @@ struct DataSafetyTests {
         func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
     }
 
+    /// Device and inode: the same file, not another one put in its place.
+    static func identity(_ path: String) -> [UInt64]? {
+        var info = stat()
+        return stat(path, &info) == 0 ? [UInt64(info.st_dev), UInt64(info.st_ino)] : nil
+    }
+
     static func fileType(_ path: String) -> mode_t? {
         var info = stat()
         return lstat(path, &info) == 0 ? info.st_mode & S_IFMT : nil
@@ -102,18 +108,63 @@ struct DataSafetyTests {
         let failed = try work.cliptrace(["fingerprint", "-q", "-o", full, work.video])
         #expect(failed.status == 2 && failed.stderr.contains("No space left"), "\(failed.stderr)")
         #expect(Self.fileType(full) == S_IFCHR)
-        // A full standard output is an error too, for every command that prints results.
-        let fullHandle = try #require(FileHandle(forWritingAtPath: full))
-        for arguments in [["list", "--catalogue", work.catalogue], ["info", "--catalogue", work.catalogue, "1"],
-                          ["compare", "--json", Self.reference, work.video]] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: work.binary)
-            process.arguments = arguments
-            process.standardOutput = fullHandle
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 2, "\(arguments[0]) to a full disk exited \(process.terminationStatus)")
+    }
+
+    /// Runs the binary with `standardOutput` as its stdout; returns its status and stderr.
+    static func status(_ work: Workspace, _ arguments: [String], standardOutput: FileHandle) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: work.binary)
+        process.arguments = arguments
+        process.standardOutput = standardOutput
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test("4. a full standard output or one whose reader has gone is status 2 with a sentence, for every command that prints results")
+    func fullOrClosedStandardOutput() throws {
+        let work = try Workspace()
+        defer { work.folder.cleanUp() }
+        let commands = [["list", "--catalogue", work.catalogue], ["info", "--catalogue", work.catalogue, "1"],
+                        ["compare", "--json", Self.reference, work.video],
+                        ["scan", "-q", "--catalogue", work.catalogue, work.video]]
+        // The system's /dev/full as the child's stdout: only written to, never given as a path to replace.
+        let fullHandle = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        for arguments in commands {
+            let (status, stderr) = try Self.status(work, arguments, standardOutput: fullHandle)
+            #expect(status == 2 && stderr.contains("No space left"), "\(arguments[0]) to a full disk: \(status) \(stderr)")
+        }
+        // A pipe with no reader left (`| head` that has exited): EPIPE, not death by SIGPIPE (status 141).
+        for arguments in commands {
+            let pipe = Pipe()
+            try pipe.fileHandleForReading.close()
+            let (status, stderr) = try Self.status(work, arguments, standardOutput: pipe.fileHandleForWriting)
+            #expect(status == 2 && stderr.contains("Broken pipe"), "\(arguments[0]) to a closed pipe: \(status) \(stderr)")
+        }
+    }
+
+    @Test("4. -o /dev/stdout (and /dev/fd/1) writes to the descriptor: a pipe gets the report, a file opened with >> keeps what it held")
+    func outputStandardOutputByName() throws {
+        let work = try Workspace()
+        defer { work.folder.cleanUp() }
+        let piped = try work.cliptrace(["fingerprint", "-q", "-o", "/dev/stdout", work.video])
+        #expect(piped.status == 0 && piped.stdout.contains("\"frames\""), "\(piped.stderr)")
+        for name in ["/dev/stdout", "/dev/fd/1"] {
+            let log = work.folder.file("log.txt")
+            try "earlier lines\n".write(toFile: log, atomically: false, encoding: .utf8)
+            let inode = try #require(Self.identity(log))
+            let appending = try #require(FileHandle(forUpdatingAtPath: log))
+            try appending.seekToEnd()
+            let (status, stderr) = try Self.status(work, ["scan", "-q", "--catalogue", work.catalogue, "-o", name, work.video],
+                                                   standardOutput: appending)
+            try appending.close()
+            #expect(status == 0, "\(name): \(stderr)")
+            let text = try String(contentsOfFile: log, encoding: .utf8)
+            #expect(text.hasPrefix("earlier lines\n") && text.contains("mandelbrot_zoom"), "\(name): \(text)")
+            #expect(Self.identity(log) == inode, "\(name): the file was replaced")
         }
     }
 
@@ -306,8 +357,10 @@ struct DataSafetyTests {
         defer { work.folder.cleanUp() }
         let fifo = work.folder.file("c.fifo")
         #expect(mkfifo(fifo, 0o644) == 0)
-        let cases: [(String, String)] = [(fifo, "not a regular file"), (work.folder.path, "is a folder"),
-                                         ("/dev/null", "not a regular file"), ("", "path is empty")]
+        var cases: [(String, String)] = [(fifo, "not a regular file"), (work.folder.path, "is a folder"), ("", "path is empty")]
+        // A device node of the test's own (never the system's /dev/null, which a regression could replace).
+        let device = work.folder.file("null")
+        if getuid() == 0, mknod(device, S_IFCHR | 0o666, dev_t(1 << 8 | 3)) == 0 { cases.append((device, "not a regular file")) }
         for (path, phrase) in cases {
             for arguments in [["list"], ["register", "-q", Self.reference], ["scan", "-q", work.video]] {
                 let result = try work.cliptrace([arguments[0], "--catalogue", path] + arguments.dropFirst(), timeout: 20)
@@ -317,6 +370,7 @@ struct DataSafetyTests {
             }
         }
         #expect(Self.fileType(fifo) == S_IFIFO)
+        #expect(getuid() != 0 || Self.fileType(device) == S_IFCHR)
     }
 
     @Test("12. the catalogue keeps the absolute path and --source; a report never shows a file that changed since")
@@ -344,10 +398,18 @@ struct DataSafetyTests {
         let first = try work.cliptrace(["scan", "-q", "--catalogue", work.catalogue, "-f", "html", "-o", report, recording])
         #expect(first.status == 0)
         #expect(!(try String(contentsOfFile: report, encoding: .utf8)).contains("moved or changed"))
-        try FileManager.default.removeItem(atPath: original)
-        try FileManager.default.copyItem(atPath: Repository.path("testmedia/references/life_colony.mp4"), toPath: original)
+        // The same size with other bytes (only the content hash can tell), then another video altogether.
+        var altered = try work.bytes(original)
+        altered[altered.count / 2] ^= 0xFF
+        try altered.write(to: URL(fileURLWithPath: original))
         let second = try work.cliptrace(["scan", "-q", "--catalogue", work.catalogue, "-f", "html", "-o", report, recording])
         #expect(second.status == 0)
+        #expect(try String(contentsOfFile: report, encoding: .utf8).contains("moved or changed"),
+                "the report showed pictures of a file whose bytes changed")
+        try FileManager.default.removeItem(atPath: original)
+        try FileManager.default.copyItem(atPath: Repository.path("testmedia/references/life_colony.mp4"), toPath: original)
+        let third = try work.cliptrace(["scan", "-q", "--catalogue", work.catalogue, "-f", "html", "-o", report, recording])
+        #expect(third.status == 0)
         let page = try String(contentsOfFile: report, encoding: .utf8)
         #expect(page.contains("moved or changed"), "the report showed pictures of a different file")
     }
@@ -404,6 +466,36 @@ struct DataSafetyTests {
         let byName = try run("/bin/sh", ["-c", "'\(work.binary)' scan -q --catalogue '\(work.catalogue)' \"$(printf '\(folder)/bad\\377\\376.mp4')\""])
         #expect(byName.status == 0, "\(byName.stderr)")
         #expect(byName.stdout.contains("mandelbrot_zoom"))
+        // -o with such a name writes exactly that name; fingerprint's JSON names the file with \xNN.
+        let printed = try run("/bin/sh", ["-c", "cd '\(folder)' && '\(work.binary)' fingerprint -q -o \"$(printf 'out\\377.json')\" \"$(printf 'bad\\377\\376.mp4')\""])
+        #expect(printed.status == 0, "\(printed.stderr)")
+        let written = try #require(EntryNames.names(folder).first { $0.starts(with: Array("out".utf8)) })
+        #expect(written == Array("out".utf8) + [0xFF] + Array(".json".utf8), "written as \(written)")
+        let json = try run("/bin/sh", ["-c", "cat \"$(printf '\(folder)/out\\377.json')\""])
+        #expect(json.stdout.contains("bad\\\\xff\\\\xfe.mp4"), "\(json.stdout.prefix(200))")
+        // Registered under such a name: the title is text with \xNN in list --json and in scan's report.
+        let registered = try run("/bin/sh", ["-c", "'\(work.binary)' register -q --catalogue '\(work.catalogue)' \"$(printf '\(folder)/bad\\377\\376.mp4')\""])
+        #expect(registered.status == 0, "\(registered.stderr)")
+        let listed = try work.cliptrace(["list", "--json", "--catalogue", work.catalogue])
+        #expect(listed.stdout.contains("bad\\\\xff\\\\xfe"), "\(listed.stdout)")
+        #expect(!listed.stdout.unicodeScalars.contains { $0.value >= 0x10_FF00 }, "private-use stand-ins leaked")
+        // SQLite takes UTF-8 file names: a catalogue path that is not UTF-8 is refused, nothing is created.
+        let refused = try run("/bin/sh", ["-c", "cd '\(folder)' && '\(work.binary)' list --catalogue \"$(printf 'c\\377.sqlite')\""])
+        #expect(refused.status == 2 && refused.stderr.contains("not valid UTF-8"), "\(refused.stderr)")
+        #expect(!(EntryNames.names(folder).contains { $0.starts(with: Array("c".utf8)) }))
+    }
+
+    /// A folder's entry names as bytes.
+    enum EntryNames {
+        static func names(_ folder: String) -> [[UInt8]] {
+            guard let directory = opendir(folder) else { return [] }
+            defer { closedir(directory) }
+            var names: [[UInt8]] = []
+            while let entry = readdir(directory) {
+                names.append(withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) })
+            }
+            return names
+        }
     }
 
     @Test("15. control characters in titles and names are escaped on the terminal; an empty title falls back to the name")
@@ -420,6 +512,14 @@ struct DataSafetyTests {
         #expect(listed.stdout.split(separator: "\n").count == 3, "a header and one line per clip: \(listed.stdout)")
         let info = try work.cliptrace(["info", "--catalogue", work.catalogue, "2"])
         #expect(!info.stdout.contains("\u{1B}") && info.stdout.contains("\\x1b"))
+        // A file name with an escape sequence: fingerprint's text header and compare's sentence escape it.
+        let evil = work.folder.file("evil\u{1B}]0;owned\u{07}.mp4")
+        try FileManager.default.copyItem(atPath: Repository.path("testmedia/references/life_colony.mp4"), toPath: evil)
+        let text = try work.cliptrace(["fingerprint", "-q", "-f", "text", evil])
+        #expect(text.status == 0 && !text.stdout.contains("\u{1B}") && text.stdout.contains("evil\\x1b]0;owned\\x07"),
+                "\(text.stdout.prefix(200))")
+        let compared = try work.cliptrace(["compare", Self.reference, evil])
+        #expect(compared.stdout.contains("no segment of") && !compared.stdout.contains("\u{1B}"), "\(compared.stdout)")
         let untitled = try work.cliptrace(["register", "--catalogue", work.catalogue, "--title", "",
                                            Repository.path("testmedia/references/spinning_pattern.mp4")])
         #expect(untitled.status == 0 && untitled.stdout.contains("spinning_pattern"), "\(untitled.stdout)")
