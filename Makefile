@@ -2,8 +2,10 @@
 SWIFT ?= swift
 DEMO_DIR ?= demo-output
 # Release builds everywhere: the pixel and index loops are 10-50x slower unoptimised, and the tests drive the
-# CLI on real media. The tests need no -enable-testing (they use only public and package API), so `make test`
-# and `make build` share one build.
+# CLI on real media. The tests need no -enable-testing (they use only public and package API): with
+# --disable-testable-imports `swift test` compiles the libraries exactly as `swift build` does, so `make test`
+# after `make demo` (or the other way round) compiles only the test targets instead of everything again.
+TEST = $(SWIFT) test -c release --disable-testable-imports
 BIN = $(shell $(SWIFT) build -c release --show-bin-path)/cliptrace
 
 PREFIX ?= /usr/local
@@ -37,7 +39,7 @@ demo: build
 
 test:
 	@scripts/setup.sh --for-tests
-	$(SWIFT) test -c release
+	$(TEST)
 
 # A throwaway package depending on a tagged clone of this repository with `from:` builds and runs.
 check-dependency:
@@ -51,7 +53,7 @@ check-install:
 # a scan of 300 hostile files.
 torture: setup
 	CLIPTRACE_KILL_TRIALS=50 CLIPTRACE_FUZZ_ITERATIONS=1000000 CLIPTRACE_BAD_CORPUS_SIZE=300 CLIPTRACE_LEAK_FILES=1000 \
-		$(SWIFT) test -c release --filter "killDuringRegister|mutations|hostileCorpus|manyFiles"
+		$(TEST) --filter "killDuringRegister|mutations|hostileCorpus|manyFiles"
 
 # The suite under AddressSanitizer (with LeakSanitizer: a leak fails the run), then the parts that run work
 # concurrently (scan's task group, the HTML report's parallel thumbnails, processes sharing a catalogue)
