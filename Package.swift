@@ -100,15 +100,16 @@ let package = Package(
         ]),
         // Scan workers: claim jobs from the PostgreSQL queue, scan them against a shard of the catalogue.
         .target(name: "ClipTraceWorkers", dependencies: [
-            "ClipTraceCatalogue", "ClipTraceIndex", "ClipTracePostgres", "ClipTraceScanning",
+            "ClipTraceCatalogue", "ClipTraceExtraction", "ClipTraceIndex", "ClipTraceMatching", "ClipTracePostgres",
+            "ClipTraceScanning",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         .executableTarget(name: "cliptrace", dependencies: [
             "ClipTraceAlignment", "ClipTraceCatalogue", "ClipTraceDecoding", "ClipTraceExtraction", "ClipTraceFingerprint",
-            "ClipTraceHashing", "ClipTraceIndex", "ClipTraceMatching", "ClipTraceObservations", "ClipTracePostgres",
-            "ClipTraceScanning", "ClipTraceWorkers",
+            "ClipTraceHashing", "ClipTraceIndex", "ClipTraceMatching", "ClipTracePostgres", "ClipTraceScanning",
+            "ClipTraceWorkers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -119,8 +120,7 @@ let package = Package(
             "ClipTraceFingerprint", "ClipTraceHashing", "TestSupport",
         ]),
         .testTarget(name: "ClipTraceDecodingTests", dependencies: [
-            "ClipTraceDecoding", "ClipTraceExtraction", "ClipTraceHashing", "ClipTraceFingerprint",
-            "ClipTraceObservations", "TestSupport",
+            "ClipTraceDecoding", "ClipTraceExtraction", "ClipTraceHashing", "ClipTraceFingerprint", "TestSupport",
         ]),
         .testTarget(name: "ClipTraceCatalogueTests", dependencies: [
             "ClipTraceCatalogue", "ClipTraceFingerprint", "ClipTraceHashing", "TestSupport",
@@ -141,8 +141,7 @@ let package = Package(
         ]),
         // Against a real PostgreSQL server the tests start themselves (initdb + pg_ctl, as an unprivileged user).
         .testTarget(name: "ClipTracePostgresTests", dependencies: [
-            "ClipTraceCatalogue", "ClipTraceFingerprint", "ClipTraceHashing", "ClipTracePostgres", "ClipTraceScanning",
-            "ClipTraceWorkers", "TestSupport",
+            "ClipTraceCatalogue", "ClipTracePostgres", "TestSupport",
         ]),
     ]
 )
