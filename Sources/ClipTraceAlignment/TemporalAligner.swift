@@ -111,14 +111,33 @@ public struct AlignedSegment: Hashable, Sendable, Codable {
 
     public var queryDuration: Double { queryEnd - queryStart }
 
-    /// The view most of the evidence came through (ties to the simplest: lowest orientation, then region).
+    /// The view most of the evidence came through: first the (orientation, region) pair with the most seconds
+    /// of evidence over all its parts (a mirrored copy's evidence is spread over its whole picture and its
+    /// halves, and must not lose to a view that has more in one part only), then the part with the most within
+    /// it. Ties go to the simplest: lowest orientation, region, part.
     public var view: View {
-        var byView: [View: Double] = [:]
-        for (label, seconds) in labels { byView[label.view, default: 0] += seconds }
-        return byView.max {
-            ($0.value, -Int($0.key.orientation.rawValue), -Int($0.key.region.rawValue))
-                < ($1.value, -Int($1.key.orientation.rawValue), -Int($1.key.region.rawValue))
-        }?.key ?? .upright
+        var byTransform: [View: Double] = [:]
+        for (label, seconds) in labels {
+            var transform = label.view
+            transform.part = .whole
+            byTransform[transform, default: 0] += seconds
+        }
+        guard let transform = byTransform.max(by: Self.simplestFirst)?.key else { return .upright }
+        var byPart: [View: Double] = [:]
+        for (label, seconds) in labels
+        where label.view.orientation == transform.orientation && label.view.region == transform.region {
+            byPart[label.view, default: 0] += seconds
+        }
+        return byPart.max(by: Self.simplestFirst)?.key ?? transform
+    }
+
+    /// Orders views by seconds of evidence, and at equal seconds puts the simplest last (so `max` picks it):
+    /// lowest orientation, then region, then part.
+    private static func simplestFirst(_ a: (key: View, value: Double), _ b: (key: View, value: Double)) -> Bool {
+        if a.value != b.value { return a.value < b.value }
+        let rankA = (Int(a.key.orientation.rawValue), Int(a.key.region.rawValue), Int(a.key.part.rawValue))
+        let rankB = (Int(b.key.orientation.rawValue), Int(b.key.region.rawValue), Int(b.key.part.rawValue))
+        return rankA > rankB
     }
 }
 

@@ -157,6 +157,28 @@ struct AlignerTests {
         #expect((segment.labels[VoteLabel(view: mirrored, evidence: .hash)] ?? 0) > 0)
     }
 
+    @Test("the transform is counted over (orientation, region): a mirrored copy's evidence split over its halves still names it")
+    func transformOverParts() throws {
+        let timelines = Self.timelines(seconds: 20)
+        let upright = View(orientation: .original, region: .content)
+        // Mirrored evidence through the whole picture and three halves, each part less than the upright view's
+        // evidence on its own but more in total.
+        var votes = Self.votes(from: 2, to: 6, offset: 0, view: upright, timelines: timelines)
+        for (index, part) in [PicturePart.whole, .left, .right, .top].enumerated() {
+            let start = 6 + Double(index) * 2.5
+            votes += Self.votes(from: start, to: start + 2.5, offset: 0,
+                                view: View(orientation: .mirror, region: .content, part: part), timelines: timelines,
+                                seed: UInt64(10 + index))
+        }
+        let segment = try #require(TemporalAligner().align(votes, timelines: timelines, queryDuration: 20,
+                                                           clipDurations: Self.durations).first)
+        let uprightSeconds = segment.labels[VoteLabel(view: upright, evidence: .hash)] ?? 0
+        let mirroredSeconds = segment.labels.filter { $0.key.view.orientation == .mirror }.map(\.value).reduce(0, +)
+        #expect(segment.labels.filter { $0.key.view.orientation == .mirror }.allSatisfy { $0.value < uprightSeconds })
+        #expect(mirroredSeconds > uprightSeconds)
+        #expect(segment.view.orientation == .mirror && segment.view.region == .content, "\(segment.view)")
+    }
+
     @Test("two seconds of a typical copy's frames score about the decision score")
     func calibration() throws {
         let timelines = Self.timelines(seconds: 20)
