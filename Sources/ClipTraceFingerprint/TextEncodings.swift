@@ -3,7 +3,7 @@ import Foundation
 
 /// The JSON form of a fingerprint. Field names are a contract other tools read.
 ///
-/// A reference fingerprint round-trips through it whole (frames and corners). A query's observations can be
+/// A reference fingerprint round-trips through it whole (frames, the hashes of picture halves, corners). A query's observations can be
 /// written in the same shape with each frame's other views as `probes`; those are for reading, not for storing.
 public struct FingerprintDocument: Codable, Hashable, Sendable {
     public struct FrameEntry: Codable, Hashable, Sendable {
@@ -38,6 +38,13 @@ public struct FingerprintDocument: Codable, Hashable, Sendable {
         public var corners: [CornerEntry]
     }
 
+    /// The hashes of the halves of the content at one moment (top, bottom, left, right), with their qualities.
+    public struct PartFrameEntry: Codable, Hashable, Sendable {
+        public var time: Double
+        public var hashes: [String]
+        public var qualities: [Int]
+    }
+
     /// A corner: position as fractions of the content's width and height, and its 256-bit descriptor in PDQ's
     /// hex layout.
     public struct CornerEntry: Codable, Hashable, Sendable {
@@ -62,6 +69,7 @@ public struct FingerprintDocument: Codable, Hashable, Sendable {
     public var frames: [FrameEntry]
     public var cornerAlgorithm: String?
     public var cornerFrames: [CornerFrameEntry]?
+    public var partFrames: [PartFrameEntry]?
 
     enum CodingKeys: String, CodingKey {
         case file, duration, width, height, rotation, codec, algorithm, frames, region
@@ -70,6 +78,7 @@ public struct FingerprintDocument: Codable, Hashable, Sendable {
         case sampleRate = "sample_rate"
         case cornerAlgorithm = "corner_algorithm"
         case cornerFrames = "corner_frames"
+        case partFrames = "part_frames"
     }
 
     public init(file: String, fingerprint: ReferenceFingerprint, region: String? = nil) {
@@ -86,6 +95,11 @@ public struct FingerprintDocument: Codable, Hashable, Sendable {
         self.region = region
         frames = fingerprint.frames.map {
             FrameEntry(time: Self.milliseconds($0.time), hash: $0.hash.hexString, quality: $0.quality)
+        }
+        if !fingerprint.partFrames.isEmpty {
+            partFrames = fingerprint.partFrames.map {
+                PartFrameEntry(time: Self.milliseconds($0.time), hashes: $0.hashes.map(\.hexString), qualities: $0.qualities)
+            }
         }
         if !fingerprint.cornerFrames.isEmpty {
             cornerAlgorithm = fingerprint.cornerAlgorithm.description
@@ -124,6 +138,16 @@ public struct FingerprintDocument: Codable, Hashable, Sendable {
             }
             corners.append(.init(time: frame.time, corners: list))
         }
+        var parts: [ReferenceFingerprint.PartFrame] = []
+        for frame in partFrames ?? [] {
+            let hashes = frame.hashes.compactMap { PDQHash(hexString: $0) }
+            guard hashes.count == frame.hashes.count, hashes.count == PicturePart.halves.count,
+                  frame.qualities.count == hashes.count, frame.qualities.allSatisfy({ (0...100).contains($0) }) else {
+                throw FingerprintError(code: .invalidValue,
+                                       message: "the part frame at \(frame.time) s needs \(PicturePart.halves.count) 64-digit hashes and qualities 0-100")
+            }
+            parts.append(.init(time: frame.time, hashes: hashes, qualities: frame.qualities))
+        }
         var cornerAlgorithmValue = ReferenceFingerprint.Algorithm.brief
         if let cornerAlgorithm {
             let parts = cornerAlgorithm.split(separator: "/")
@@ -135,7 +159,7 @@ public struct FingerprintDocument: Codable, Hashable, Sendable {
         return ReferenceFingerprint(
             algorithm: .init(name: algorithm, version: algorithmVersion), cornerAlgorithm: cornerAlgorithmValue,
             duration: duration, frameRate: frameRate, width: width, height: height, rotation: rotation, codec: codec,
-            sampleRate: sampleRate, frames: decoded, cornerFrames: corners)
+            sampleRate: sampleRate, frames: decoded, cornerFrames: corners, partFrames: parts)
     }
 
     public func encoded(pretty: Bool = false) throws -> Data {

@@ -59,8 +59,9 @@ struct CompareCommand: ParsableCommand {
                                match.usableMoments, match.evidence == .hash ? "frames" : "corner moments",
                                match.meanDistance, transforms.isEmpty ? "no transform seen" : transforms.joined(separator: ", "))
                 for pair in match.pairs {
-                    text += String(format: "    query %@ ~ reference %@: %d bits apart\n", clock(pair.queryTime),
-                                   clock(pair.referenceTime), pair.distance)
+                    text += String(format: "    query %@ ~ reference %@: %@\n", clock(pair.queryTime), clock(pair.referenceTime),
+                                   pair.evidence == .hash ? "hashes \(pair.distance) bits apart"
+                                       : "corner descriptors \(pair.distance) bits apart on average")
                 }
             }
         }

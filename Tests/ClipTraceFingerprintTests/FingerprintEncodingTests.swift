@@ -6,8 +6,9 @@ import Testing
 
 @Suite("Fingerprint encodings")
 struct FingerprintEncodingTests {
-    /// A fingerprint with hashes whose top bits are set (≥ 2^63), corners, and awkward values.
-    static func sample(frames: Int = 50, cornerFrames: Int = 4) -> ReferenceFingerprint {
+    /// A fingerprint with hashes whose top bits are set (≥ 2^63), corners, hashes of picture halves, and awkward
+    /// values.
+    static func sample(frames: Int = 50, cornerFrames: Int = 4, partFrames: Int = 3) -> ReferenceFingerprint {
         var generator = SplitMix(seed: 42)
         let list = (0..<frames).map { index in
             ReferenceFingerprint.Frame(
@@ -23,8 +24,14 @@ struct FingerprintEncodingTests {
                                                  w2: generator.next(), w3: generator.next()))
             })
         }
+        let parts = (0..<partFrames).map { index in
+            ReferenceFingerprint.PartFrame(time: Double(index) * 0.25 + 0.125, hashes: (0..<4).map { _ in
+                PDQHash(w0: generator.next() | 1 << 63, w1: generator.next(), w2: generator.next(), w3: generator.next())
+            }, qualities: [index, 100, 37, 0])
+        }
         return ReferenceFingerprint(duration: Double(frames) * 0.25, frameRate: 29.97, width: 1920, height: 1080,
-                                    rotation: 90, codec: "h264", sampleRate: 4, frames: list, cornerFrames: corners)
+                                    rotation: 90, codec: "h264", sampleRate: 4, frames: list, cornerFrames: corners,
+                                    partFrames: parts)
     }
 
     @Test("binary encoding round-trips exactly, corners included")
@@ -35,7 +42,7 @@ struct FingerprintEncodingTests {
         #expect(bytes[4] == 3 && bytes[5] == 0, "format 3")
         let decoded = try FingerprintBinary.decode(bytes)
         #expect(decoded == original)
-        #expect(decoded.cornerCount == 30 && decoded.cornerAlgorithm == .brief)
+        #expect(decoded.cornerCount == 30 && decoded.cornerAlgorithm == .brief && decoded.partFrames.count == 3)
         // Damage inside the corner section is caught like damage anywhere else.
         let plain = FingerprintBinary.encode(Self.sample(cornerFrames: 0))
         for index in stride(from: plain.count - 8, to: bytes.count, by: 7) {
@@ -87,7 +94,8 @@ struct FingerprintEncodingTests {
 
     @Test("fingerprints of ClipTrace 0.1 (formats 1 and 2) still decode, without their query-side parts")
     func legacyFormats() throws {
-        let original = Self.sample(frames: 12)
+        // Formats 1 and 2 had no hashes of picture halves.
+        let original = Self.sample(frames: 12, partFrames: 0)
         var withoutCorners = original
         withoutCorners.cornerFrames = []
         #expect(try FingerprintBinary.decode(Self.legacy(original, version: 1)) == withoutCorners)
@@ -146,17 +154,20 @@ struct FingerprintEncodingTests {
         let data = try document.encoded()
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         for key in ["file", "duration", "width", "height", "frame_rate", "rotation", "algorithm", "frames",
-                    "corner_frames", "corner_algorithm"] {
+                    "corner_frames", "corner_algorithm", "part_frames"] {
             #expect(object[key] != nil, "missing \(key)")
         }
         let frames = try #require(object["frames"] as? [[String: Any]])
         #expect(frames.first?["hash"] as? String == original.frames[0].hash.hexString)
         let decoded = try JSONDecoder().decode(FingerprintDocument.self, from: data).fingerprint()
-        #expect(decoded == original)
+        #expect(decoded == original && decoded.partFrames.count == 3)
         // A malformed descriptor is refused, not dropped.
         var broken = document
         broken.cornerFrames?[1].corners[0].descriptor = "xyz"
         #expect(throws: FingerprintError.self) { try broken.fingerprint() }
+        var brokenPart = document
+        brokenPart.partFrames?[0].hashes.removeLast()
+        #expect(throws: FingerprintError.self) { try brokenPart.fingerprint() }
     }
 
     @Test("vPDQ lines are frame,quality,hash,timestamp and parse back")

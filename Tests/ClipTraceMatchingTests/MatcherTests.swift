@@ -34,6 +34,16 @@ struct MatcherTests {
         return PDQHash(w0: words[0], w1: words[1], w2: words[2], w3: words[3])
     }
 
+    /// `hash` with exactly `bits` distinct bits flipped, all outside its first 64 bits: the index's 16-bit words
+    /// there still match exactly, so the index meets the hash as a candidate and only the distance decides.
+    static func flipOutsideFirstWord(_ hash: PDQHash, bits: Int, _ generator: inout SplitMix) -> PDQHash {
+        var words = [hash.w0, hash.w1, hash.w2, hash.w3]
+        var positions = Set<Int>()
+        while positions.count < bits { positions.insert(64 + Int(generator.next() % 192)) }
+        for bit in positions { words[bit / 64] ^= 1 << UInt64(bit % 64) }
+        return PDQHash(w0: words[0], w1: words[1], w2: words[2], w3: words[3])
+    }
+
     static func fingerprint(_ frames: [(Double, PDQHash, Int)]) -> ReferenceFingerprint {
         ReferenceFingerprint(duration: (frames.last?.0 ?? 0) + 0.25, frameRate: 25, width: 320, height: 240,
                              rotation: 0, codec: "h264", sampleRate: 4,
@@ -138,12 +148,20 @@ struct MatcherTests {
         let index = HashIndex(clips: Self.clips.map(\.1))
         #expect(index.frameCount == 280)
         var generator = SplitMix(seed: 31)
-        // Frame 50 of B itself, and a hash 90 bits from frame 70 of B (beyond the 76-bit limit).
-        let near = Self.referenceB[50], far = Self.flip(Self.referenceB[70], bits: 90, &generator)
-        let votes = index.votes(for: Self.observations([(0, near, 90), (0.25, far, 90)]))
+        // Frame 50 of B itself; hashes 70 and 90 bits from frame 70 of B, on either side of the 76-bit limit,
+        // both sharing B's first 64 bits so that the index meets them and only the distance can exclude one.
+        let limit = HashSearchOptions().maxDistance
+        let near = Self.referenceB[50]
+        let inside = Self.flipOutsideFirstWord(Self.referenceB[70], bits: 70, &generator)
+        let far = Self.flipOutsideFirstWord(Self.referenceB[70], bits: 90, &generator)
+        #expect(inside.distance(to: Self.referenceB[70]) == 70 && far.distance(to: Self.referenceB[70]) == 90)
+        #expect(70 <= limit && 90 > limit)
+        let votes = index.votes(for: Self.observations([(0, near, 90), (0.25, far, 90), (0.5, inside, 90)]))
         let exact = try #require(votes.first { $0.moment == 0 && $0.distance == 0 })
         #expect(exact.clip == 1 && exact.referenceTime == 12.5)
-        #expect(votes.allSatisfy { Int($0.distance) <= HashSearchOptions().maxDistance })
+        #expect(votes.allSatisfy { Int($0.distance) <= limit })
+        #expect(votes.contains { $0.moment == 2 && $0.clip == 1 && $0.referenceTime == 17.5 && $0.distance == 70 },
+                "a frame 70 bits away, within the limit, did not vote")
         #expect(!votes.contains { $0.moment == 1 && $0.clip == 1 && $0.referenceTime == 17.5 },
                 "a frame 90 bits away voted")
         #expect(votes.filter { $0.moment == 0 }.count <= HashSearchOptions().candidatesPerFrame)
