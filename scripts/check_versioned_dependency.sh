@@ -2,7 +2,10 @@
 # Proves that ClipTrace's library products work as a versioned dependency of another package: SwiftPM refuses
 # a product whose targets use unsafe flags once it is depended on by version, so this clones the committed
 # repository into a temporary folder, tags it, and builds and runs a throwaway package that depends on it with
-# `from:` and uses the hashing, alignment, matching and extraction libraries.
+# `from:` and uses the hashing, alignment, matching and extraction libraries. A second target of the same
+# package depends on every library product: SwiftPM checks each product it depends on for unsafe flags when it
+# loads the package graph, before compiling anything, so building the first product proves all of them usable
+# without compiling the PostgreSQL and NIO stack a second time.
 #
 #   scripts/check_versioned_dependency.sh        # exit 0 and "versioned dependency: ok" when it works
 set -euo pipefail
@@ -14,6 +17,9 @@ git clone -q "$root" "$work/ClipTrace"
 git -C "$work/ClipTrace" -c user.name=check -c user.email=check@localhost tag -a 99.0.0 -m "throwaway version"
 
 mkdir -p "$work/Consumer/Sources/Consumer"
+# Every library product the package declares.
+products=$(grep -oE '\.library\(name: "[A-Za-z]+"' "$root/Package.swift" | sed -E 's/.*"([A-Za-z]+)"/\1/')
+[ "$(echo "$products" | wc -l)" -ge 13 ] || { echo "expected every library product of Package.swift, found: $products" >&2; exit 1; }
 cat > "$work/Consumer/Package.swift" <<EOF
 // swift-tools-version: 6.1
 import PackageDescription
@@ -29,9 +35,15 @@ let package = Package(
             .product(name: "ClipTraceMatching", package: "ClipTrace"),
             .product(name: "ClipTraceExtraction", package: "ClipTrace"),
         ]),
+        .executableTarget(name: "EveryProduct", dependencies: [
+$(for product in $products; do echo "            .product(name: \"$product\", package: \"ClipTrace\"),"; done)
+        ]),
     ]
 )
 EOF
+mkdir -p "$work/Consumer/Sources/EveryProduct"
+for product in $products; do echo "import $product"; done > "$work/Consumer/Sources/EveryProduct/main.swift"
+echo 'print("every ClipTrace library imports")' >> "$work/Consumer/Sources/EveryProduct/main.swift"
 cat > "$work/Consumer/Sources/Consumer/main.swift" <<'EOF'
 import ClipTraceAlignment
 import ClipTraceExtraction
@@ -48,5 +60,5 @@ let segments = TemporalAligner().align(votes, timelines: [timeline], queryDurati
 print("hash \(hash.hexString.prefix(16))…, \(segments.count) segment, extraction rate \(ExtractionOptions.reference.decoding.samplesPerSecond)/s, matcher seeds above \(CatalogueMatcher.seedingThreshold) frames")
 guard segments.count == 1 else { fatalError("expected one segment") }
 EOF
-(cd "$work/Consumer" && swift build -q && swift run -q Consumer)
-echo "versioned dependency: ok (a package depending on ClipTrace from: \"99.0.0\" builds and runs)"
+(cd "$work/Consumer" && swift build -q --product Consumer && swift run -q Consumer)
+echo "versioned dependency: ok (a package depending on ClipTrace from: \"99.0.0\" builds and runs; all $(echo "$products" | wc -l) library products accepted)"
