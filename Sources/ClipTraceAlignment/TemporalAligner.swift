@@ -141,6 +141,29 @@ public struct AlignedSegment: Hashable, Sendable, Codable {
     }
 }
 
+/// The aligner's fixed choices, in one place. They are geometry (resolutions in seconds) and tie-breaks, not
+/// thresholds on how similar frames are; each was set on the public evaluation split and checked on dev.
+enum LineTuning {
+    /// Smallest Hough offset bin and refinement span, seconds: the line search's resolution is twice the finest
+    /// sampling step, but never finer than half a second, so jittered timestamps of one copy share a bin.
+    static let minimumResolution = 0.5
+    /// Offsets tried by the refinement are this far apart, seconds (a fiftieth: below the localisation error
+    /// the evaluation measures, 0.02-0.05 s median).
+    static let refinementStep = 0.02
+    /// The narrowest band a refinement counts a kind's votes in, seconds (finer sampled kinds use half their
+    /// spacing).
+    static let minimumBand = 0.05
+    /// Speed 1 is kept when its support is at least this share of the best speed's: most copies keep their
+    /// speed, and slow zooms or pans fit many slopes almost equally well.
+    static let unitSpeedPreference = 0.93
+    /// A fitted slope may leave the tried speeds by this much (a speed of 1.27 for a 1.25 copy).
+    static let slopeMargin = 0.02
+    /// A fitted slope further than this from the voted speed is distrusted (a short run cannot tell).
+    static let largestSlopeCorrection = 0.1
+    /// A fitted line replaces the voted one only when it cuts the summed residual to this share or less.
+    static let fitMustExplain = 0.85
+}
+
 /// One temporal aligner for every kind of evidence: takes plain votes (query moment, clip, reference time,
 /// weight, label), finds per clip the lines `referenceTime = speed × queryTime + offset` they gather on (a
 /// Hough vote over speed and offset, then the speed and offset refined and fitted), cuts each line into
@@ -204,10 +227,10 @@ public struct TemporalAligner: Sendable {
             let finest = kinds.map(step).min() ?? 0.25
             var relative = [Double](repeating: 1, count: EvidenceKind.allCases.count)
             for kind in kinds { relative[Int(kind.rawValue)] = step(kind) / finest }
-            let binWidth = max(0.5, 2 * finest)
-            let span = max(0.5, 2 * finest)
+            let binWidth = max(LineTuning.minimumResolution, 2 * finest)
+            let span = max(LineTuning.minimumResolution, 2 * finest)
             var tolerance = [Double](repeating: 0, count: EvidenceKind.allCases.count)
-            for kind in EvidenceKind.allCases { tolerance[Int(kind.rawValue)] = max(0.5, 2 * step(kind)) + binWidth / 2 }
+            for kind in EvidenceKind.allCases { tolerance[Int(kind.rawValue)] = max(LineTuning.minimumResolution, 2 * step(kind)) + binWidth / 2 }
 
             var remaining = votes
             var segments: [AlignedSegment] = []
@@ -258,7 +281,7 @@ public struct TemporalAligner: Sendable {
                     if support > bestSupport { (bestSpeed, bestOffset, bestSupport) = (trialSpeed, trialOffset, support) }
                     if abs(trialSpeed - 1) < 0.001 { (unitSupport, unitOffset) = (support, trialOffset) }
                 }
-                if unitSupport >= 0.93 * bestSupport { (bestSpeed, bestOffset) = (1, unitOffset) }
+                if unitSupport >= LineTuning.unitSpeedPreference * bestSupport { (bestSpeed, bestOffset) = (1, unitOffset) }
                 var (fitSpeed, fitOffset) = fitLine(inliers, speed: bestSpeed, offset: bestOffset, relative: relative)
                 fitOffset = refineOffset(remaining, speed: fitSpeed, around: fitOffset, span: span, relative: relative).offset
 
@@ -296,7 +319,7 @@ public struct TemporalAligner: Sendable {
         func refineOffset(_ votes: [Vote], speed: Double, around offset: Double, span: Double,
                           relative: [Double]) -> (offset: Double, support: Double) {
             var bands = [Double](repeating: 0, count: EvidenceKind.allCases.count)
-            for kind in EvidenceKind.allCases { bands[Int(kind.rawValue)] = max(0.05, spacing(kind) / 2) }
+            for kind in EvidenceKind.allCases { bands[Int(kind.rawValue)] = max(LineTuning.minimumBand, spacing(kind) / 2) }
             var best = offset, bestSupport = -1.0
             var ties: [Double] = []
             var trial = offset - span
@@ -325,7 +348,7 @@ public struct TemporalAligner: Sendable {
                 } else if abs(support - bestSupport) <= 1e-6 {
                     ties.append(trial)
                 }
-                trial += 0.02
+                trial += LineTuning.refinementStep
             }
             guard bestSupport > 0 else { return (offset, 0) }
             return (ties.isEmpty ? best : ties.reduce(0, +) / Double(ties.count), bestSupport)
@@ -343,16 +366,17 @@ public struct TemporalAligner: Sendable {
             let denominator = sw * sxx - sx * sx
             guard denominator > 1e-9 else { return (speed, (sy - speed * sx) / sw) }
             var slope = (sw * sxy - sx * sy) / denominator
-            slope = min(max(slope, (options.speeds.min() ?? 1) - 0.02), (options.speeds.max() ?? 1) + 0.02)
+            slope = min(max(slope, (options.speeds.min() ?? 1) - LineTuning.slopeMargin),
+                        (options.speeds.max() ?? 1) + LineTuning.slopeMargin)
             // A short run cannot tell the slope well: keep the voted one when the fit disagrees wildly, or when it
             // explains the inliers hardly better (static or slowly changing content matches along many slopes).
-            if abs(slope - speed) > 0.1 { slope = speed }
+            if abs(slope - speed) > LineTuning.largestSlopeCorrection { slope = speed }
             func residual(_ a: Double, _ b: Double) -> Double {
                 inliers.reduce(0) { $0 + abs($1.referenceTime - (a * time($1) + b)) }
             }
             let fittedOffset = (sy - slope * sx) / sw
             let votedOffset = (sy - speed * sx) / sw
-            if residual(slope, fittedOffset) > 0.85 * residual(speed, votedOffset) { return (speed, votedOffset) }
+            if residual(slope, fittedOffset) > LineTuning.fitMustExplain * residual(speed, votedOffset) { return (speed, votedOffset) }
             return (slope, fittedOffset)
         }
 
