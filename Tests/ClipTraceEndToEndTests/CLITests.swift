@@ -102,6 +102,36 @@ struct CLITests {
         #expect(missing.status == 1 && missing.stderr.contains("No clip has id 1"))
     }
 
+    @Test("a batch registration warns when a file resembles a clip registered earlier in the same batch, and in a later one")
+    func resemblesWithinBatch() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = folder.file("catalogue.sqlite")
+        // The reference, then a recording with a copy of it under a banner and comments: one command, one index
+        // extended as it goes. (The check searches upright hashes: a registration is the clip again or a close
+        // edit of it, not a mirrored or windowed repost.)
+        let reference = Repository.path("testmedia/references/mandelbrot_zoom.mp4")
+        let batch = try run(binary, ["register", "-q", "--catalogue", catalogue, reference,
+                                     Repository.path("testmedia/recordings/stream_with_overlaid_copy.mp4")])
+        #expect(batch.status == 0, "\(batch.stderr)")
+        #expect(batch.stdout.components(separatedBy: "registered ").count - 1 == 2)
+        #expect(batch.stderr.contains("stream_with_overlaid_copy.mp4 resembles registered clip 1 \"mandelbrot_zoom\""),
+                "\(batch.stderr)")
+        // The next command starts from the saved index: a re-encode of the first file is caught too.
+        let reencoded = folder.file("reencoded.mp4")
+        let encoded = try run("/usr/bin/env", ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", reference, "-c:v", "libx264",
+                                               "-crf", "32", "-an", reencoded])
+        try #require(encoded.status == 0, "\(encoded.stderr)")
+        let later = try run(binary, ["register", "-q", "--catalogue", catalogue, reencoded])
+        #expect(later.status == 0, "\(later.stderr)")
+        #expect(later.stderr.contains("resembles registered clip 1 \"mandelbrot_zoom\""), "\(later.stderr)")
+        // A file like nothing registered gets no such warning.
+        let unrelated = try run(binary, ["register", "-q", "--catalogue", catalogue,
+                                         Repository.path("testmedia/references/life_colony.mp4")])
+        #expect(unrelated.status == 0 && !unrelated.stderr.contains("resembles"), "\(unrelated.stderr)")
+    }
+
     @Test("one broken file in a folder gets an error record and the batch goes on")
     func brokenFileInBatch() throws {
         let binary = try Repository.cliptraceBinary()
