@@ -41,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // FFmpeg's C API, plus a shim that re-exports the macros Swift cannot import.
@@ -111,6 +112,9 @@ let package = Package(
             "ClipTraceHashing", "ClipTraceIndex", "ClipTraceMatching", "ClipTracePostgres", "ClipTraceScanning",
             "ClipTraceWorkers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            // watch --webhook: events POSTed on the NIO event loops the PostgreSQL client already uses.
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Shared by the test targets: repository paths, temporary folders, running the built CLI.

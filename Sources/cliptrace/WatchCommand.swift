@@ -6,9 +6,8 @@ import ClipTraceMatching
 import ClipTraceScanning
 import Foundation
 import Logging
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import AsyncHTTPClient
+import NIOCore
 
 struct WatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -191,7 +190,7 @@ final class WebhookSender: Sendable {
         let (stream, continuation) = AsyncStream<Data>.makeStream(bufferingPolicy: .bufferingNewest(100_000))
         queue = continuation
         delivery = Task {
-            let session = URLSession(configuration: .ephemeral)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
             var abandoned = 0
             for await body in stream {
                 if Task.isCancelled {
@@ -204,17 +203,19 @@ final class WebhookSender: Sendable {
                         abandoned += 1
                         break
                     }
-                    var request = URLRequest(url: url, timeoutInterval: 10)
-                    request.httpMethod = "POST"
-                    request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-                    request.httpBody = body
+                    var request = HTTPClientRequest(url: url.absoluteString)
+                    request.method = .POST
+                    request.headers.add(name: "Content-Type", value: "application/json")
+                    request.body = .bytes(ByteBuffer(bytes: body))
                     do {
-                        let (_, response) = try await session.data(for: request)
-                        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+                        let response = try await client.execute(request, timeout: .seconds(10))
+                        // The answer's body is not needed, but must be read (or dropped) to free the connection.
+                        _ = try? await response.body.collect(upTo: 1 << 20)
+                        let status = Int(response.status.code)
                         if (200..<300).contains(status) { break }
                         logger.warning("webhook answered HTTP \(status) (attempt \(attempt) of \(Self.attempts))")
                     } catch {
-                        logger.warning("webhook could not be reached: \(error.localizedDescription) (attempt \(attempt) of \(Self.attempts))")
+                        logger.warning("webhook could not be reached: \(error) (attempt \(attempt) of \(Self.attempts))")
                     }
                     if attempt == Self.attempts {
                         Terminal.warning("an event could not be delivered to the webhook \(url.absoluteString) after \(Self.attempts) attempts")
@@ -227,6 +228,7 @@ final class WebhookSender: Sendable {
             if abandoned > 0 {
                 Terminal.warning("\(abandoned) event(s) were not delivered to the webhook \(url.absoluteString) before exit")
             }
+            try? await client.shutdown()
         }
     }
 
