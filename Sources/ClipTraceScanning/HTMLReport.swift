@@ -84,7 +84,7 @@ public struct HTMLReport {
         return page
     }
 
-    /// One matched moment: times on both timelines and the two pictures (or why a picture is missing).
+    /// The moments of each result, filled in by thumbnail extractions running in parallel.
     final class MomentStore: @unchecked Sendable {
         private let lock = NSLock()
         private var stored: [[Moment]]
@@ -93,6 +93,7 @@ public struct HTMLReport {
         var values: [[Moment]] { lock.withLock { stored } }
     }
 
+    /// One matched moment: times on both timelines and the two pictures (or why a picture is missing).
     public struct Moment: Sendable {
         var queryTime: Double
         var referenceTime: Double
