@@ -254,6 +254,8 @@ public struct LiveWatcher: Sendable {
         var lastSourceWasFinite = false
         /// Each recent frame's time and content share: whether a copy was shown inside bars, as `scan` says it.
         var shares: [(time: Double, share: Float)] = []
+        /// Kinds of search notes already logged for this stream (their text without its counts).
+        var notedLimits: Set<String> = []
         /// The current connection's recorder (with `--record`) and the stream time of its decoder's zero.
         var recorder: StreamRecorder?
         var recorderOffset = 0.0
@@ -380,6 +382,11 @@ public struct LiveWatcher: Sendable {
                 emit(WatchEvent(kind: .error, source: source, streamTime: streamTime,
                                 message: ClipScanner.sentence(for: error)))
                 return
+            }
+            // What the search had to leave out (a seeded search's clip limit, say), once per kind of note and
+            // stream, as scan logs it once per file.
+            for note in evidence.notes where notedLimits.insert(note.filter { !$0.isNumber }).inserted {
+                watcher.warn(source, note)
             }
             observedTime = max(observedTime, end)
             pieces.append((end, evidence))
