@@ -166,7 +166,8 @@ public enum FingerprintBinary {
                 cornerFrames.append(.init(time: Double(milliseconds) / 1000,
                                           corners: try reader.readCorners(Int(cornerCount))))
             }
-            let partCount: UInt32 = try reader.read()
+            // Format 3 as first written (before picture halves were stored) ends after its corner frames.
+            let partCount: UInt32 = reader.remaining == 0 ? 0 : try reader.read()
             guard Int(partCount) * partFrameSize <= reader.remaining else {
                 throw FingerprintError(code: .invalidValue,
                                        message: "fingerprint declares \(partCount) part frames but holds \(reader.remaining) bytes of them")

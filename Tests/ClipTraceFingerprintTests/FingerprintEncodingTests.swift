@@ -92,6 +92,19 @@ struct FingerprintEncodingTests {
         return out
     }
 
+    @Test("format 3 as first written, ending after its corner frames (no section for picture halves), still decodes")
+    func formatThreeWithoutParts() throws {
+        let original = Self.sample(frames: 12, partFrames: 0)
+        var bytes = FingerprintBinary.encode(original)
+        // Today's encoding ends with an empty part section (a zero count) and the checksum: drop both, shorten
+        // the length field and sign the rest again.
+        bytes.removeLast(8)
+        let length = UInt32(bytes.count - 12)
+        for index in 0..<4 { bytes[8 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+        withUnsafeBytes(of: CRC32.checksum(bytes).littleEndian) { bytes += $0 }
+        #expect(try FingerprintBinary.decode(bytes) == original)
+    }
+
     @Test("fingerprints of ClipTrace 0.1 (formats 1 and 2) still decode, without their query-side parts")
     func legacyFormats() throws {
         // Formats 1 and 2 had no hashes of picture halves.
