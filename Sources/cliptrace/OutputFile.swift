@@ -184,7 +184,7 @@ struct FileIdentity: Equatable {
 
 /// Writes the output: to standard output, through to a device or pipe, or to a temporary file renamed over
 /// the target when ``commit()`` is called. Every write is checked: a full disk or a closed pipe is an error,
-/// never a silently short report. SIGINT and SIGTERM remove the temporary file before the process ends.
+/// never a silently short report. SIGINT, SIGTERM and SIGHUP remove the temporary file before the process ends.
 final class OutputSink {
     let output: OutputFile
     private let descriptor: Int32
@@ -290,7 +290,7 @@ final class OutputSink {
     }
 }
 
-/// Temporary output files of this process, removed when SIGINT or SIGTERM ends it.
+/// Temporary output files of this process, removed when SIGINT, SIGTERM or SIGHUP ends it.
 final class PartialFiles: @unchecked Sendable {
     static let shared = PartialFiles()
     private let lock = NSLock()
@@ -301,7 +301,8 @@ final class PartialFiles: @unchecked Sendable {
         lock.withLock {
             paths.insert(path)
             guard sources.isEmpty else { return }
-            for signalNumber in [SIGINT, SIGTERM] {
+            // SIGHUP too: a closed terminal ends a long scan as surely as Ctrl-C.
+            for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
                 signal(signalNumber, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
                 source.setEventHandler { [weak self] in

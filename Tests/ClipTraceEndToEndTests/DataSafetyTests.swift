@@ -277,7 +277,7 @@ struct DataSafetyTests {
         }
     }
 
-    @Test("8. SIGINT during scan -o leaves no partial file; a killed run's partial is swept by the next")
+    @Test("8. SIGINT, SIGTERM or SIGHUP during scan -o leaves no partial file; a killed run's partial is swept by the next")
     func interruptedOutput() throws {
         let work = try Workspace()
         defer { work.folder.cleanUp() }
@@ -288,7 +288,7 @@ struct DataSafetyTests {
         func partials() throws -> [String] {
             try FileManager.default.contentsOfDirectory(atPath: work.folder.path).filter { $0.hasPrefix("rep.json.partial-") }
         }
-        for signal in [SIGINT, SIGTERM, SIGKILL] {
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGKILL] {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: work.binary)
             process.arguments = ["scan", "-q", "--jobs", "1", "--catalogue", work.catalogue, "-f", "json", "-o", report, batch]
