@@ -10,7 +10,8 @@ BIN = $(shell $(SWIFT) build -c release --show-bin-path)/cliptrace
 
 PREFIX ?= /usr/local
 DESTDIR ?=
-MANUAL = .build/plugins/GenerateManual/outputs/cliptrace/cliptrace.1
+MANUAL_DIR = .build/manual
+MANUAL = $(MANUAL_DIR)/cliptrace.1
 INSTALLED = $(DESTDIR)$(PREFIX)/bin/cliptrace $(DESTDIR)$(PREFIX)/share/man/man1/cliptrace.1 \
 	$(DESTDIR)$(PREFIX)/share/bash-completion/completions/cliptrace \
 	$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cliptrace \
@@ -81,10 +82,13 @@ testmedia:
 golden:
 	python3 Tests/Golden/make_golden.py
 
-# The release binary, a man page generated from --help (swift-argument-parser's generate-manual plugin) and
-# shell completions, under PREFIX (default /usr/local; DESTDIR for packaging).
+# The release binary, a man page generated from --help and shell completions, under PREFIX (default /usr/local;
+# DESTDIR for packaging). The man page comes from swift-argument-parser's generate-manual tool run on the release
+# binary: its package plugin would build the whole package a second time in a build of its own.
 install: build
-	$(SWIFT) package --disable-sandbox generate-manual
+	$(SWIFT) build -c release --product generate-manual
+	@mkdir -p $(MANUAL_DIR)
+	$(dir $(BIN))generate-manual $(BIN) --output-directory $(MANUAL_DIR)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d

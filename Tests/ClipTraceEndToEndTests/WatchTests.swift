@@ -472,6 +472,33 @@ struct WatchTests {
         #expect((ended["query_end"] as? Double ?? 0) > 8)
     }
 
+    @Test("corrupt packets on a source are skipped with a warning naming it; the copy after them is still reported")
+    func corruptPackets() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = try Self.catalogue(in: folder, binary: binary)
+        let file = try Self.streamFile("stream_with_mirrored_copy", in: folder)
+        // Garbage over the payload of 40 transport packets in the first two seconds, before the copy (4-11 s):
+        // the 4-byte packet headers stay, so the demuxer keeps its sync and the decoder meets the damage.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        let packets = bytes.count / 188
+        var generator = SplitMix(seed: 9)
+        for index in stride(from: packets / 20, to: packets / 20 + 400, by: 10) {
+            for offset in 8..<188 { bytes[index * 188 + offset] = UInt8(truncatingIfNeeded: generator.next()) }
+        }
+        let damaged = folder.file("damaged.ts")
+        try bytes.write(to: URL(fileURLWithPath: damaged))
+        let watch = try LiveProcess(binary, ["watch", "-q", "--catalogue", catalogue, "--read-timeout", "3", damaged])
+        defer { _ = watch.stop(SIGKILL) }
+        #expect(watch.wait(seconds: 60) { $0.contains { $0["event"] as? String == "source_ended" } }, "\(watch.lines)")
+        let events = watch.events.map(\.event)
+        #expect(events.contains { $0["event"] as? String == "match_ended" && $0["reference"] as? String == "mandelbrot_zoom" },
+                "\(events)")
+        #expect(!events.contains { $0["event"] as? String == "error" }, "\(events)")
+        #expect(watch.stderr.contains("warning") && watch.stderr.contains("damaged.ts"), "\(watch.stderr)")
+    }
+
     @Test("a quiet standard input still stops at once on SIGTERM")
     func quietInputStops() throws {
         let binary = try Repository.cliptraceBinary()
