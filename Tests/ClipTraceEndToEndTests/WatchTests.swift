@@ -499,6 +499,50 @@ struct WatchTests {
         #expect(watch.stderr.contains("warning") && watch.stderr.contains("damaged.ts"), "\(watch.stderr)")
     }
 
+    @Test("RTMP and HTTP sources, served by ffmpeg listening on loopback, are watched like UDP: the copy on each is reported")
+    func rtmpAndHTTP() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = try Self.catalogue(in: folder, binary: binary)
+        let file = try Self.streamFile("stream_with_mirrored_copy", in: folder)
+        let tcp = Int32(SOCK_STREAM.rawValue)
+        let rtmpPort = Self.freePort(tcp), httpPort = Self.freePort(tcp)
+        let rtmp = "rtmp://127.0.0.1:\(rtmpPort)/live/seller", http = "http://127.0.0.1:\(httpPort)/stream.ts"
+        // ffmpeg as the server: each waits for the watch to connect, then plays the file in real time.
+        var servers: [Process] = []
+        for (format, url) in [("flv", rtmp), ("mpegts", http)] {
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+            server.arguments = ["-nostdin", "-loglevel", "error", "-re", "-i", file, "-c", "copy", "-f", format,
+                                "-listen", "1", url]
+            server.standardOutput = FileHandle.nullDevice
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            servers.append(server)
+        }
+        defer { for server in servers where server.isRunning { server.terminate() } }
+        Thread.sleep(forTimeInterval: 1)  // both servers are listening
+        let watch = try LiveProcess(binary, ["watch", "-q", "--catalogue", catalogue, "--read-timeout", "10", rtmp, http])
+        defer { _ = watch.stop(SIGKILL) }
+        // An HTTP stream ends; an RTMP server that closes its connection reads as lost (FFmpeg reports an I/O
+        // error, as for a dropped link), which without --reconnect also ends that source.
+        let ended = watch.wait(seconds: 60) { events in
+            events.filter { ["source_ended", "source_lost"].contains($0["event"] as? String ?? "") }.count >= 2
+        }
+        #expect(ended, "\(watch.lines)")
+        let events = watch.events.map(\.event)
+        for source in [rtmp, http] {
+            let mine = events.filter { $0["source"] as? String == source }
+            #expect(mine.first?["event"] as? String == "source_connected", "\(source): \(mine)")
+            let copy = try #require(mine.first { $0["event"] as? String == "match_ended" && $0["reference"] as? String == "mandelbrot_zoom" },
+                                    "\(source): \(mine)")
+            // The copy runs 4-11 s into the recording, from 2-9 s of the reference.
+            #expect(abs((copy["query_start"] as? Double ?? 0) - 4) <= 0.5 && abs((copy["reference_start"] as? Double ?? 0) - 2) <= 0.5,
+                    "\(source): \(copy)")
+        }
+    }
+
     @Test("a quiet standard input still stops at once on SIGTERM")
     func quietInputStops() throws {
         let binary = try Repository.cliptraceBinary()
