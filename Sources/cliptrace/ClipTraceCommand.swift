@@ -120,6 +120,15 @@ extension Catalogue {
     var file: String? { (self as? SQLiteCatalogue)?.path ?? (self as? ShardedCatalogue)?.base.file }
 }
 
+/// Where and how `scan` and `results` write their records.
+struct ReportOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Output format: jsonl, json, csv or html.")
+    var format: ReportFormat = .jsonl
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write the report to this file instead of stdout.", valueName: "PATH"))
+    var output: String?
+}
+
 struct OutputOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "No progress line.")
     var quiet = false

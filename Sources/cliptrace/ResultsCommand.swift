@@ -20,11 +20,7 @@ struct ResultsCommand: AsyncParsableCommand {
 
     @OptionGroup var catalogueOptions: CatalogueOptions
 
-    @Option(name: .shortAndLong, help: "Output format: jsonl, json, csv or html.")
-    var format: ReportFormat = .jsonl
-
-    @Option(name: .shortAndLong, help: ArgumentHelp("Write the report to this file instead of stdout.", valueName: "PATH"))
-    var output: String?
+    @OptionGroup var report: ReportOptions
 
     @Flag(name: .long, help: "Wait until every job of the batch is done.")
     var wait = false
@@ -49,15 +45,15 @@ struct ResultsCommand: AsyncParsableCommand {
             Terminal.error(ClipScanner.sentence(for: error))
             throw ExitStatus.fatal
         }
-        if !wait, format == .json || format == .html {
+        if !wait, report.format == .json || report.format == .html {
             let left = (info.counts[.queued] ?? 0) + (info.counts[.running] ?? 0)
             if left > 0 {
-                Terminal.error("batch \(batch) is not finished (\(left) job(s) queued or running); \(format.rawValue) needs every result: add --wait")
+                Terminal.error("batch \(batch) is not finished (\(left) job(s) queued or running); \(report.format.rawValue) needs every result: add --wait")
                 throw ExitStatus.partialFailure
             }
         }
-        let sink = try OutputSink.opening(output)
-        let writer = ReportWriter(format: format) { try sink.write($0) }
+        let sink = try OutputSink.opening(report.output)
+        let writer = ReportWriter(format: report.format) { try sink.write($0) }
         let progress = ProgressLine(quiet: quiet)
         let started = Date()
         var printed = Set<Int>()

@@ -37,11 +37,7 @@ struct ScanCommand: AsyncParsableCommand {
 
     @OptionGroup var catalogueOptions: CatalogueOptions
 
-    @Option(name: .shortAndLong, help: "Output format: jsonl, json, csv or html.")
-    var format: ReportFormat = .jsonl
-
-    @Option(name: .shortAndLong, help: ArgumentHelp("Write the report to this file instead of stdout.", valueName: "PATH"))
-    var output: String?
+    @OptionGroup var report: ReportOptions
 
     @Option(name: .long, help: "Ignore matches shorter than this many seconds of the query.")
     var minDuration: Double = MatchingOptions().minimumDuration
@@ -105,7 +101,7 @@ struct ScanCommand: AsyncParsableCommand {
         let entries = expansion.entries
         // The output is checked before any work: never a folder, the catalogue or one of the inputs.
         let inputs = entries.compactMap { entry -> String? in if case .file(let path) = entry { path } else { nil } }
-        let sink = try OutputSink.opening(output, catalogue: catalogue.file, inputs: inputs)
+        let sink = try OutputSink.opening(report.output, catalogue: catalogue.file, inputs: inputs)
         var matching = MatchingOptions()
         matching.minimumDuration = minDuration
         matching.minimumScore = minScore
@@ -142,7 +138,7 @@ struct ScanCommand: AsyncParsableCommand {
         if scanner.matcher.clips.isEmpty {
             Terminal.warning("the catalogue \(catalogue.name) has no clips to search; nothing can match")
         }
-        let writer = ReportWriter(format: format) { try sink.write($0) }
+        let writer = ReportWriter(format: report.format) { try sink.write($0) }
         let progress = ProgressLine(quiet: outputOptions.quiet)
         let started = Date()
         var scanned = 0, failed = 0, matchedFiles = 0, matchCount = 0, seconds = 0.0
@@ -174,7 +170,7 @@ struct ScanCommand: AsyncParsableCommand {
                 try writer.write(result)
             }
             let elapsed = Date().timeIntervalSince(started)
-            if format == .html { progress.finish() }
+            if report.format == .html { progress.finish() }
             try writer.finish(summary: ScanSummary(
                 files: scanned, failed: failed, matchedFiles: matchedFiles, matches: matchCount,
                 secondsOfVideo: seconds, elapsed: elapsed, catalogue: catalogue.name,
