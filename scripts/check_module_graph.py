@@ -21,8 +21,8 @@ for index, match in enumerate(declarations):
     body = manifest[match.end():end]
     path_match = re.search(r"path:\s*\"([^\"]+)\"", body)
     deps_match = re.search(r"dependencies:\s*\[(.*?)\]\s*[,)]", body, re.S)
-    dependencies = set(re.findall(r"^\s*\"([^\"]+)\"|,\s*\"([^\"]+)\"|\[\s*\"([^\"]+)\"", deps_match.group(1), re.M)) if deps_match else set()
-    dependencies = {next(part for part in group if part) for group in dependencies}
+    # Every quoted name in the list: products' and packages' names never match a local target's.
+    dependencies = set(re.findall(r"\"([^\"]+)\"", deps_match.group(1))) if deps_match else set()
     if path_match:
         folder = root / path_match.group(1)
     else:

@@ -136,8 +136,12 @@ public enum MediaFiles {
     }
 
     /// The absolute path of `path` with symbolic links resolved (as given, when it cannot be resolved).
-    public static func absolutePath(_ path: String) -> String {
-        guard let resolved = PathBytes.withCString(path, { realpath($0, nil) }) else { return path }
+    public static func absolutePath(_ path: String) -> String { resolvedPath(path) ?? path }
+
+    /// The absolute path of `path` with symbolic links resolved; nil when it cannot be resolved (a link to
+    /// nothing, a loop, a missing part).
+    public static func resolvedPath(_ path: String) -> String? {
+        guard let resolved = PathBytes.withCString(path, { realpath($0, nil) }) else { return nil }
         defer { free(resolved) }
         let length = strlen(resolved)
         return resolved.withMemoryRebound(to: UInt8.self, capacity: length) {

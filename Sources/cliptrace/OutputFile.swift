@@ -53,11 +53,10 @@ struct OutputFile {
         var info = stat()
         if PathBytes.withCString(path, { lstat($0, &info) }) == 0, (info.st_mode & S_IFMT) == S_IFLNK {
             // Follow the link to what it names: that is what the user writes to.
-            guard let resolved = PathBytes.withCString(path, { realpath($0, nil) }) else {
+            guard let resolved = MediaFiles.resolvedPath(path) else {
                 throw OutputError(message: "The output \(path) is a symbolic link to nothing (or a loop); give the file itself.")
             }
-            target = PathBytes.string(fromBytes: UnsafeRawBufferPointer(start: resolved, count: strlen(resolved)))
-            free(resolved)
+            target = resolved
         }
         let exists = PathBytes.withCString(target, { stat($0, &info) }) == 0
         if exists {
