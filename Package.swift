@@ -86,7 +86,7 @@ let package = Package(
         // Batch registration and scanning, with bounded parallelism and per-file errors; reports.
         .target(name: "ClipTraceScanning", dependencies: [
             "ClipTraceAlignment", "ClipTraceCatalogue", "ClipTraceDecoding", "ClipTraceEvidence", "ClipTraceExtraction",
-            "ClipTraceFingerprint", "ClipTraceIndex", "ClipTraceMatching", "ClipTraceObservations",
+            "ClipTraceFingerprint", "ClipTraceHashing", "ClipTraceIndex", "ClipTraceMatching", "ClipTraceObservations",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),

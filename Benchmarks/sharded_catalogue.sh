@@ -5,8 +5,9 @@
 #   Benchmarks/sharded_catalogue.sh HOURS SHARDS
 #
 # Uses the catalogue and the 60-second query of `Benchmarks/large_catalogue.sh HOURS` (run it first: it builds
-# and caches them) through `cliptrace scan --shard K/N`, which searches exactly what a worker of that shard
-# searches, with that shard's own saved index (built by a first, untimed scan). Prints one line per shard and
+# and caches them) through `cliptrace scan --shard K/N --save-shard FILE`, which gathers exactly what a worker
+# of that shard gathers, with that shard's own saved index (built by a first, untimed scan); `cliptrace merge`
+# then weighs and aligns every shard's evidence, as `cliptrace results` does. Prints one line per shard and
 #
 #   hours=H shards=N whole_index_mb=M shard_index_mb=M,M,… whole_rss_mb=M shard_rss_mb=M,M,… merged_identical=K/T
 #
@@ -39,17 +40,17 @@ read -r whole_index whole_rss < <(scan whole)
 shard_index=(); shard_rss=()
 for k in $(seq "$shards"); do
   [ -d "$catalogue.index-shard-$k-of-$shards" ] || scan "build$k" --shard "$k/$shards" >/dev/null
-  read -r index rss < <(scan "$k" --shard "$k/$shards")
+  rm -f "$cache/shard-$k.ctss"
+  read -r index rss < <(scan "$k" --shard "$k/$shards" --save-shard "$cache/shard-$k.ctss")
   shard_index+=("$index"); shard_rss+=("$rss")
-  echo "shard $k/$shards: index_mb=$index peak_rss_mb=$rss matches=$(grep -c '"reference":"' "$cache/shard-$k.jsonl" || true)"
+  echo "shard $k/$shards: index_mb=$index peak_rss_mb=$rss saved_kb=$(( $(stat -c %s "$cache/shard-$k.ctss") / 1024 ))"
 done
-merged=$(python3 - "$cache/shard-whole.jsonl" "$shards" "$cache" <<'PY'
-import json, sys
+"$bin" merge -q $(for k in $(seq "$shards"); do echo "$cache/shard-$k.ctss"; done) >"$cache/shard-merged.jsonl"
+merged=$(python3 - "$cache/shard-whole.jsonl" "$cache/shard-merged.jsonl" <<'PY'
+import sys
 whole = [l for l in open(sys.argv[1]).read().splitlines() if '"reference":"' in l]
-parts = []
-for k in range(1, int(sys.argv[2]) + 1):
-    parts += [l for l in open(f"{sys.argv[3]}/shard-{k}.jsonl").read().splitlines() if '"reference":"' in l]
-print(f"{len(set(whole) & set(parts))}/{max(len(whole), len(parts))}")
+merged = [l for l in open(sys.argv[2]).read().splitlines() if '"reference":"' in l]
+print(f"{len(set(whole) & set(merged))}/{max(len(whole), len(merged))}")
 PY
 )
 echo "hours=$hours shards=$shards whole_index_mb=$whole_index shard_index_mb=$(IFS=,; echo "${shard_index[*]}") whole_rss_mb=$whole_rss shard_rss_mb=$(IFS=,; echo "${shard_rss[*]}") merged_identical=$merged"

@@ -35,10 +35,6 @@ public struct CornerSearchOptions: Hashable, Sendable {
     public var maximumRotation: Float = 15 * .pi / 180
     /// The largest shear (cosine of the angle between the mapped axes): copies are not skewed.
     public var maximumShear: Float = 0.1
-    /// Query corners that find close twins (within half ``maxDescriptorDistance``) at one place in this many
-    /// clips besides one are set aside: interface chrome, channel logos and captions shared by a series are not
-    /// evidence of one clip. Two, not one, so that a trailer and the show it was cut from keep their corners.
-    public var commonInOtherClips = 2
     /// Seeded search: corners of one query moment that must reach a clip before the moment counts for it.
     public var minimumSeedPairs = 3
     /// Seeded search: clips verified at most, those reached at most moments first.
@@ -64,6 +60,8 @@ public final class CornerIndex: Sendable {
     /// Per reference corner frame: its clip (a position in the list the index was built from) and time.
     let frameOwners: [Int32]
     let frameTimes: [Float]
+    /// Per owner: its first corner frame (an owner's frames are consecutive).
+    let firstFrameOfOwner: [Int32]
 
     public var cornerCount: Int { descriptors.count }
     let maximumRotationTangent: Float
@@ -88,27 +86,14 @@ public final class CornerIndex: Sendable {
         ys = entries.ys.map { Float($0) / 65_536 }
         frameOwners = entries.frameOwners
         frameTimes = entries.frameTimes
+        var first = [Int32](repeating: 0, count: Int(entries.frameOwners.max() ?? -1) + 1)
+        for (frame, owner) in entries.frameOwners.enumerated().reversed() { first[Int(owner)] = Int32(frame) }
+        firstFrameOfOwner = first
         referenceStep = entries.medianFrameGap() ?? 0
     }
 
     /// The spacing of the reference corner frames (for ``QueryTimeline/referenceStep``).
     public let referenceStep: Double
-
-    /// Whether corners found close to one query corner (their clip and place) show it at the same place in at
-    /// least `clips` different clips: then it is chrome, not evidence.
-    static func isCommon(_ close: [(clip: Int32, x: Float, y: Float)], clips: Int, tolerance: Float) -> Bool {
-        guard clips > 1, close.count >= clips else { return false }
-        var distinct: [Int32] = []
-        for anchor in close.prefix(64) {
-            distinct.removeAll(keepingCapacity: true)
-            for other in close where abs(other.x - anchor.x) <= tolerance && abs(other.y - anchor.y) <= tolerance
-                && !distinct.contains(other.clip) {
-                distinct.append(other.clip)
-                if distinct.count >= clips { return true }
-            }
-        }
-        return false
-    }
 
     /// The moments corners look at: the distinct times of the query's corner frames, against reference frames
     /// `referenceStep` apart.
@@ -165,28 +150,26 @@ public final class CornerIndex: Sendable {
 
     /// The votes of `query`: per corner moment (see ``timeline(of:)``), each verified reference frame votes,
     /// weighted by the corners it explains, under the view (region, mirrored or not) that explained most.
-    /// Query corners answering at the same place in several clips (see ``CornerSearchOptions/commonInOtherClips``)
-    /// are not used, nor those in `setAside` (numbered through the query's corner frames in order).
-    public func votes(for query: QueryObservations, setAside: Set<Int> = []) -> [Vote] {
+    public func votes(for query: QueryObservations) -> [Vote] {
+        Self.weigh([candidates(for: query)], order: ClipOrder(seeds: nil), options: options)
+    }
+
+    /// Per described query frame (a view or zoom of a corner moment), the reference frames that share most
+    /// corners with it, at least ``CornerSearchOptions/minimumInliers``, each verified: the first
+    /// ``CornerSearchOptions/framesVerified`` by pairs, then clip and place in the clip, or with
+    /// `keepingEveryPrefix` each that is among the first of the clips up to its own (owners are seeding ranks).
+    /// `clipOf` maps an owner to the clip number candidates carry.
+    public func candidates(for query: QueryObservations, keepingEveryPrefix: Bool = false,
+                           clipOf: (Int32) -> Int32 = { $0 }) -> [CornerCandidate] {
         guard cornerCount > 0, !query.cornerFrames.isEmpty else { return [] }
-        // The number of each corner frame's first corner, for `setAside`.
-        var firstNumber: [Int] = []
-        var numbered = 0
-        for frame in query.cornerFrames {
-            firstNumber.append(numbered)
-            numbered += frame.corners.count
-        }
-        var close: [(clip: Int32, x: Float, y: Float)] = []
-        // Chrome is drawn identically: its corners sit well within half the pairing distance of each other.
-        let halfDistance = options.maxDescriptorDistance / 2
         // Query corner frames grouped by time: each time is one moment of the corner timeline.
-        var groups: [[(frame: QueryObservations.CornerFrame, number: Int)]] = []
+        var moments: [Int32] = []
         var lastTime: Double? = nil
-        for (index, frame) in query.cornerFrames.enumerated() {
+        for frame in query.cornerFrames {
             if let lastTime, abs(lastTime - frame.time) < 1e-6 {
-                groups[groups.count - 1].append((frame, firstNumber[index]))
+                moments.append(moments.last!)
             } else {
-                groups.append([(frame, firstNumber[index])])
+                moments.append(Int32(moments.last.map { $0 + 1 } ?? 0))
             }
             lastTime = frame.time
         }
@@ -197,79 +180,93 @@ public final class CornerIndex: Sendable {
         var bestDistance = [Int32](repeating: 0, count: frameCount)
         var pairCount = [Int32](repeating: 0, count: frameCount)
         var touched: [Int32] = [], reached: [Int32] = []
+        var perOwner: [Int32] = []
         // The index reports a corner once however many words it shares with the query corner.
         var seen = [UInt32](repeating: 0, count: cornerCount)
         var stamp: Int32 = 0
-        var votes: [Vote] = []
-        for (moment, group) in groups.enumerated() {
-            // Best verified result per reference frame over the group's regions, orientations and zooms.
-            var verified: [Int32: (inliers: Int, distance: Int, view: View)] = [:]
-            for (described, firstCorner) in group {
-                var pairFrames: [Int32] = [], pairs: [Pair] = []
-                reached.removeAll(keepingCapacity: true)
-                for (cornerIndex, corner) in described.corners.enumerated() {
-                    if setAside.contains(firstCorner + cornerIndex) { continue }
-                    if stamp == Int32.max {  // a very long query: start the stamps again
-                        for i in frameStamp.indices { frameStamp[i] = -1 }
-                        for i in seen.indices { seen[i] = 0 }
-                        stamp = 0
-                    }
-                    stamp += 1
-                    touched.removeAll(keepingCapacity: true)
-                    close.removeAll(keepingCapacity: true)
-                    descriptors.search(corner.descriptor, maxDistance: options.maxDescriptorDistance, wordRadius: 0,
-                                       seen: &seen, stamp: UInt32(stamp)) { entry, distance in
-                        let frame = Int(frameOf[entry])
-                        if distance <= halfDistance { close.append((frameOwners[frame], xs[entry], ys[entry])) }
-                        if frameStamp[frame] != stamp {
-                            frameStamp[frame] = stamp
-                            bestEntry[frame] = Int32(entry)
-                            bestDistance[frame] = Int32(distance)
-                            touched.append(Int32(frame))
-                        } else if (Int32(distance), Int32(entry)) < (bestDistance[frame], bestEntry[frame]) {
-                            bestEntry[frame] = Int32(entry)
-                            bestDistance[frame] = Int32(distance)
-                        }
-                    }
-                    if Self.isCommon(close, clips: options.commonInOtherClips + 1, tolerance: options.tolerance) { continue }
-                    for frame in touched {
-                        let entry = Int(bestEntry[Int(frame)])
-                        pairFrames.append(frame)
-                        pairs.append(Pair(qx: corner.x, qy: corner.y, rx: xs[entry], ry: ys[entry],
-                                          distance: Int(bestDistance[Int(frame)])))
-                        if pairCount[Int(frame)] == 0 { reached.append(frame) }
-                        pairCount[Int(frame)] += 1
+        var out: [CornerCandidate] = []
+        for (describedIndex, described) in query.cornerFrames.enumerated() {
+            var pairFrames: [Int32] = [], pairs: [Pair] = []
+            reached.removeAll(keepingCapacity: true)
+            for corner in described.corners {
+                if stamp == Int32.max {  // a very long query: start the stamps again
+                    for i in frameStamp.indices { frameStamp[i] = -1 }
+                    for i in seen.indices { seen[i] = 0 }
+                    stamp = 0
+                }
+                stamp += 1
+                touched.removeAll(keepingCapacity: true)
+                descriptors.search(corner.descriptor, maxDistance: options.maxDescriptorDistance, wordRadius: 0,
+                                   seen: &seen, stamp: UInt32(stamp)) { entry, distance in
+                    let frame = Int(frameOf[entry])
+                    if frameStamp[frame] != stamp {
+                        frameStamp[frame] = stamp
+                        bestEntry[frame] = Int32(entry)
+                        bestDistance[frame] = Int32(distance)
+                        touched.append(Int32(frame))
+                    } else if (Int32(distance), Int32(entry)) < (bestDistance[frame], bestEntry[frame]) {
+                        bestEntry[frame] = Int32(entry)
+                        bestDistance[frame] = Int32(distance)
                     }
                 }
-                // The reference frames sharing most corners with this one are verified.
-                var ranked = reached.filter { pairCount[Int($0)] >= Int32(options.minimumInliers) }
-                ranked.sort { (pairCount[Int($0)], $1) > (pairCount[Int($1)], $0) }
-                if ranked.count > options.framesVerified { ranked.removeLast(ranked.count - options.framesVerified) }
-                for frame in reached { pairCount[Int(frame)] = 0 }
-                for frame in ranked {
-                    var framePairs: [Pair] = []
-                    for (index, owner) in pairFrames.enumerated() where owner == frame { framePairs.append(pairs[index]) }
-                    guard let (inliers, distance) = verify(framePairs) else { continue }
-                    if let existing = verified[frame], existing.inliers >= inliers { continue }
-                    verified[frame] = (inliers, distance, described.view)
+                for frame in touched {
+                    let entry = Int(bestEntry[Int(frame)])
+                    pairFrames.append(frame)
+                    pairs.append(Pair(qx: corner.x, qy: corner.y, rx: xs[entry], ry: ys[entry],
+                                      distance: Int(bestDistance[Int(frame)])))
+                    if pairCount[Int(frame)] == 0 { reached.append(frame) }
+                    pairCount[Int(frame)] += 1
                 }
             }
-            guard !verified.isEmpty else { continue }
-            let clipsHit = Set(verified.keys.map { frameOwners[Int($0)] }).count
-            // The most corners any frame of each clip explained at this moment: a fixed camera's background
-            // verifies at every time, and only what moves (more corners at the right time) tells them apart.
-            var most: [Int32: Int] = [:]
-            for (frame, result) in verified { most[frameOwners[Int(frame)], default: 0] = max(most[frameOwners[Int(frame)]] ?? 0, result.inliers) }
-            for (frame, result) in verified.sorted(by: { $0.key < $1.key }) {
-                let weight = Self.voteWeight(inliers: result.inliers, clipBest: most[frameOwners[Int(frame)]] ?? 1,
-                                             minimumInliers: options.minimumInliers, clipsHit: clipsHit)
-                votes.append(Vote(clip: frameOwners[Int(frame)], moment: Int32(moment),
-                                  referenceTime: Double(frameTimes[Int(frame)]), weight: weight,
-                                  distance: Int16(result.distance),
-                                  label: VoteLabel(view: result.view, evidence: .corners)))
+            // The reference frames sharing most corners with this one are verified.
+            var ranked = reached.filter { pairCount[Int($0)] >= Int32(options.minimumInliers) }
+            ranked.sort { (pairCount[Int($0)], $1) > (pairCount[Int($1)], $0) }
+            let limit = options.framesVerified
+            if keepingEveryPrefix {
+                // Kept when fewer than `limit` frames before it belong to clips ranked at or above its own.
+                perOwner.removeAll(keepingCapacity: true)
+                var kept = 0
+                for frame in ranked {
+                    let rank = Int(frameOwners[Int(frame)])
+                    if perOwner.count <= rank { perOwner += [Int32](repeating: 0, count: rank + 1 - perOwner.count) }
+                    let before = perOwner[...rank].reduce(0, +)
+                    perOwner[rank] += 1
+                    if before < limit {
+                        ranked[kept] = frame
+                        kept += 1
+                    }
+                }
+                ranked.removeLast(ranked.count - kept)
+            } else if ranked.count > limit {
+                ranked.removeLast(ranked.count - limit)
+            }
+            var counts: [Int32] = []
+            for frame in ranked { counts.append(pairCount[Int(frame)]) }
+            for frame in reached { pairCount[Int(frame)] = 0 }
+            for (frame, count) in zip(ranked, counts) {
+                var framePairs: [Pair] = []
+                for (index, owner) in pairFrames.enumerated() where owner == frame { framePairs.append(pairs[index]) }
+                let result = verify(framePairs)
+                let owner = frameOwners[Int(frame)]
+                out.append(CornerCandidate(
+                    moment: moments[describedIndex], described: Int32(describedIndex), clip: clipOf(owner),
+                    frameInClip: UInt32(Int(frame) - Int(firstFrameOfOwner[Int(owner)])),
+                    referenceTime: frameTimes[Int(frame)], pairCount: count, inliers: Int32(result?.0 ?? 0),
+                    distance: Int16(result?.1 ?? 0), view: described.view))
             }
         }
-        return votes
+        return out
+    }
+
+    /// The first ``EvidenceCandidates/spacingFrames`` corner frames' times, clips in order, numbered by `clipOf`.
+    public func leadingFrames(clipOf: (Int32) -> Int32 = { $0 }) -> [LeadingFrames] {
+        var out: [LeadingFrames] = []
+        for frame in 0..<min(frameOwners.count, EvidenceCandidates.spacingFrames) {
+            let clip = clipOf(frameOwners[frame])
+            if out.last?.clip != clip { out.append(LeadingFrames(clip: clip, times: [])) }
+            out[out.count - 1].times.append(frameTimes[frame])
+        }
+        return out
     }
 
     /// Corners explained at which a verified frame's vote weighs fully, as a multiple of the minimum.

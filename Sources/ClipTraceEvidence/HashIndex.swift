@@ -71,6 +71,17 @@ public final class HashIndex: Sendable {
         /// Per entry: its clip (a position in the clip list the index was built from) and time.
         let owners: [Int32]
         let times: [Float]
+        /// Per owner: its first entry (an owner's entries are consecutive).
+        let firstOfOwner: [Int32]
+
+        init(index: BinaryCodeIndex, owners: [Int32], times: [Float]) {
+            self.index = index
+            self.owners = owners
+            self.times = times
+            var first = [Int32](repeating: 0, count: Int(owners.max() ?? -1) + 1)
+            for (entry, owner) in owners.enumerated().reversed() { first[Int(owner)] = Int32(entry) }
+            firstOfOwner = first
+        }
     }
     let slots: [Slot]
     public let options: HashSearchOptions
@@ -111,15 +122,26 @@ public final class HashIndex: Sendable {
     }
 
     /// The votes of `query`: per usable frame, the `candidatesPerFrame` closest reference frames over all its
-    /// views. `clipOf` maps an owner to the clip number votes carry (the identity unless this index covers a
-    /// subset of a catalogue).
-    public func votes(for query: QueryObservations, clipOf: (Int32) -> Int32 = { $0 }) -> [Vote] {
+    /// views, weighted down by the number of clips among them.
+    public func votes(for query: QueryObservations) -> [Vote] {
+        Self.weigh([candidates(for: query)], order: ClipOrder(seeds: nil), options: options)
+    }
+
+    /// Per usable query frame, the closest reference entries over all its views, in the order of their distance,
+    /// part, clip and place in the clip: the first `candidatesPerFrame`, or with `keepingEveryPrefix` each that
+    /// is among the first `candidatesPerFrame` of the clips up to its own (owners are then seeding ranks, and the
+    /// catalogue-wide seeded set, unknown here, is a prefix of them). `clipOf` maps an owner to the clip
+    /// number candidates carry.
+    public func candidates(for query: QueryObservations, keepingEveryPrefix: Bool = false,
+                           clipOf: (Int32) -> Int32 = { $0 }) -> [HashCandidate] {
         guard entryCount > 0, !query.frames.isEmpty else { return [] }
         var seen = slots.map { [UInt32](repeating: 0, count: $0.index.count) }
         var stamp: UInt32 = 0
-        var out: [Vote] = []
+        var out: [HashCandidate] = []
         // Per reference entry (part << 32 | entry): the closest distance over the frame's views, and that view.
         var best: [Int64: (distance: Int, view: Int)] = [:]
+        var ranked: [(key: Int64, distance: Int, view: Int)] = []
+        var perOwner: [Int32] = []
         for (frameIndex, frame) in query.frames.enumerated() where frame.quality >= options.minimumQuality {
             best.removeAll(keepingCapacity: true)
             for (viewIndex, viewHash) in frame.hashes.enumerated() {
@@ -140,22 +162,38 @@ public final class HashIndex: Sendable {
                 }
             }
             guard !best.isEmpty else { continue }
-            var ranked = best.map { (key: $0.key, distance: $0.value.distance, view: $0.value.view) }
+            ranked.removeAll(keepingCapacity: true)
+            for (key, value) in best { ranked.append((key, value.distance, value.view)) }
             // Sorted whatever the dictionary's (per-process random) order, so that ties keep the same entries
             // and results repeat exactly from run to run.
             ranked.sort { ($0.distance, $0.key) < ($1.distance, $1.key) }
-            if ranked.count > options.candidatesPerFrame { ranked.removeLast(ranked.count - options.candidatesPerFrame) }
             func owner(_ key: Int64) -> Int32 { slots[Int(key >> 32)].owners[Int(key & 0xFFFF_FFFF)] }
-            // A query frame that resembles many different clips (black frame, logo, intro) is weak evidence.
-            let clipsHit = Set(ranked.map { owner($0.key) }).count
-            let spread = Float(1) / Float(max(1, clipsHit)).squareRoot()
+            let limit = options.candidatesPerFrame
+            if keepingEveryPrefix {
+                // Kept when fewer than `limit` entries before it belong to clips ranked at or above its own.
+                perOwner.removeAll(keepingCapacity: true)
+                var kept = 0
+                for item in ranked {
+                    let rank = Int(owner(item.key))
+                    if perOwner.count <= rank { perOwner += [Int32](repeating: 0, count: rank + 1 - perOwner.count) }
+                    let before = perOwner[...rank].reduce(0, +)
+                    perOwner[rank] += 1
+                    if before < limit {
+                        ranked[kept] = item
+                        kept += 1
+                    }
+                }
+                ranked.removeLast(ranked.count - kept)
+            } else if ranked.count > limit {
+                ranked.removeLast(ranked.count - limit)
+            }
             for item in ranked {
-                let relative = Float(item.distance) / Float(options.maxDistance)
                 let slot = slots[Int(item.key >> 32)], entry = Int(item.key & 0xFFFF_FFFF)
-                out.append(Vote(clip: clipOf(slot.owners[entry]), moment: Int32(frameIndex),
-                                referenceTime: Double(slot.times[entry]), weight: (1 - relative * relative) * spread,
-                                distance: Int16(item.distance),
-                                label: VoteLabel(view: frame.hashes[item.view].view, evidence: .hash)))
+                let clip = slot.owners[entry]
+                out.append(HashCandidate(moment: Int32(frameIndex), clip: clipOf(clip),
+                                         entryInClip: UInt32(entry - Int(slot.firstOfOwner[Int(clip)])),
+                                         distance: Int16(item.distance), view: frame.hashes[item.view].view,
+                                         referenceTime: slot.times[entry]))
             }
         }
         return out

@@ -69,9 +69,11 @@ public final class SeededHashSource: Sendable {
     /// Bytes the segments occupy (mapped or in memory); a query reads a small share of them.
     public var memoryBytes: Int { segments.reduce(0) { $0 + $1.storage.bytes.count } }
 
-    /// What seeding found: the clips to search, strongest first, and how many more were seeded but left out.
+    /// What seeding found: the clips to search, strongest first, with the frames that led to each, and how
+    /// many more were seeded but left out.
     public struct Seeding: Hashable, Sendable {
         public var clips: [Int]
+        public var frames: [Int32]
         public var leftOut: Int
     }
 
@@ -112,7 +114,8 @@ public final class SeededHashSource: Sendable {
         }
         let seeded = framesPerClip.indices.filter { framesPerClip[$0] >= options.minimumSeedFrames }
             .sorted { (framesPerClip[$0], -$0) > (framesPerClip[$1], -$1) }
-        return Seeding(clips: Array(seeded.prefix(options.maxSeededClips)),
+        let kept = Array(seeded.prefix(options.maxSeededClips))
+        return Seeding(clips: kept, frames: kept.map { framesPerClip[$0] },
                        leftOut: max(0, seeded.count - options.maxSeededClips))
     }
 
@@ -126,21 +129,26 @@ public final class SeededHashSource: Sendable {
         return entries
     }
 
-    /// The votes of `query`: those of the direct search over the seeded clips.
-    public func votes(for query: QueryObservations) throws(IndexDamage) -> (votes: [Vote], seeding: Seeding) {
+    /// The candidates of `query` (see ``EvidenceCandidates``): those of the direct search over the seeded
+    /// clips. When these clips are `wholeCatalogue`, only the closest of all are kept; otherwise every one that
+    /// could be among the closest of the catalogue's seeded clips, whichever of these clips they turn out to be.
+    public func candidates(for query: QueryObservations, wholeCatalogue: Bool = true) throws(IndexDamage) -> EvidenceCandidates {
         let seeding = try seededClips(for: query)
-        guard !seeding.clips.isEmpty else { return ([], seeding) }
+        var found = EvidenceCandidates()
+        found.hashSeeds = zip(seeding.clips, seeding.frames).map { ClipSeed(clip: Int32($0), strength: $1) }
+        found.hashSeeded = seeding.clips.count + seeding.leftOut
+        guard !seeding.clips.isEmpty else { return found }
         let clips = seeding.clips.map { Int32($0) }
         let direct = HashIndex(entries: try entries(of: seeding.clips), options: options)
-        return (direct.votes(for: query) { clips[Int($0)] }, seeding)
+        found.hashes = direct.candidates(for: query, keepingEveryPrefix: !wholeCatalogue) { clips[Int($0)] }
+        return found
     }
 }
 
 /// The seeded corner search, an evidence source for catalogues too large for a direct ``CornerIndex``: each
 /// query corner looks up whole 24-bit keys of its descriptor in every segment; clips whose corners answer
 /// several corners of one moment, at several moments, are then searched exactly by a ``CornerIndex`` built on
-/// the spot over their corners. Corners that answer at the same place in three or more clips (a channel's
-/// logo, an interface) are set aside here, where every clip is seen, and not used in the second stage.
+/// the spot over their corners.
 public final class SeededCornerSource: Sendable {
     public let segments: [CornerSegment]
     public let placement: SegmentPlacement
@@ -151,11 +159,30 @@ public final class SeededCornerSource: Sendable {
         self.segments = segments
         self.placement = placement
         self.options = options
-        referenceStep = segments.lazy.compactMap { $0.medianFrameGap() }.first ?? 0
+        var leading: [LeadingFrames] = []
+        var left = EvidenceCandidates.spacingFrames
+        var entries = CornerEntries()
+        for position in placement.rows.indices where left > 0 {
+            guard let (segment, row) = placement.rows[position] else { continue }
+            entries = CornerEntries()
+            // A damaged segment is reported by the search; the spacing then does without its clip.
+            guard (try? segments[segment].appendFrames(of: row, owner: Int32(position), to: &entries)) != nil,
+                  entries.frameCount > 0 else { continue }
+            let times = Array(entries.frameTimes.prefix(left))
+            leading.append(LeadingFrames(clip: Int32(position), times: times))
+            left -= times.count
+        }
+        leadingFrames = leading
+        var whole = EvidenceCandidates()
+        whole.leadingCornerFrames = leading
+        referenceStep = EvidenceCandidates.referenceStep([whole])
     }
 
-    /// The spacing of the reference corner frames (for ``QueryTimeline/referenceStep``).
+    /// The spacing of the reference corner frames (for ``QueryTimeline/referenceStep``): the median gap over
+    /// the first corner frames of the catalogue, clips in order, as for a direct ``CornerIndex``.
     public let referenceStep: Double
+    /// The first corner frames of the catalogue, clips in order.
+    public let leadingFrames: [LeadingFrames]
 
     public convenience init(clips: [ReferenceFingerprint], options: CornerSearchOptions = CornerSearchOptions()) {
         let rows = clips.indices.map { SegmentClip(id: Int64($0), identity: .init(high: 0, low: 0)) }
@@ -173,12 +200,13 @@ public final class SeededCornerSource: Sendable {
     }
     public var memoryBytes: Int { segments.reduce(0) { $0 + $1.storage.bytes.count } }
 
-    /// What seeding found: clips to verify, strongest first, and query corners set aside as common to many clips
-    /// (numbered through the query's corner frames in order).
+    /// What seeding found: clips to verify, strongest first, with the moments and corner pairs that led to
+    /// each, and how many more were seeded but left out.
     public struct Seeding: Sendable {
         public var clips: [Int]
+        public var moments: [Int32]
+        public var pairs: [Int32]
         public var leftOut: Int
-        public var common: Set<Int>
     }
 
     public func seededClips(for query: QueryObservations) throws(IndexDamage) -> Seeding {
@@ -188,10 +216,7 @@ public final class SeededCornerSource: Sendable {
         var pairsThisMoment = [Int32](repeating: 0, count: clipCount)
         var lastCorner = [Int32](repeating: -1, count: clipCount)
         var touched: [Int] = []
-        var common = Set<Int>()
-        var close: [(clip: Int32, x: UInt16, y: UInt16)] = []
         var found: [Int32] = []
-        let halfDistance = options.maxDescriptorDistance / 2
         var number = 0
         var lastTime: Double?
         func closeMoment() {
@@ -207,7 +232,6 @@ public final class SeededCornerSource: Sendable {
             lastTime = frame.time
             for corner in frame.corners {
                 defer { number += 1 }
-                close.removeAll(keepingCapacity: true)
                 found.removeAll(keepingCapacity: true)
                 for (index, segment) in segments.enumerated() {
                     let positions = placement.positions[index]
@@ -227,14 +251,8 @@ public final class SeededCornerSource: Sendable {
                         let clip = positions[clipRow]
                         guard clip >= 0 else { return }
                         found.append(clip)
-                        if distance <= halfDistance { close.append((clip, record.x, record.y)) }
                     }
                     if !intact || damaged { throw segment.storage.damage("the corner index's key tables or records") }
-                }
-                if CornerIndex.isCommon(close.map { ($0.clip, Float($0.x) / 65_536, Float($0.y) / 65_536) },
-                                        clips: options.commonInOtherClips + 1, tolerance: options.tolerance) {
-                    common.insert(number)
-                    continue
                 }
                 for clip in found where lastCorner[Int(clip)] != Int32(number) {
                     lastCorner[Int(clip)] = Int32(number)
@@ -246,8 +264,9 @@ public final class SeededCornerSource: Sendable {
         closeMoment()
         let seeded = momentsPerClip.indices.filter { momentsPerClip[$0] > 0 }
             .sorted { (momentsPerClip[$0], pairsPerClip[$0], -$0) > (momentsPerClip[$1], pairsPerClip[$1], -$1) }
-        return Seeding(clips: Array(seeded.prefix(options.maxSeededClips)),
-                       leftOut: max(0, seeded.count - options.maxSeededClips), common: common)
+        let kept = Array(seeded.prefix(options.maxSeededClips))
+        return Seeding(clips: kept, moments: kept.map { momentsPerClip[$0] }, pairs: kept.map { pairsPerClip[$0] },
+                       leftOut: max(0, seeded.count - options.maxSeededClips))
     }
 
     /// The corner frames of some clips (catalogue positions), owners numbered by their place in `clips`.
@@ -260,13 +279,20 @@ public final class SeededCornerSource: Sendable {
         return entries
     }
 
-    /// The votes of `query`: those of a direct corner search over the seeded clips, without the common corners.
-    public func votes(for query: QueryObservations) throws(IndexDamage) -> (votes: [Vote], seeding: Seeding) {
+    /// The candidates of `query` (see ``EvidenceCandidates``): those of a direct corner search over the seeded
+    /// clips, with every one that could be among the catalogue's when these clips are not `wholeCatalogue`.
+    public func candidates(for query: QueryObservations, wholeCatalogue: Bool = true) throws(IndexDamage) -> EvidenceCandidates {
         let seeding = try seededClips(for: query)
-        guard !seeding.clips.isEmpty else { return ([], seeding) }
+        var found = EvidenceCandidates()
+        found.cornerSeeds = seeding.clips.indices.map {
+            ClipSeed(clip: Int32(seeding.clips[$0]), strength: seeding.moments[$0], pairs: seeding.pairs[$0])
+        }
+        found.cornerSeeded = seeding.clips.count + seeding.leftOut
+        found.leadingCornerFrames = leadingFrames
+        guard !seeding.clips.isEmpty else { return found }
+        let clips = seeding.clips.map { Int32($0) }
         let index = CornerIndex(entries: try entries(of: seeding.clips), options: options)
-        var votes = index.votes(for: query, setAside: seeding.common)
-        for index in votes.indices { votes[index].clip = Int32(seeding.clips[Int(votes[index].clip)]) }
-        return (votes, seeding)
+        found.corners = index.candidates(for: query, keepingEveryPrefix: !wholeCatalogue) { clips[Int($0)] }
+        return found
     }
 }

@@ -62,12 +62,16 @@ public final class PersistedIndex: Sendable {
         self.openingSeconds = openingSeconds
     }
 
-    /// A matcher over the index.
+    /// A matcher over the index. `auto` decides by `size`: the whole catalogue's when this index holds a
+    /// shard of it, its own clips' by default.
     public func matcher(options: MatchingOptions = MatchingOptions(), strategy: SearchStrategy = .auto,
-                        corners cornerSearch: CornerSearch = .auto) throws(IndexDamage) -> CatalogueMatcher {
+                        corners cornerSearch: CornerSearch = .auto,
+                        size: CatalogueMatcher.CatalogueSize? = nil) throws(IndexDamage) -> CatalogueMatcher {
         try CatalogueMatcher(
             clips: records.map { IndexedClip(id: $0.id, title: $0.title, duration: $0.duration) }, hashes: hashes,
-            corners: cornerSearch == .off ? nil : corners, options: options, strategy: strategy, cornerSearch: cornerSearch)
+            corners: cornerSearch == .off ? nil : corners,
+            size: size ?? CatalogueMatcher.CatalogueSize(records.map { ($0.frameCount, $0.duration) }),
+            options: options, strategy: strategy, cornerSearch: cornerSearch)
     }
 
     /// Opens `catalogue`'s index, bringing it up to date. `discarding` names segment files found damaged while

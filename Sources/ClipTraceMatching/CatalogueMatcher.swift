@@ -36,6 +36,34 @@ public struct CatalogueMatcher: Sendable {
     /// search: a direct corner index holds about 120 bytes per corner in memory and its posting lists grow
     /// with the catalogue.
     public static let cornerSeedingThreshold = 2_000_000
+    /// The same limit in seconds of reference, for a catalogue known by its records (a shard decides from
+    /// the whole catalogue's, so that every shard searches the way one search of the whole does).
+    public static let cornerSeedingSeconds = 45_000.0
+
+    /// What decides how `auto` searches a catalogue known by its records: its frames and seconds in all.
+    public struct CatalogueSize: Hashable, Sendable {
+        public var frames: Int
+        public var seconds: Double
+
+        public init(frames: Int, seconds: Double) {
+            self.frames = frames
+            self.seconds = seconds
+        }
+
+        public init(_ records: some Sequence<(frames: Int, seconds: Double)>) {
+            var size = CatalogueSize(frames: 0, seconds: 0)
+            for record in records {
+                size.frames += record.frames
+                size.seconds += record.seconds
+            }
+            self = size
+        }
+
+        /// Whether `auto` seeds the hash search: more frames than ``CatalogueMatcher/seedingThreshold``.
+        public var seedsHashes: Bool { frames > CatalogueMatcher.seedingThreshold }
+        /// Whether `auto` seeds the corner search: more than ``CatalogueMatcher/cornerSeedingSeconds``.
+        public var seedsCorners: Bool { seconds > CatalogueMatcher.cornerSeedingSeconds }
+    }
 
     /// Corners above which `auto` leaves the corner search off when its index must be built in memory (no
     /// persisted index): 30 million corners are about 3 GB to build, some 190 hours of reference. A persisted
@@ -82,21 +110,22 @@ public struct CatalogueMatcher: Sendable {
     }
 
     /// Searches segments (of a persisted index) whose clip rows `hashPlacement` and `cornerPlacement` place in
-    /// `clips`. Small catalogues are searched directly: their hashes and corners are read into memory once.
-    public init(clips: [IndexedClip], hashes: SeededHashSource, corners: SeededCornerSource?,
+    /// `clips`. Small catalogues are searched directly: their hashes and corners are read into memory once;
+    /// `auto` decides by `size`, the size of the whole catalogue `clips` belong to.
+    public init(clips: [IndexedClip], hashes: SeededHashSource, corners: SeededCornerSource?, size: CatalogueSize,
                 options: MatchingOptions = MatchingOptions(), strategy: SearchStrategy = .auto,
                 cornerSearch: CornerSearch = .auto) throws(IndexDamage) {
         precondition(hashes.clipCount == clips.count && (corners?.clipCount ?? clips.count) == clips.count,
                      "placements over the same clip list")
         var chosen = strategy
         let everyClip = Array(clips.indices)
-        if chosen == .auto { chosen = hashes.entryCount > Self.seedingThreshold ? .seeded : .direct }
+        if chosen == .auto { chosen = size.seedsHashes ? .seeded : .direct }
         var sources: [any EvidenceSource] = [
             chosen == .seeded ? hashes : HashIndex(entries: try hashes.entries(of: everyClip), options: options.hash),
         ]
         let cornerCount = corners?.cornerCount ?? 0
         if let corners, cornerSearch != .off, cornerCount > 0 {
-            let seeded = strategy == .seeded || (strategy == .auto && cornerCount > Self.cornerSeedingThreshold)
+            let seeded = strategy == .seeded || (strategy == .auto && size.seedsCorners)
             sources.append(seeded ? corners : CornerIndex(entries: try corners.entries(of: everyClip), options: options.corners))
         }
         self.init(clips: clips, sources: sources, options: options, strategy: chosen, referenceCornerCount: cornerCount)
@@ -140,24 +169,43 @@ public struct CatalogueMatcher: Sendable {
     /// What every source found in `query`, before alignment. A live stream's watcher collects this once per
     /// piece of stream and aligns the pieces of a sliding window together (``QueryEvidence/appending(_:)``).
     public func evidence(for query: QueryObservations) throws(IndexDamage) -> QueryEvidence {
+        let found = try candidates(for: query, wholeCatalogue: true)
+        return Self.evidence(from: [found], timelines: timelines(for: query), options: options)
+    }
+
+    /// Per ``EvidenceKind``, the moments its source looks at (empty for a kind not searched).
+    public func timelines(for query: QueryObservations) -> [QueryTimeline] {
         var timelines = [QueryTimeline](repeating: .empty, count: EvidenceKind.allCases.count)
-        var votes: [Vote] = []
-        var notes: [String] = []
-        // The sources search at once, each on its own core (the hash and the corner search take similar
-        // time); their votes are joined in source order, so the result is the same as one after the other.
+        for source in sources { timelines[Int(source.kind.rawValue)] = source.timeline(for: query) }
+        return timelines
+    }
+
+    /// What every source gathered in `query` before the steps that look across the catalogue. A matcher over
+    /// one shard of a catalogue (not `wholeCatalogue`) keeps every candidate those steps could keep, so that
+    /// ``evidence(from:timelines:options:)`` over every shard's candidates gives the evidence of the whole.
+    public func candidates(for query: QueryObservations, wholeCatalogue: Bool) throws(IndexDamage) -> EvidenceCandidates {
+        // The sources search at once, each on its own core (the hash and the corner search take similar time).
         let results = SourceResults(count: sources.count)
         DispatchQueue.concurrentPerform(iterations: sources.count) { index in
-            results.set(index, Result { () throws(IndexDamage) in try sources[index].collect(for: query) })
+            results.set(index, Result { () throws(IndexDamage) in
+                try sources[index].candidates(for: query, wholeCatalogue: wholeCatalogue)
+            })
         }
-        // Exactly as many as found: a long recording keeps every piece's votes until the end.
-        votes.reserveCapacity(sources.indices.reduce(0) { $0 + ((try? results.get($1).get())?.votes.count ?? 0) })
-        for (index, source) in sources.enumerated() {
-            timelines[Int(source.kind.rawValue)] = source.timeline(for: query)
-            let collected = try results.get(index).get()
-            votes += collected.votes
-            notes += collected.notes
-        }
-        return QueryEvidence(timelines: timelines, votes: votes, notes: notes)
+        var found = EvidenceCandidates()
+        for index in sources.indices { found.absorb(try results.get(index).get()) }
+        return found
+    }
+
+    /// The evidence of a whole catalogue from the candidates of its parts, each numbered in the whole
+    /// catalogue's clip list (ids ascending), and the query's timelines: the catalogue-wide steps of every
+    /// source, then hash votes before corner votes as ``evidence(for:)`` gives them.
+    public static func evidence(from parts: [EvidenceCandidates], timelines: [QueryTimeline],
+                                options: MatchingOptions) -> QueryEvidence {
+        let found = EvidenceCandidates.votes(parts, hash: options.hash, corners: options.corners)
+        var votes = found.hashes
+        votes.reserveCapacity(found.hashes.count + found.corners.count)
+        votes += found.corners
+        return QueryEvidence(timelines: timelines, votes: votes, notes: found.notes)
     }
 
     /// Whether every source's votes of a moment depend on that moment alone (the direct indexes of small
@@ -208,6 +256,12 @@ public struct CatalogueMatcher: Sendable {
     /// The matches the evidence supports: one alignment of all its votes. `queryDuration` bounds the last segment.
     /// Evidence handed over (`consume`) lets its votes go once the aligner has sorted them by clip.
     public func align(_ evidence: consuming QueryEvidence, queryDuration: Double) -> [Match] {
+        Self.align(evidence, clips: clips, options: options, queryDuration: queryDuration)
+    }
+
+    /// The matches of `evidence`, whose votes number clips by their place in `clips`.
+    public static func align(_ evidence: consuming QueryEvidence, clips: [IndexedClip], options: MatchingOptions,
+                             queryDuration: Double) -> [Match] {
         let timelines = evidence.timelines
         let votes = evidence.votes
         evidence = QueryEvidence()
@@ -273,11 +327,11 @@ public struct QueryEvidence: Sendable {
 /// What each source of one search found, filled from several threads, each index once.
 private final class SourceResults: @unchecked Sendable {
     private let lock = NSLock()
-    private var results: [Result<CollectedVotes, IndexDamage>?]
+    private var results: [Result<EvidenceCandidates, IndexDamage>?]
 
     init(count: Int) { results = Array(repeating: nil, count: count) }
 
-    func set(_ index: Int, _ result: Result<CollectedVotes, IndexDamage>) { lock.withLock { results[index] = result } }
+    func set(_ index: Int, _ result: Result<EvidenceCandidates, IndexDamage>) { lock.withLock { results[index] = result } }
 
-    func get(_ index: Int) -> Result<CollectedVotes, IndexDamage> { lock.withLock { results[index]! } }
+    func get(_ index: Int) -> Result<EvidenceCandidates, IndexDamage> { lock.withLock { results[index]! } }
 }

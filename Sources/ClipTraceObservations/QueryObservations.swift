@@ -142,8 +142,14 @@ public struct QueryObservations: Sendable {
 
     /// Whether the frames between two times were mostly shown inside bars (letterbox, pillarbox, borders).
     public func hadBars(from start: Double, to end: Double) -> Bool {
+        Self.hadBars(times: frames.lazy.map(\.time), contentShares: frames.lazy.map(\.contentShare), from: start, to: end)
+    }
+
+    /// The same over frames known by their times and content shares (a shard's stored scan).
+    public static func hadBars(times: some Sequence<Double>, contentShares: some Sequence<Float>,
+                               from start: Double, to end: Double) -> Bool {
         var shares: [Float] = []
-        for frame in frames where frame.time >= start && frame.time <= end { shares.append(frame.contentShare) }
+        for (time, share) in zip(times, contentShares) where time >= start && time <= end { shares.append(share) }
         guard !shares.isEmpty else { return false }
         shares.sort()
         return shares[shares.count / 2] < Self.barredContentShare

@@ -84,8 +84,8 @@ public struct ClipScanner: Sendable {
     public var matching: MatchingOptions
     /// Per-file details at debug level (decode and match figures); silent unless the handler wants them.
     public var logger = Logger(label: "cliptrace.scanner")
-    private let search: SearchHolder
-    private let records: [Int64: ClipRecord]
+    let search: SearchHolder
+    let records: [Int64: ClipRecord]
     /// FFmpeg's threads were left to us: they share the cores with the files decoded at once.
     private let automaticThreads: Bool
 
@@ -289,37 +289,58 @@ public struct ClipScanner: Sendable {
         _ entries: [MediaFiles.Entry], progress: (@Sendable (BatchProgress) -> Void)? = nil,
         onResult: (FileScanResult) throws -> Void
     ) async rethrows {
+        var progressState = BatchProgress(done: 0, total: entries.count, failed: 0, current: nil, secondsOfVideo: 0)
+        try await batch(entries, work: { scanner, path, order in scanner.scan(path: path, order: order) },
+                        unusable: { path, order, sentence in
+                            FileScanResult(path: path, order: order, matches: [], error: sentence, warnings: [],
+                                           duration: 0, elapsed: 0)
+                        }) { result in
+            progressState.done += 1
+            if result.error != nil { progressState.failed += 1 }
+            progressState.secondsOfVideo += result.duration
+            progressState.current = result.path
+            try onResult(result)
+            progress?(progressState)
+        }
+    }
+
+    /// Gathers many inputs as one shard (see ``gather(path:wholeCatalogue:)``) with at most `jobs` files in
+    /// flight; each input's scan arrives with its path and place in `entries`, in completion order.
+    public func gather(_ entries: [MediaFiles.Entry], wholeCatalogue: Bool,
+                       onResult: ((path: String, order: Int, scan: ShardScan)) throws -> Void) async rethrows {
+        try await batch(entries, work: { scanner, path, order in
+            (path, order, scanner.gather(path: path, wholeCatalogue: wholeCatalogue))
+        }, unusable: { path, order, sentence in (path, order, ShardScan(error: sentence)) }, onResult: onResult)
+    }
+
+    /// Runs `work` over the entries' files with at most `jobs` in flight (one in as one comes out), each on its
+    /// own thread; an unusable entry gets `unusable`'s result with a sentence.
+    private func batch<Output: Sendable>(
+        _ entries: [MediaFiles.Entry], work: @escaping @Sendable (ClipScanner, String, Int) -> Output,
+        unusable: @escaping @Sendable (String, Int, String) -> Output, onResult: (Output) throws -> Void
+    ) async rethrows {
         // Fewer files than jobs: the decoders get the idle cores.
         var tuned = self
         if automaticThreads {
             tuned.extraction.decoding.threads = Fingerprinter.decoderThreads(filesAtOnce: min(jobs, entries.count))
         }
         let scanner = tuned
-        var progressState = BatchProgress(done: 0, total: entries.count, failed: 0, current: nil, secondsOfVideo: 0)
         var pending = entries.enumerated().makeIterator()
-        try await withThrowingTaskGroup(of: FileScanResult.self) { group in
+        try await withThrowingTaskGroup(of: Output.self) { group in
             func startNext() -> Bool {
                 guard let (order, entry) = pending.next() else { return false }
                 switch entry {
                 case .file(let path):
-                    group.addTask { await Self.offCooperativePool { scanner.scan(path: path, order: order) } }
+                    group.addTask { await Self.offCooperativePool { work(scanner, path, order) } }
                 case .unusable(let path, let reason):
                     let sentence = Self.sentence(for: ScanError(message: reason, path: path))
-                    group.addTask {
-                        FileScanResult(path: path, order: order, matches: [], error: sentence, warnings: [],
-                                       duration: 0, elapsed: 0)
-                    }
+                    group.addTask { unusable(path, order, sentence) }
                 }
                 return true
             }
             for _ in 0..<jobs where !startNext() { break }
             while let result = try await group.next() {
-                progressState.done += 1
-                if result.error != nil { progressState.failed += 1 }
-                progressState.secondsOfVideo += result.duration
-                progressState.current = result.path
                 try onResult(result)
-                progress?(progressState)
                 _ = startNext()
             }
         }
@@ -365,7 +386,7 @@ public struct ClipScanner: Sendable {
 /// The matcher a scan searches with, replaced when a search finds a file of the saved index damaged: the
 /// index is opened again without that file, which is rebuilt from the catalogue, and the search repeated.
 /// No result ever comes from a damaged index.
-private final class SearchHolder: @unchecked Sendable {
+final class SearchHolder: @unchecked Sendable {
     struct Current {
         var matcher: CatalogueMatcher
         var index: PersistedIndex?
@@ -392,8 +413,13 @@ private final class SearchHolder: @unchecked Sendable {
             var discarded = discarding
             while true {
                 let index = try PersistedIndex.open(catalogue: catalogue, settings: settings, discarding: discarded, log: log)
+                // A shard searches the way a search of the whole catalogue would.
+                let size = try (catalogue as? ShardedCatalogue).map {
+                    CatalogueMatcher.CatalogueSize(try $0.base.clips().map { ($0.frameCount, $0.duration) })
+                }
                 do {
-                    return Current(matcher: try index.matcher(options: matching, strategy: strategy, corners: corners),
+                    return Current(matcher: try index.matcher(options: matching, strategy: strategy, corners: corners,
+                                                              size: size),
                                    index: index, generation: 0)
                 } catch let damage as IndexDamage {
                     guard discarded.insert(damage.storage).inserted else { throw damage }
@@ -428,6 +454,19 @@ private final class SearchHolder: @unchecked Sendable {
             }
         }
         return try attempt.matcher.evidence(for: query)
+    }
+
+    /// The candidates of `query` and the matcher that gathered them (see ``CatalogueMatcher/candidates(for:wholeCatalogue:)``).
+    func candidates(for query: QueryObservations, wholeCatalogue: Bool) throws -> (CatalogueMatcher, EvidenceCandidates) {
+        var attempt = current
+        for _ in 0..<3 {
+            do {
+                return (attempt.matcher, try attempt.matcher.candidates(for: query, wholeCatalogue: wholeCatalogue))
+            } catch {
+                attempt = try repair(after: error, in: attempt)
+            }
+        }
+        return (attempt.matcher, try attempt.matcher.candidates(for: query, wholeCatalogue: wholeCatalogue))
     }
 
     /// Opens the index again without the damaged file, unless another search already did.

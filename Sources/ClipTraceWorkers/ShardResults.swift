@@ -1,41 +1,46 @@
+import ClipTraceMatching
 import ClipTracePostgres
 import ClipTraceScanning
 import Foundation
 
-/// A job's result as stored in the queue, and the merge of one input's results over the shards.
+/// The merge of one input's stored shard scans into the result a scan of the whole catalogue gives.
 public enum ShardResults {
-    public static func encode(_ result: FileScanResult) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return try encoder.encode(result)
-    }
-
-    public static func decode(_ data: Data) throws -> FileScanResult {
-        try JSONDecoder().decode(FileScanResult.self, from: data)
-    }
-
-    /// One input's result over all shards, as a scan of the whole catalogue reports it: every shard's matches
-    /// in the matcher's order (query start, then score, then clip), the file's error when a shard could not read
-    /// it. A job that never produced a result (abandoned) becomes the input's error.
-    public static func merge(_ outcomes: [JobQueue.Outcome]) -> FileScanResult {
+    /// One input's result over all shards (``ShardScan/merge(_:path:order:options:)``): the same matches and
+    /// scores as a scan of the whole catalogue, the file's error when a shard could not read it. A job that
+    /// never produced a result (abandoned), or one whose stored scan cannot be read, becomes the input's error.
+    public static func merge(_ outcomes: [JobQueue.Outcome], options: MatchingOptions = MatchingOptions()) -> FileScanResult {
         precondition(!outcomes.isEmpty)
-        var results: [FileScanResult] = []
-        var problems: [String] = []
+        let first = outcomes[0]
+        var shards: [ShardScan] = []
+        var legacy: [FileScanResult] = []
         for outcome in outcomes.sorted(by: { $0.shard < $1.shard }) {
-            if let data = outcome.result, let result = try? decode(data) {
-                results.append(result)
-            } else {
-                problems.append(outcome.error ?? "the job's result could not be read")
+            do {
+                guard let data = outcome.result else {
+                    throw ShardScanError.malformed(outcome.error ?? "the job left no result")
+                }
+                if ShardScan.isStored(data) {
+                    shards.append(try ShardScan(decoding: data))
+                } else {
+                    legacy.append(try JSONDecoder().decode(FileScanResult.self, from: data))
+                }
+            } catch {
+                let sentence = outcome.result == nil ? (outcome.error ?? "the job's result could not be read")
+                    : "the job's result could not be read (\(error))"
+                return FileScanResult(path: first.display, order: first.position, matches: [], error: sentence,
+                                      warnings: [], duration: 0, elapsed: 0)
             }
         }
-        let first = outcomes[0]
-        guard var merged = results.first else {
-            return FileScanResult(path: first.display, order: first.position, matches: [], error: problems.first,
-                                  warnings: [], duration: 0, elapsed: 0)
-        }
-        merged.path = first.display
-        merged.order = first.position
-        if let error = results.lazy.compactMap(\.error).first ?? problems.first {
+        guard legacy.isEmpty else { return mergeLegacy(legacy, display: first.display, position: first.position) }
+        return ShardScan.merge(shards, path: first.display, order: first.position, options: options)
+    }
+
+    /// Results stored by versions before shard scans (finished matches, per shard): concatenated in scan order.
+    /// Their scores are each shard's own, not the whole catalogue's.
+    static func mergeLegacy(_ results: [FileScanResult], display: String, position: Int) -> FileScanResult {
+        var merged = results[0]
+        merged.path = display
+        merged.order = position
+        if let error = results.lazy.compactMap(\.error).first {
             merged.error = error
             merged.matches = []
             return merged

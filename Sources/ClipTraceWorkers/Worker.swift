@@ -129,21 +129,22 @@ public final class ScanWorker: @unchecked Sendable {
     }
 
     /// The job's scan, or nil when the worker must stop before it ends (SIGTERM and the grace ran out).
-    private func scanInBackground(_ job: JobQueue.ClaimedJob) async -> FileScanResult? {
+    private func scanInBackground(_ job: JobQueue.ClaimedJob) async -> ShardScan? {
         guard let scanner = state.scanner else { return nil }
         let started = Date()
         let box = ResultBox()
+        // A shard keeps what the whole catalogue's steps need; `results` weighs and aligns over every shard.
+        let wholeCatalogue = options.shard.count == 1
         let thread = Thread {
-            var result = scanner.scan(path: job.input, order: job.position)
-            result.path = job.display
-            box.set(result)
+            box.set(scanner.gather(path: job.input, wholeCatalogue: wholeCatalogue))
         }
         thread.stackSize = 8 << 20
         thread.start()
         while true {
             if let result = box.get() {
                 logger.debug("scanned", metadata: [
-                    "job": "\(job.id)", "input": "\(job.display)", "matches": "\(result.matches.count)",
+                    "job": "\(job.id)", "input": "\(job.display)",
+                    "candidates": "\(result.candidates.hashes.count + result.candidates.corners.count)",
                     "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
                 ])
                 return result
@@ -153,10 +154,10 @@ public final class ScanWorker: @unchecked Sendable {
         }
     }
 
-    private func finish(_ job: JobQueue.ClaimedJob, with result: FileScanResult) async {
+    private func finish(_ job: JobQueue.ClaimedJob, with result: ShardScan) async {
         let encoded: Data
         do {
-            encoded = try ShardResults.encode(result)
+            encoded = try result.encoded()
         } catch {
             logger.error("cannot encode a result: \(error)", metadata: ["job": "\(job.id)"])
             return
@@ -172,7 +173,7 @@ public final class ScanWorker: @unchecked Sendable {
                     state.completed += 1
                     logger.info("job done", metadata: [
                         "job": "\(job.id)", "batch": "\(job.batch)", "input": "\(job.display)",
-                        "shard": "\(job.shard)", "matches": "\(result.matches.count)",
+                        "shard": "\(job.shard)", "clips_named": "\(result.clips.count)",
                         "error": "\(result.error ?? "")",
                     ])
                 } else {
@@ -333,9 +334,9 @@ struct JobKey: Hashable {
 
 final class ResultBox: @unchecked Sendable {
     private let lock = NSLock()
-    private var value: FileScanResult?
-    func set(_ result: FileScanResult) { lock.withLock { value = result } }
-    func get() -> FileScanResult? { lock.withLock { value } }
+    private var value: ShardScan?
+    func set(_ result: ShardScan) { lock.withLock { value = result } }
+    func get() -> ShardScan? { lock.withLock { value } }
 }
 
 /// Lets idle slots sleep until a notification or a timeout. A counter, looked at every 50 ms: a signal that

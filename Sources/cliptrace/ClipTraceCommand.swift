@@ -37,7 +37,7 @@ struct ClipTraceCommand: AsyncParsableCommand {
         subcommands: [
             FingerprintCommand.self, RegisterCommand.self, ScanCommand.self, CompareCommand.self, ListCommand.self,
             InfoCommand.self, RemoveCommand.self, CheckCommand.self, WatchCommand.self, CatalogueCommand.self,
-            SubmitCommand.self, ResultsCommand.self, JobsCommand.self, WorkerCommand.self,
+            MergeCommand.self, SubmitCommand.self, ResultsCommand.self, JobsCommand.self, WorkerCommand.self,
         ]
     )
 

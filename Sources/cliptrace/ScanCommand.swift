@@ -70,6 +70,9 @@ struct ScanCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Search only shard K of N of the catalogue (clips with id mod N = K-1), with that shard's own saved index: what one worker of `cliptrace worker --shard K/N` searches.", valueName: "K/N"))
     var shard: String?
 
+    @Option(name: .long, help: ArgumentHelp("With --shard: instead of a report, write each input's shard scan (the evidence of the shard's clips, before the steps that look across the catalogue) to FILE. `cliptrace merge` over every shard's FILE prints exactly the report of a scan of the whole catalogue.", valueName: "FILE"))
+    var saveShard: String?
+
     @Flag(name: .long, help: "Inside folders, skip symbolic links (by default they are followed, also out of the folder; each real folder and file is still scanned once).")
     var noFollow = false
 
@@ -90,6 +93,11 @@ struct ScanCommand: AsyncParsableCommand {
         if !(0...1).contains(minScore) { throw ValidationError("--min-score must be between 0 and 1.") }
         if !(fileTimeout >= 0) { throw ValidationError("--file-timeout must be zero or more seconds.") }
         if let shard, Shard(shard) == nil { throw ValidationError("--shard must be K/N with 1 ≤ K ≤ N, for example 1/4.") }
+        if saveShard != nil {
+            if shard == nil { throw ValidationError("--save-shard needs --shard K/N: it saves one shard's scans for `cliptrace merge`.") }
+            if fast { throw ValidationError("--save-shard does not take --fast: a keyframe pass decides where to look from the whole catalogue's matches.") }
+            if report.output != nil { throw ValidationError("--save-shard writes the shard's scans instead of a report: drop --output.") }
+        }
     }
 
     func run() async throws {
@@ -101,7 +109,7 @@ struct ScanCommand: AsyncParsableCommand {
         let entries = expansion.entries
         // The output is checked before any work: never a folder, the catalogue or one of the inputs.
         let inputs = entries.compactMap { entry -> String? in if case .file(let path) = entry { path } else { nil } }
-        let sink = try OutputSink.opening(report.output, catalogue: catalogue.file, inputs: inputs)
+        let sink = try OutputSink.opening(saveShard ?? report.output, catalogue: catalogue.file, inputs: inputs)
         var matching = MatchingOptions()
         matching.minimumDuration = minDuration
         matching.minimumScore = minScore
@@ -137,6 +145,10 @@ struct ScanCommand: AsyncParsableCommand {
         }
         if scanner.matcher.clips.isEmpty {
             Terminal.warning("the catalogue \(catalogue.name) has no clips to search; nothing can match")
+        }
+        if saveShard != nil {
+            try await saveShardScans(entries, scanner: scanner, shard: shard.flatMap(Shard.init) ?? .whole, sink: sink)
+            return
         }
         let writer = ReportWriter(format: report.format) { try sink.write($0) }
         let progress = ProgressLine(quiet: outputOptions.quiet)
@@ -187,6 +199,40 @@ struct ScanCommand: AsyncParsableCommand {
         if !outputOptions.quiet {
             Terminal.info(String(format: "scanned %d file(s), %.1f s of video in %.1f s: %d match(es) in %d file(s), %d failed",
                                  scanned, seconds, elapsed, matchCount, matchedFiles, failed))
+        }
+        if failed > 0 || !scanner.damaged.isEmpty { throw ExitStatus.partialFailure }
+    }
+
+    /// `--save-shard`: each input's shard scan, in completion order, to the file `cliptrace merge` reads.
+    private func saveShardScans(_ entries: [MediaFiles.Entry], scanner: ClipScanner, shard: Shard,
+                                sink: OutputSink) async throws {
+        let progress = ProgressLine(quiet: outputOptions.quiet)
+        let started = Date()
+        var done = 0, failed = 0, seconds = 0.0
+        do {
+            try sink.write(ShardScanFile.header)
+            try await scanner.gather(entries, wholeCatalogue: shard.count == 1) { entry in
+                done += 1
+                seconds += entry.scan.duration
+                if let error = entry.scan.error {
+                    failed += 1
+                    progress.finish()
+                    Terminal.warning("\(entry.path): \(error)")
+                }
+                try sink.write(try ShardScanFile.record(path: entry.path, order: entry.order, scan: entry.scan))
+                progress.update(done: done, total: entries.count, current: entry.path, secondsOfVideo: seconds)
+            }
+            try sink.commit()
+        } catch {
+            progress.finish()
+            sink.abandon()
+            Terminal.error(Terminal.sentence(for: error))
+            throw ExitStatus.fatal
+        }
+        progress.finish()
+        if !outputOptions.quiet {
+            Terminal.info(String(format: "scanned %d file(s) against shard %@, %.1f s of video in %.1f s, %d failed: merge every shard's file with `cliptrace merge`",
+                                 done, shard.description, seconds, Date().timeIntervalSince(started), failed))
         }
         if failed > 0 || !scanner.damaged.isEmpty { throw ExitStatus.partialFailure }
     }

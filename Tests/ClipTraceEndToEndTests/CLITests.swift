@@ -528,4 +528,43 @@ struct CLITests {
         let refused = try run(binary, ["scan", "-q", "--catalogue", catalogue, "-o", index + "/report.jsonl", recording])
         #expect(refused.status == 2 && refused.stderr.contains("search index"), "\(refused.stderr)")
     }
+
+    @Test("scan --shard K/N --save-shard, once per shard, then merge: exactly the records of a scan of the whole catalogue",
+          arguments: ["direct", "seeded"])
+    func shardsMerged(_ strategy: String) throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = folder.file("catalogue.sqlite")
+        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue] + Self.references).status == 0)
+        let recordings = Repository.path("testmedia/recordings")
+        let whole = try run(binary, ["scan", "-q", "--index", strategy, "--catalogue", catalogue, recordings])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let files = try (1...3).map { shard -> String in
+            let file = folder.file("shard-\(shard).ctss")
+            let saved = try run(binary, ["scan", "-q", "--index", strategy, "--catalogue", catalogue, "--shard", "\(shard)/3",
+                                         "--save-shard", file, recordings])
+            #expect(saved.status == 0 && saved.stdout.isEmpty, "\(saved.stderr)")
+            return file
+        }
+        let merged = try run(binary, ["merge", "-q"] + files)
+        #expect(merged.status == 0, "\(merged.stderr)")
+        let lines = { (text: String) in text.split(separator: "\n").map(String.init).sorted() }
+        #expect(lines(merged.stdout) == lines(whole.stdout))
+        #expect(lines(merged.stdout).count == 13)
+        // One shard alone reports only what its own clips give, with its own weights: not the whole answer.
+        let alone = try run(binary, ["scan", "-q", "--index", strategy, "--catalogue", catalogue, "--shard", "2/3", recordings])
+        #expect(lines(alone.stdout) != lines(whole.stdout))
+
+        // Files of other inputs, or not shard scans at all, are refused with a sentence.
+        let other = folder.file("other.ctss")
+        #expect(try run(binary, ["scan", "-q", "--catalogue", catalogue, "--shard", "1/3", "--save-shard", other,
+                                 Self.references[0]]).status == 0)
+        let mixed = try run(binary, ["merge", "-q", files[0], other])
+        #expect(mixed.status == 2 && mixed.stderr.contains("other inputs"), "\(mixed.stderr)")
+        let notShards = try run(binary, ["merge", "-q", Self.references[0]])
+        #expect(notShards.status == 2 && notShards.stderr.contains("not a file of shard scans"), "\(notShards.stderr)")
+        let needsShard = try run(binary, ["scan", "-q", "--catalogue", catalogue, "--save-shard", other, recordings])
+        #expect(needsShard.status == 64 && needsShard.stderr.contains("--shard"), "\(needsShard.stderr)")
+    }
 }

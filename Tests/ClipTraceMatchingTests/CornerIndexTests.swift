@@ -108,19 +108,21 @@ struct CornerIndexTests {
         #expect(seeded.map(\.score) == direct.map(\.score))
     }
 
-    @Test("corners shared by three or more clips at the same place (a channel logo, interface chrome) are set aside")
-    func commonCornersSetAside() throws {
-        // Three clips showing the same pictures: every corner of a copy of them is common, so none votes.
+    @Test("pictures several clips share vote for each, weighted down by the number of clips verified at once")
+    func sharedPicturesSpread() throws {
+        // Three clips showing the same pictures (a series' intro, an interface): every one verifies, and each
+        // vote weighs 1/√3 of what it weighs when one clip alone shows them.
         let same = (0..<3).map { _ in Self.reference(seeds: 500..<504) }
         let query = Self.query(seeds: Array(500..<504), crop: PixelRegion(x: 30, y: 20, width: 270, height: 200))
-        #expect(CornerIndex(clips: same).votes(for: query).isEmpty)
-        let seeded = SeededCornerSource(clips: same)
-        #expect(try seeded.collect(for: query).votes.isEmpty)
-        #expect(try !seeded.seededClips(for: query).common.isEmpty)
-        // Two clips sharing pictures (a trailer and its show) keep them: both are evidence.
-        let pairVotes = CornerIndex(clips: Array(same.prefix(2))).votes(for: query)
-        #expect(Set(pairVotes.map(\.clip)) == [0, 1])
-        #expect(Set(try SeededCornerSource(clips: Array(same.prefix(2))).collect(for: query).votes.map(\.clip)) == [0, 1])
+        let alone = CornerIndex(clips: [same[0]]).votes(for: query)
+        let shared = CornerIndex(clips: same).votes(for: query)
+        #expect(!alone.isEmpty && Set(shared.map(\.clip)) == [0, 1, 2])
+        for vote in alone {
+            let twin = try #require(shared.first { $0.clip == 0 && $0.moment == vote.moment && $0.referenceTime == vote.referenceTime })
+            #expect(abs(twin.weight - vote.weight / Float(3).squareRoot()) < 1e-6)
+        }
+        let seeded = try SeededCornerSource(clips: same).collect(for: query).votes
+        #expect(Set(seeded) == Set(shared))
     }
 
     @Test("corner votes carry their clip, moment, reference time and view")
