@@ -2,7 +2,7 @@
 # One query against a large catalogue split into shards, as workers of `cliptrace worker --shard K/N` search it:
 # each shard's memory against the whole catalogue's, and the shards' merged answer against the whole answer.
 #
-#   Benchmarks/sharded_catalogue.sh HOURS SHARDS
+#   Benchmarks/sharded_catalogue.sh HOURS SHARDS [--no-corners]
 #
 # Uses the catalogue and the 60-second query of `Benchmarks/large_catalogue.sh HOURS` (run it first: it builds
 # and caches them) through `cliptrace scan --shard K/N --save-shard FILE`, which gathers exactly what a worker
@@ -15,12 +15,13 @@
 # pages included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-hours=${1:?usage: Benchmarks/sharded_catalogue.sh HOURS SHARDS}
-shards=${2:?usage: Benchmarks/sharded_catalogue.sh HOURS SHARDS}
+hours=${1:?usage: Benchmarks/sharded_catalogue.sh HOURS SHARDS [--no-corners]}
+shards=${2:?usage: Benchmarks/sharded_catalogue.sh HOURS SHARDS [--no-corners]}
+suffix=""; [ "${3:-}" = "--no-corners" ] && suffix="-hashes"
 cache=${CACHE:-/tmp/cliptrace-large}
-catalogue="$cache/catalogue-${hours}h.sqlite"
+catalogue="$cache/catalogue-${hours}h$suffix.sqlite"
 query="$cache/query-60s.mp4"
-[ -f "$catalogue.complete" ] && [ -s "$query" ] || { echo "run Benchmarks/large_catalogue.sh $hours first" >&2; exit 1; }
+[ -f "$catalogue.complete" ] && [ -s "$query" ] || { echo "run Benchmarks/large_catalogue.sh $hours ${3:-} first" >&2; exit 1; }
 bin=$(realpath "${CLIPTRACE:-.build/release/cliptrace}")
 
 scan() {  # label extra-args…: the answer, the log and the peak RSS of one scan

@@ -238,20 +238,6 @@ public final class CornerSegment: Sendable {
         }
     }
 
-    /// The median gap between consecutive corner frames of one clip, over the first `limit` frames, or nil.
-    public func medianFrameGap(limit: Int = 4_096) -> Double? {
-        var gaps: [Float] = []
-        var previous: (clip: UInt32, time: Float)?
-        for frame in 0..<min(frameCount, limit) {
-            let offset = frames + frame * Self.frameRowSize
-            let time = storage.bytes.load(fromByteOffset: offset, as: Float.self)
-            let clip = storage.bytes.load(fromByteOffset: offset + 4, as: UInt32.self)
-            if let previous, previous.clip == clip { gaps.append(time - previous.time) }
-            previous = (clip, time)
-        }
-        return CornerEntries.median(gaps)
-    }
-
     /// Corners of clip row `clip`.
     public func cornerCount(of clip: Int) -> Int {
         let rows = clips.rows(clip)

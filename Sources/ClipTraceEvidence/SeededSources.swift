@@ -154,6 +154,21 @@ public final class SeededCornerSource: Sendable {
     public let placement: SegmentPlacement
     public let options: CornerSearchOptions
 
+    /// The same segments searched with other settings (the reference spacing is not measured again).
+    public func with(options: CornerSearchOptions) -> SeededCornerSource {
+        SeededCornerSource(segments: segments, placement: placement, options: options, leadingFrames: leadingFrames,
+                           referenceStep: referenceStep)
+    }
+
+    private init(segments: [CornerSegment], placement: SegmentPlacement, options: CornerSearchOptions,
+                 leadingFrames: [LeadingFrames], referenceStep: Double) {
+        self.segments = segments
+        self.placement = placement
+        self.options = options
+        self.leadingFrames = leadingFrames
+        self.referenceStep = referenceStep
+    }
+
     public init(segments: [CornerSegment], placement: SegmentPlacement, options: CornerSearchOptions = CornerSearchOptions()) {
         precondition(segments.count == placement.positions.count, "one placement per segment")
         self.segments = segments

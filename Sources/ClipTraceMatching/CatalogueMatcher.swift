@@ -26,15 +26,16 @@ public struct CatalogueMatcher: Sendable {
     public let strategy: SearchStrategy
     let sources: [any EvidenceSource]
 
-    /// Above this many indexed hashes (about 2 hours at 8 per second) `auto` seeds: the direct search reads
+    /// Above this many reference frames (about 2 hours at 8 per second; for a saved index, the frames its
+    /// clips' records count, so that a shard decides as the whole catalogue does) `auto` seeds: the direct search reads
     /// posting lists that grow with the catalogue, the seeded one does not. With the mirror image searched
     /// through word neighbours, a 1-hour query took 1.4 s direct against 1 h of catalogue, 2.7 s against 3 h
     /// (seeded 1.8 s) and 6.1 s against 10 h (seeded 1.5 s); both give the same result on the evaluation.
     public static let seedingThreshold = 60_000
 
     /// Above this many reference corners (about 12 hours at 44 corners a second) `auto` seeds the corner
-    /// search: a direct corner index holds about 120 bytes per corner in memory and its posting lists grow
-    /// with the catalogue.
+    /// search of a catalogue held in memory: a direct corner index holds about 120 bytes per corner in memory
+    /// and its posting lists grow with the catalogue. A saved index decides by ``cornerSeedingSeconds``.
     public static let cornerSeedingThreshold = 2_000_000
     /// The same limit in seconds of reference, for a catalogue known by its records (a shard decides from
     /// the whole catalogue's, so that every shard searches the way one search of the whole does).
@@ -120,13 +121,16 @@ public struct CatalogueMatcher: Sendable {
         var chosen = strategy
         let everyClip = Array(clips.indices)
         if chosen == .auto { chosen = size.seedsHashes ? .seeded : .direct }
+        // The sources search with the matcher's settings, which also weigh what they find.
         var sources: [any EvidenceSource] = [
-            chosen == .seeded ? hashes : HashIndex(entries: try hashes.entries(of: everyClip), options: options.hash),
+            chosen == .seeded ? SeededHashSource(segments: hashes.segments, placement: hashes.placement, options: options.hash)
+                : HashIndex(entries: try hashes.entries(of: everyClip), options: options.hash),
         ]
         let cornerCount = corners?.cornerCount ?? 0
         if let corners, cornerSearch != .off, cornerCount > 0 {
             let seeded = strategy == .seeded || (strategy == .auto && size.seedsCorners)
-            sources.append(seeded ? corners : CornerIndex(entries: try corners.entries(of: everyClip), options: options.corners))
+            sources.append(seeded ? corners.with(options: options.corners)
+                : CornerIndex(entries: try corners.entries(of: everyClip), options: options.corners))
         }
         self.init(clips: clips, sources: sources, options: options, strategy: chosen, referenceCornerCount: cornerCount)
     }

@@ -304,13 +304,17 @@ public struct ClipScanner: Sendable {
         }
     }
 
-    /// Gathers many inputs as one shard (see ``gather(path:wholeCatalogue:)``) with at most `jobs` files in
+    /// Gathers many inputs as one shard (see ``gather(path:shard:)``) with at most `jobs` files in
     /// flight; each input's scan arrives with its path and place in `entries`, in completion order.
-    public func gather(_ entries: [MediaFiles.Entry], wholeCatalogue: Bool,
+    public func gather(_ entries: [MediaFiles.Entry], shard: Shard,
                        onResult: ((path: String, order: Int, scan: ShardScan)) throws -> Void) async rethrows {
         try await batch(entries, work: { scanner, path, order in
-            (path, order, scanner.gather(path: path, wholeCatalogue: wholeCatalogue))
-        }, unusable: { path, order, sentence in (path, order, ShardScan(error: sentence)) }, onResult: onResult)
+            (path, order, scanner.gather(path: path, shard: shard))
+        }, unusable: { path, order, sentence in
+            var failed = ShardScan(error: sentence)
+            failed.shard = shard
+            return (path, order, failed)
+        }, onResult: onResult)
     }
 
     /// Runs `work` over the entries' files with at most `jobs` in flight (one in as one comes out), each on its

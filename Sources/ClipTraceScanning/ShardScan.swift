@@ -26,6 +26,11 @@ public struct ShardScan: Sendable, Equatable {
     public var timelines: [QueryTimeline] = []
     /// Per moment of the hash timeline: the share of the frame its content filled (for `letterboxed`).
     public var contentShares: [Float] = []
+    /// The shard searched (0-based index, count): a merge needs each shard of one cut exactly once.
+    public var shard = Shard.whole
+    /// Clips the shard searched, and the catalogue's name (for a merged report's summary).
+    public var clipsSearched = 0
+    public var catalogue = ""
 
     public init(error: String? = nil, warnings: [String] = [], duration: Double = 0, elapsed: Double = 0) {
         self.error = error
@@ -42,6 +47,11 @@ public struct ShardScan: Sendable, Equatable {
         if let failed = shards.first(where: { $0.error != nil }) {
             return FileScanResult(path: path, order: order, matches: [], error: failed.error, warnings: failed.warnings,
                                   duration: failed.duration, elapsed: elapsed)
+        }
+        if let disagreement = disagreement(among: shards) {
+            return FileScanResult(path: path, order: order, matches: [],
+                                  error: "the shards' scans of this input cannot be merged: \(disagreement); scan it again on every shard",
+                                  warnings: [], duration: shards[0].duration, elapsed: elapsed)
         }
         // The clips of every shard in catalogue order: ids ascending, as one index of the whole numbers them.
         var byID: [Int64: ClipRecord] = [:]
@@ -75,11 +85,49 @@ public struct ShardScan: Sendable, Equatable {
     }
 }
 
+extension ShardScan {
+    /// Why these scans are not the shards of one search of one input, or nil when they are: each shard of one
+    /// cut once, the same observations of the query (decoded the same), and the same way of searching.
+    static func disagreement(among shards: [ShardScan]) -> String? {
+        let count = shards[0].shard.count
+        guard shards.allSatisfy({ $0.shard.count == count }),
+              Set(shards.map(\.shard.index)).count == shards.count, shards.count == count
+        else {
+            return "they are not shards 1 to \(count) of one cut, each once (\(shards.map(\.shard.description).joined(separator: ", ")))"
+        }
+        let first = shards[0]
+        let hash = Int(EvidenceKind.hash.rawValue), corners = Int(EvidenceKind.corners.rawValue)
+        var cornerTimeline: QueryTimeline?
+        for shard in shards {
+            guard shard.duration == first.duration, shard.timelines.count == first.timelines.count,
+                  shard.timelines[hash] == first.timelines[hash], shard.contentShares == first.contentShares
+            else { return "the query was observed differently (another file, or another decoder)" }
+            if !shard.timelines[corners].times.isEmpty {
+                var timeline = shard.timelines[corners]
+                timeline.referenceStep = 0
+                if let cornerTimeline, cornerTimeline != timeline {
+                    return "the query's corners were observed differently (another file, or another decoder)"
+                }
+                cornerTimeline = timeline
+            }
+        }
+        // Every shard searches the way a search of the whole catalogue does: all seeded, or none.
+        let hashSeeded = shards.filter { $0.candidates.hashSeeds != nil }.count
+        let cornerSeeded = shards.filter { $0.candidates.cornerSeeds != nil }.count
+        if hashSeeded != 0 && hashSeeded != shards.count || cornerSeeded != 0
+            && cornerSeeded != shards.filter({ !$0.timelines[corners].times.isEmpty }).count {
+            return "some shards searched directly and others seeded (the catalogue changed size between them, or --index differed)"
+        }
+        return nil
+    }
+}
+
 extension ClipScanner {
-    /// Scans one file against this scanner's clips as one shard of a larger catalogue (`wholeCatalogue` false)
-    /// or as the whole: its observations and evidence candidates, for ``ShardScan/merge(_:path:order:options:)``.
+    /// Scans one file against this scanner's clips as `shard` of a catalogue (with ``Shard/whole``, as the
+    /// whole): its observations and evidence candidates, for ``ShardScan/merge(_:path:order:options:)``.
     /// Never throws: failures become the scan's `error`.
-    public func gather(path: String, wholeCatalogue: Bool) -> ShardScan {
+    public func gather(path: String, shard: Shard) -> ShardScan {
+        let wholeCatalogue = shard.count == 1
         let started = Date()
         do {
             let extraction = try Fingerprinter(options: self.extraction).extract(path: path)
@@ -94,6 +142,8 @@ extension ClipScanner {
             let positions = named.sorted()
             let place = Dictionary(uniqueKeysWithValues: positions.enumerated().map { ($1, Int32($0)) })
             var scan = ShardScan(warnings: extraction.warnings, duration: observations.duration)
+            scan.shard = shard
+            scan.clipsSearched = matcher.clips.count
             scan.clips = try positions.map { position in
                 let id = matcher.clips[Int(position)].id
                 guard let record = records[id] else { throw ShardScanError.missingRecord(id) }
@@ -105,7 +155,9 @@ extension ClipScanner {
             scan.elapsed = Date().timeIntervalSince(started)
             return scan
         } catch {
-            return ShardScan(error: Self.sentence(for: error), elapsed: Date().timeIntervalSince(started))
+            var failed = ShardScan(error: Self.sentence(for: error), elapsed: Date().timeIntervalSince(started))
+            failed.shard = shard
+            return failed
         }
     }
 }
@@ -137,6 +189,10 @@ extension ShardScan {
         var duration: Double
         var elapsed: Double
         var clips: [ClipRecord]
+        var shard: Int
+        var shards: Int
+        var clipsSearched: Int
+        var catalogue: String
     }
 
     /// The stored form: a magic and version, a JSON header (error, warnings, clips), then the timelines and
@@ -144,7 +200,9 @@ extension ShardScan {
     public func encoded() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let header = try encoder.encode(Header(error: error, warnings: warnings, duration: duration, elapsed: elapsed, clips: clips))
+        let header = try encoder.encode(Header(error: error, warnings: warnings, duration: duration, elapsed: elapsed,
+                                               clips: clips, shard: shard.index, shards: shard.count,
+                                               clipsSearched: clipsSearched, catalogue: catalogue))
         var out = BinaryWriter()
         out.bytes += Self.magic
         out.put(Self.version)
@@ -205,7 +263,13 @@ extension ShardScan {
         let headerLength: UInt32 = try input.get()
         let header = try JSONDecoder().decode(Header.self, from: Data(try input.take(Int(headerLength))))
         self.init(error: header.error, warnings: header.warnings, duration: header.duration, elapsed: header.elapsed)
+        guard header.shards >= 1, (0..<header.shards).contains(header.shard),
+              header.clips.map(\.id) == header.clips.map(\.id).sorted(), Set(header.clips.map(\.id)).count == header.clips.count
+        else { throw ShardScanError.malformed("its shard or its clips are not valid") }
+        shard = Shard(index: header.shard, count: header.shards)
         clips = header.clips
+        clipsSearched = header.clipsSearched
+        catalogue = header.catalogue
         for _ in 0..<(try input.count(atLeast: 16)) {
             let step = Double(bitPattern: try input.get())
             let referenceStep = Double(bitPattern: try input.get())
@@ -239,6 +303,26 @@ extension ShardScan {
             candidates.leadingCornerFrames.append(LeadingFrames(clip: clip, times: times))
         }
         guard input.isAtEnd else { throw ShardScanError.malformed("bytes follow its end") }
+        try validate()
+    }
+
+    /// Candidates point into the timelines and clips they travel with, and the seeds name each clip once.
+    private func validate() throws {
+        let kinds = EvidenceKind.allCases.count
+        guard timelines.count == kinds, contentShares.count == timelines[Int(EvidenceKind.hash.rawValue)].times.count
+        else { throw ShardScanError.malformed("its timelines are not complete") }
+        let hashMoments = timelines[Int(EvidenceKind.hash.rawValue)].times.count
+        let cornerMoments = timelines[Int(EvidenceKind.corners.rawValue)].times.count
+        guard candidates.hashes.allSatisfy({ (0..<hashMoments).contains(Int($0.moment)) && $0.distance >= 0 }),
+              candidates.corners.allSatisfy({
+                  (0..<cornerMoments).contains(Int($0.moment)) && $0.described >= 0 && $0.pairCount >= 0 && $0.inliers >= 0
+              }),
+              zip(candidates.hashes, candidates.hashes.dropFirst()).allSatisfy({ $0.moment <= $1.moment }),
+              zip(candidates.corners, candidates.corners.dropFirst()).allSatisfy({ ($0.moment, $0.described) <= ($1.moment, $1.described) })
+        else { throw ShardScanError.malformed("a candidate lies outside its query's moments") }
+        for seeds in [candidates.hashSeeds, candidates.cornerSeeds] {
+            if let seeds, Set(seeds.map(\.clip)).count != seeds.count { throw ShardScanError.malformed("a clip is seeded twice") }
+        }
     }
 }
 

@@ -30,7 +30,14 @@ public enum ShardResults {
                                       warnings: [], duration: 0, elapsed: 0)
             }
         }
-        guard legacy.isEmpty else { return mergeLegacy(legacy, display: first.display, position: first.position) }
+        if !legacy.isEmpty {
+            guard shards.isEmpty else {
+                return FileScanResult(path: first.display, order: first.position, matches: [],
+                                      error: "the shards of this input were scanned by different versions of ClipTrace; submit it again",
+                                      warnings: [], duration: 0, elapsed: 0)
+            }
+            return mergeLegacy(legacy, display: first.display, position: first.position)
+        }
         return ShardScan.merge(shards, path: first.display, order: first.position, options: options)
     }
 

@@ -134,10 +134,8 @@ public final class ScanWorker: @unchecked Sendable {
         let started = Date()
         let box = ResultBox()
         // A shard keeps what the whole catalogue's steps need; `results` weighs and aligns over every shard.
-        let wholeCatalogue = options.shard.count == 1
-        let thread = Thread {
-            box.set(scanner.gather(path: job.input, wholeCatalogue: wholeCatalogue))
-        }
+        let shard = options.shard
+        let thread = Thread { box.set(scanner.gather(path: job.input, shard: shard)) }
         thread.stackSize = 8 << 20
         thread.start()
         while true {

@@ -10,8 +10,8 @@ struct ResultsCommand: AsyncParsableCommand {
         commandName: "results",
         abstract: "Print a batch's scan records (the same records scan prints), as its jobs complete.",
         discussion: """
-            An input is printed once every shard has scanned it; the shards' matches are merged into the answer a \
-            scan against the whole catalogue gives. Without --wait, the inputs finished so far are printed (json \
+            An input is printed once every shard has scanned it; the shards' evidence is weighed and aligned \
+            together into exactly the answer a scan against the whole catalogue gives. Without --wait, the inputs finished so far are printed (json \
             and html need the whole batch: use --wait).
 
             Exit codes: 0 every input was scanned; 1 some inputs could not be scanned (or, without --wait, some are \

@@ -97,6 +97,9 @@ struct ScanCommand: AsyncParsableCommand {
             if shard == nil { throw ValidationError("--save-shard needs --shard K/N: it saves one shard's scans for `cliptrace merge`.") }
             if fast { throw ValidationError("--save-shard does not take --fast: a keyframe pass decides where to look from the whole catalogue's matches.") }
             if report.output != nil { throw ValidationError("--save-shard writes the shard's scans instead of a report: drop --output.") }
+            if minScore != MatchingOptions().minimumScore || minDuration != MatchingOptions().minimumDuration {
+                throw ValidationError("--min-score and --min-duration apply when the shards are merged: give them to `cliptrace merge`.")
+            }
         }
     }
 
@@ -147,7 +150,8 @@ struct ScanCommand: AsyncParsableCommand {
             Terminal.warning("the catalogue \(catalogue.name) has no clips to search; nothing can match")
         }
         if saveShard != nil {
-            try await saveShardScans(entries, scanner: scanner, shard: shard.flatMap(Shard.init) ?? .whole, sink: sink)
+            try await saveShardScans(entries, scanner: scanner, shard: shard.flatMap(Shard.init) ?? .whole,
+                                     catalogueName: whole.name, sink: sink)
             return
         }
         let writer = ReportWriter(format: report.format) { try sink.write($0) }
@@ -205,13 +209,15 @@ struct ScanCommand: AsyncParsableCommand {
 
     /// `--save-shard`: each input's shard scan, in completion order, to the file `cliptrace merge` reads.
     private func saveShardScans(_ entries: [MediaFiles.Entry], scanner: ClipScanner, shard: Shard,
-                                sink: OutputSink) async throws {
+                                catalogueName: String, sink: OutputSink) async throws {
         let progress = ProgressLine(quiet: outputOptions.quiet)
         let started = Date()
         var done = 0, failed = 0, seconds = 0.0
         do {
             try sink.write(ShardScanFile.header)
-            try await scanner.gather(entries, wholeCatalogue: shard.count == 1) { entry in
+            try await scanner.gather(entries, shard: shard) { entry in
+                var entry = entry
+                entry.scan.catalogue = catalogueName
                 done += 1
                 seconds += entry.scan.duration
                 if let error = entry.scan.error {

@@ -1,4 +1,5 @@
 import ClipTraceCatalogue
+import ClipTraceScanning
 import Foundation
 import TestSupport
 import Testing
@@ -555,6 +556,30 @@ struct CLITests {
         // One shard alone reports only what its own clips give, with its own weights: not the whole answer.
         let alone = try run(binary, ["scan", "-q", "--index", strategy, "--catalogue", catalogue, "--shard", "2/3", recordings])
         #expect(lines(alone.stdout) != lines(whole.stdout))
+
+        // The stored form reads back to what was written, byte for byte; cut short anywhere it is refused.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: files[0]))
+        let entries = try ShardScanFile.read(bytes)
+        #expect(entries.count == 12 && entries.allSatisfy { $0.scan.shard == Shard(index: 0, count: 3) })
+        var again = ShardScanFile.header
+        for entry in entries.sorted(by: { $0.order < $1.order }) {
+            again += try ShardScanFile.record(path: entry.path, order: entry.order, scan: entry.scan)
+        }
+        #expect(try ShardScanFile.read(Data(again)).map(\.scan) == entries.sorted(by: { $0.order < $1.order }).map(\.scan))
+        for cut in stride(from: 5, to: bytes.count - 1, by: max(1, bytes.count / 97)) {
+            #expect(throws: (any Error).self) { try ShardScanFile.read(bytes.prefix(cut)) }
+        }
+        // A file twice, or some shards missing: not the whole catalogue's answer, refused.
+        let twice = try run(binary, ["merge", "-q", files[0], files[0], files[1]])
+        #expect(twice.status == 2 && twice.stderr.contains("each once"), "\(twice.stderr)")
+        let missing = try run(binary, ["merge", "-q", files[0], files[2]])
+        #expect(missing.status == 2 && missing.stderr.contains("2/3") && missing.stderr.contains("missing"), "\(missing.stderr)")
+        // Thresholds apply at the merge, as in a scan of the whole.
+        let strict = try run(binary, ["merge", "-q", "--min-duration", "6.5"] + files)
+        let strictWhole = try run(binary, ["scan", "-q", "--index", strategy, "--min-duration", "6.5", "--catalogue", catalogue, recordings])
+        let matched = { (text: String) in lines(text).filter { $0.contains("\"reference\":\"") } }
+        #expect(strict.status == 0 && lines(strict.stdout) == lines(strictWhole.stdout))
+        #expect(matched(strict.stdout).count < matched(merged.stdout).count)
 
         // Files of other inputs, or not shard scans at all, are refused with a sentence.
         let other = folder.file("other.ctss")
