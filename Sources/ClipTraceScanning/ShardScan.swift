@@ -130,9 +130,8 @@ extension ClipScanner {
         let wholeCatalogue = shard.count == 1
         let started = Date()
         do {
-            let extraction = try Fingerprinter(options: self.extraction).extract(path: path)
+            let (extraction, matcher, found) = try extractAndGather(path: path, wholeCatalogue: wholeCatalogue)
             let observations = extraction.observations
-            let (matcher, found) = try search.candidates(for: observations, wholeCatalogue: wholeCatalogue)
             // Only the clips the candidates name travel, numbered by their place among them.
             var named = Set<Int32>()
             for candidate in found.hashes { named.insert(candidate.clip) }
@@ -159,6 +158,45 @@ extension ClipScanner {
             failed.shard = shard
             return failed
         }
+    }
+}
+
+extension ClipScanner {
+    /// Extracts `path` and gathers its candidates. When every source looks at each moment alone (the direct
+    /// indexes of a small catalogue or shard), each ten seconds are searched as soon as they are observed and
+    /// then forgotten, as ``scan(path:order:)`` does: memory stays flat however long the recording, with the
+    /// candidates of one search of the whole, moments numbered through it.
+    func extractAndGather(path: String, wholeCatalogue: Bool) throws -> (Extraction, CatalogueMatcher, EvidenceCandidates) {
+        let matcher = search.current.matcher
+        if matcher.searchesMomentByMoment {
+            var gathered = EvidenceCandidates()
+            var damage: IndexDamage?
+            var (frames, cornerMoments, described) = (Int32(0), Int32(0), Int32(0))
+            let result = try Fingerprinter(options: extraction).extract(path: path, pieceSeconds: Self.pieceSeconds) { piece in
+                guard damage == nil else { return }
+                do throws(IndexDamage) {
+                    var found = try matcher.candidates(for: piece, wholeCatalogue: wholeCatalogue)
+                    for index in found.hashes.indices { found.hashes[index].moment += frames }
+                    for index in found.corners.indices {
+                        found.corners[index].moment += cornerMoments
+                        found.corners[index].described += described
+                    }
+                    // The reference spacing's frames are the same for every piece: kept once.
+                    if !gathered.leadingCornerFrames.isEmpty { found.leadingCornerFrames = [] }
+                    gathered.absorb(found)
+                    frames += Int32(piece.frames.count)
+                    cornerMoments += Int32(CornerIndex.timeline(of: piece).times.count)
+                    described += Int32(piece.cornerFrames.count)
+                } catch {
+                    damage = error
+                }
+            }
+            if damage == nil { return (result, matcher, gathered) }
+            // Direct indexes live in memory; should one be found damaged, the whole query's search repairs it.
+        }
+        let result = try Fingerprinter(options: extraction).extract(path: path)
+        let (current, found) = try search.candidates(for: result.observations, wholeCatalogue: wholeCatalogue)
+        return (result, current, found)
     }
 }
 
