@@ -201,6 +201,31 @@ struct ClipOrder {
     }
 }
 
+extension Array {
+    /// Keeps the first `limit` elements of a ranked list; with `everyPrefix`, each element that is among the
+    /// first `limit` of those whose owner's rank is at or above its own (every element a search of any prefix
+    /// of the owners would keep). `counts` is scratch space, kept between calls to save allocations.
+    mutating func keepFirst(_ limit: Int, everyPrefix: Bool, counts: inout [Int32], rank: (Element) -> Int) {
+        guard everyPrefix else {
+            if count > limit { removeLast(count - limit) }
+            return
+        }
+        counts.removeAll(keepingCapacity: true)
+        var kept = 0
+        for index in indices {
+            let owner = rank(self[index])
+            if counts.count <= owner { counts += [Int32](repeating: 0, count: owner + 1 - counts.count) }
+            let before = counts[...owner].reduce(0, +)
+            counts[owner] += 1
+            if before < limit {
+                self[kept] = self[index]
+                kept += 1
+            }
+        }
+        removeLast(count - kept)
+    }
+}
+
 /// Walks several lists sorted by one integer key together, one key at a time.
 struct RunsByKey<Element> {
     private let lists: [[Element]]

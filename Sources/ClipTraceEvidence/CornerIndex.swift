@@ -222,24 +222,7 @@ public final class CornerIndex: Sendable {
             var ranked = reached.filter { pairCount[Int($0)] >= Int32(options.minimumInliers) }
             ranked.sort { (pairCount[Int($0)], $1) > (pairCount[Int($1)], $0) }
             let limit = options.framesVerified
-            if keepingEveryPrefix {
-                // Kept when fewer than `limit` frames before it belong to clips ranked at or above its own.
-                perOwner.removeAll(keepingCapacity: true)
-                var kept = 0
-                for frame in ranked {
-                    let rank = Int(frameOwners[Int(frame)])
-                    if perOwner.count <= rank { perOwner += [Int32](repeating: 0, count: rank + 1 - perOwner.count) }
-                    let before = perOwner[...rank].reduce(0, +)
-                    perOwner[rank] += 1
-                    if before < limit {
-                        ranked[kept] = frame
-                        kept += 1
-                    }
-                }
-                ranked.removeLast(ranked.count - kept)
-            } else if ranked.count > limit {
-                ranked.removeLast(ranked.count - limit)
-            }
+            ranked.keepFirst(limit, everyPrefix: keepingEveryPrefix, counts: &perOwner) { Int(frameOwners[Int($0)]) }
             var counts: [Int32] = []
             for frame in ranked { counts.append(pairCount[Int(frame)]) }
             for frame in reached { pairCount[Int(frame)] = 0 }

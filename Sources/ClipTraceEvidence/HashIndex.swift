@@ -169,24 +169,7 @@ public final class HashIndex: Sendable {
             ranked.sort { ($0.distance, $0.key) < ($1.distance, $1.key) }
             func owner(_ key: Int64) -> Int32 { slots[Int(key >> 32)].owners[Int(key & 0xFFFF_FFFF)] }
             let limit = options.candidatesPerFrame
-            if keepingEveryPrefix {
-                // Kept when fewer than `limit` entries before it belong to clips ranked at or above its own.
-                perOwner.removeAll(keepingCapacity: true)
-                var kept = 0
-                for item in ranked {
-                    let rank = Int(owner(item.key))
-                    if perOwner.count <= rank { perOwner += [Int32](repeating: 0, count: rank + 1 - perOwner.count) }
-                    let before = perOwner[...rank].reduce(0, +)
-                    perOwner[rank] += 1
-                    if before < limit {
-                        ranked[kept] = item
-                        kept += 1
-                    }
-                }
-                ranked.removeLast(ranked.count - kept)
-            } else if ranked.count > limit {
-                ranked.removeLast(ranked.count - limit)
-            }
+            ranked.keepFirst(limit, everyPrefix: keepingEveryPrefix, counts: &perOwner) { Int(owner($0.key)) }
             for item in ranked {
                 let slot = slots[Int(item.key >> 32)], entry = Int(item.key & 0xFFFF_FFFF)
                 let clip = slot.owners[entry]

@@ -346,6 +346,11 @@ extension ShardScan {
 
     /// Candidates point into the timelines and clips they travel with, and the seeds name each clip once.
     private func validate() throws {
+        // A scan that failed carries its sentence and nothing else.
+        if error != nil {
+            guard candidates == EvidenceCandidates() else { throw ShardScanError.malformed("a failed scan holds candidates") }
+            return
+        }
         let kinds = EvidenceKind.allCases.count
         guard timelines.count == kinds, contentShares.count == timelines[Int(EvidenceKind.hash.rawValue)].times.count
         else { throw ShardScanError.malformed("its timelines are not complete") }
