@@ -89,11 +89,22 @@ public final class CornerIndex: Sendable {
         var first = [Int32](repeating: 0, count: Int(entries.frameOwners.max() ?? -1) + 1)
         for (frame, owner) in entries.frameOwners.enumerated().reversed() { first[Int(owner)] = Int32(frame) }
         firstFrameOfOwner = first
-        referenceStep = entries.medianFrameGap() ?? 0
+        var leading: [LeadingFrames] = []
+        for frame in 0..<min(entries.frameOwners.count, EvidenceCandidates.spacingFrames) {
+            if leading.last?.clip != entries.frameOwners[frame] { leading.append(LeadingFrames(clip: entries.frameOwners[frame], times: [])) }
+            leading[leading.count - 1].times.append(entries.frameTimes[frame])
+        }
+        leadingFrames = leading
+        var whole = EvidenceCandidates()
+        whole.leadingCornerFrames = leading
+        referenceStep = EvidenceCandidates.referenceStep([whole])
     }
 
-    /// The spacing of the reference corner frames (for ``QueryTimeline/referenceStep``).
+    /// The spacing of the reference corner frames (for ``QueryTimeline/referenceStep``): the median gap over
+    /// ``leadingFrames``, the rule a catalogue cut into shards applies to all of theirs.
     public let referenceStep: Double
+    /// The first ``EvidenceCandidates/spacingFrames`` corner frames' times, clips in order.
+    public let leadingFrames: [LeadingFrames]
 
     /// The moments corners look at: the distinct times of the query's corner frames, against reference frames
     /// `referenceStep` apart.
@@ -237,17 +248,6 @@ public final class CornerIndex: Sendable {
                     referenceTime: frameTimes[Int(frame)], pairCount: count, inliers: Int32(result?.0 ?? 0),
                     distance: Int16(result?.1 ?? 0), view: described.view))
             }
-        }
-        return out
-    }
-
-    /// The first ``EvidenceCandidates/spacingFrames`` corner frames' times, clips in order, numbered by `clipOf`.
-    public func leadingFrames(clipOf: (Int32) -> Int32 = { $0 }) -> [LeadingFrames] {
-        var out: [LeadingFrames] = []
-        for frame in 0..<min(frameOwners.count, EvidenceCandidates.spacingFrames) {
-            let clip = clipOf(frameOwners[frame])
-            if out.last?.clip != clip { out.append(LeadingFrames(clip: clip, times: [])) }
-            out[out.count - 1].times.append(frameTimes[frame])
         }
         return out
     }

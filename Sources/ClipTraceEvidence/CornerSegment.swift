@@ -69,15 +69,6 @@ public struct CornerEntries: Sendable {
         frameStarts.append(descriptors.count)
     }
 
-    /// The median gap between consecutive corner frames of one clip (at most `limit` looked at), or nil.
-    public func medianFrameGap(limit: Int = 4_096) -> Double? {
-        var gaps: [Float] = []
-        for frame in 1..<max(1, min(frameCount, limit)) where frameOwners[frame] == frameOwners[frame - 1] {
-            gaps.append(frameTimes[frame] - frameTimes[frame - 1])
-        }
-        return CornerEntries.median(gaps)
-    }
-
     static func median(_ gaps: [Float]) -> Double? {
         let positive = gaps.filter { $0 > 1e-4 }.sorted()
         return positive.isEmpty ? nil : Double(positive[(positive.count - 1) / 2])

@@ -83,7 +83,7 @@ extension CornerIndex: EvidenceSource {
     public func candidates(for query: QueryObservations, wholeCatalogue: Bool) -> EvidenceCandidates {
         var found = EvidenceCandidates()
         found.corners = candidates(for: query)
-        found.leadingCornerFrames = leadingFrames()
+        found.leadingCornerFrames = leadingFrames
         return found
     }
 }
