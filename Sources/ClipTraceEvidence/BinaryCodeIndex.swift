@@ -9,19 +9,34 @@ import ClipTraceHashing
 /// the caller's arrays. Built once, then immutable and `Sendable`.
 public final class BinaryCodeIndex: Sendable {
     let codes: [PDQHash]
-    /// For word table `t`, the entries with word value `v` are `postings[t][offsets[t][v] ..< offsets[t][v + 1]]`.
-    let offsets: [[UInt32]]
+    /// For word table `t`, the entries in order of their word value (stable: entries in order within a value).
     let postings: [[UInt32]]
+    /// Where the entries of word value `v` start in `postings[t]`: `starts[t][v]`, up to `starts[t][v + 1]`. A
+    /// small index (``compactLimit``) keeps the starts of its top 12 bits alone, `starts[t][v >> 4]`, and the
+    /// word of each posting, `words[t]`, to find `v` among the few entries there: 65,537 starts are 256 KiB a
+    /// table, 4 MiB an index, when a catalogue of twenty clips holds a few thousand codes.
+    let starts: [[UInt32]]
+    let words: [[UInt16]]
+    let isCompact: Bool
+
+    /// Codes up to which the word tables are compact: there they take at most what full tables take.
+    public static let compactLimit = 65_536
 
     public var count: Int { codes.count }
 
-    /// Resident bytes: the codes, sixteen 4-byte postings per code and the offset tables.
-    public var memoryBytes: Int { codes.count * (MemoryLayout<PDQHash>.stride + 16 * 4) + 16 * 65_537 * 4 }
+    /// Resident bytes: the codes, sixteen 4-byte postings per code and the word tables.
+    public var memoryBytes: Int {
+        codes.count * (MemoryLayout<PDQHash>.stride + 16 * 4)
+            + starts.reduce(0) { $0 + $1.count * 4 } + words.reduce(0) { $0 + $1.count * 2 }
+    }
 
-    public init(codes: [PDQHash]) {
+    /// Indexes `codes`; an entry is a position in it. Up to `compactLimit` codes the word tables are compact
+    /// (the same entries, in the same order, from less memory).
+    public init(codes: [PDQHash], compactLimit: Int = BinaryCodeIndex.compactLimit) {
         self.codes = codes
+        isCompact = codes.count <= compactLimit
         // Counting sort per word table: compact, cache-friendly posting lists.
-        var allOffsets: [[UInt32]] = [], allPostings: [[UInt32]] = []
+        var allStarts: [[UInt32]] = [], allWords: [[UInt16]] = [], allPostings: [[UInt32]] = []
         for table in 0..<16 {
             var counts = [UInt32](repeating: 0, count: 65_537)
             for code in codes { counts[Int(code.word16(table)) + 1] += 1 }
@@ -33,10 +48,16 @@ public final class BinaryCodeIndex: Sendable {
                 posting[Int(cursor[word])] = UInt32(entry)
                 cursor[word] += 1
             }
-            allOffsets.append(counts)
+            if isCompact {
+                allWords.append(posting.map { codes[Int($0)].word16(table) })
+                allStarts.append((0...4_096).map { counts[$0 << 4] })
+            } else {
+                allStarts.append(counts)
+            }
             allPostings.append(posting)
         }
-        offsets = allOffsets
+        starts = allStarts
+        words = allWords
         postings = allPostings
     }
 
@@ -56,25 +77,37 @@ public final class BinaryCodeIndex: Sendable {
             seen.withUnsafeMutableBufferPointer { seen in
                 for table in 0..<min(16, max(0, tables)) {
                     let word = code.word16(table)
-                    offsets[table].withUnsafeBufferPointer { offsets in
-                        postings[table].withUnsafeBufferPointer { postings in
-                            var probe = 0
-                            let probes = wordRadius > 0 ? 17 : 1
-                            while probe < probes {
-                                let value = probe == 0 ? word : word ^ (1 << UInt16(probe - 1))
-                                probe += 1
-                                let start = Int(offsets[Int(value)]), end = Int(offsets[Int(value) + 1])
-                                var position = start
-                                while position < end {
-                                    let entry = Int(postings[position])
-                                    position += 1
-                                    if seen[entry] == stamp { continue }
-                                    seen[entry] = stamp
-                                    let distance = codes[entry].distance(to: code)
-                                    if distance <= maxDistance { body(entry, distance) }
-                                }
+                    postings[table].withUnsafeBufferPointer { postings in
+                    starts[table].withUnsafeBufferPointer { starts in
+                    (isCompact ? words[table] : []).withUnsafeBufferPointer { words in
+                        var probe = 0
+                        let probes = wordRadius > 0 ? 17 : 1
+                        while probe < probes {
+                            let value = probe == 0 ? word : word ^ (1 << UInt16(probe - 1))
+                            probe += 1
+                            var position: Int, end: Int
+                            if isCompact {
+                                // A few words share the top 12 bits: read them in order for `value`'s run.
+                                position = Int(starts[Int(value >> 4)])
+                                let groupEnd = Int(starts[Int(value >> 4) + 1])
+                                while position < groupEnd, words[position] < value { position += 1 }
+                                end = position
+                                while end < groupEnd, words[end] == value { end += 1 }
+                            } else {
+                                position = Int(starts[Int(value)])
+                                end = Int(starts[Int(value) + 1])
+                            }
+                            while position < end {
+                                let entry = Int(postings[position])
+                                position += 1
+                                if seen[entry] == stamp { continue }
+                                seen[entry] = stamp
+                                let distance = codes[entry].distance(to: code)
+                                if distance <= maxDistance { body(entry, distance) }
                             }
                         }
+                    }
+                    }
                     }
                 }
             }

@@ -167,6 +167,35 @@ struct MatcherTests {
         #expect(votes.filter { $0.moment == 0 }.count <= HashSearchOptions().candidatesPerFrame)
     }
 
+    @Test("compact word tables find the same entries, in the same order, as full ones", arguments: [0, 1])
+    func compactWordTables(wordRadius: Int) {
+        var generator = SplitMix(seed: 7)
+        // Clusters of near codes, so that words repeat and some share their top 12 bits with another word.
+        let centres = (0..<40).map { _ in
+            PDQHash(w0: generator.next(), w1: generator.next(), w2: generator.next(), w3: generator.next())
+        }
+        let codes = (0..<3_000).map { index in
+            Self.flipOutsideFirstWord(centres[index % centres.count], bits: index % 50, &generator)
+        }
+        let compact = BinaryCodeIndex(codes: codes), full = BinaryCodeIndex(codes: codes, compactLimit: 0)
+        #expect(compact.memoryBytes < full.memoryBytes / 4)
+        var seen = [UInt32](repeating: 0, count: codes.count)
+        var stamp: UInt32 = 0
+        for query in centres + codes.prefix(200) {
+            var found: [[Int]] = []
+            for index in [compact, full] {
+                stamp += 1
+                var entries: [Int] = []
+                index.search(query, maxDistance: 64, wordRadius: wordRadius, seen: &seen, stamp: stamp) { entry, distance in
+                    entries.append(entry * 1_000 + distance)
+                }
+                found.append(entries)
+            }
+            #expect(found[0] == found[1])
+            #expect(!found[0].isEmpty)
+        }
+    }
+
     @Test("seeded search: the ten 24-bit keys cover the first 240 bits, each bit once")
     func seedKeys() {
         var covered = [Int](repeating: 0, count: 256)
