@@ -198,9 +198,10 @@ public struct Fingerprinter: Sendable {
         if let duration = decoder.info.duration {
             stream.reserveCapacity(seconds: duration)
         }
-        // Decoding and conversion run on their own thread, up to a few seconds of samples ahead of hashing (the
-        // stages' pace varies from frame to frame); the observations are the same as one after the other.
-        let samples = SampleQueue(capacity: 32)
+        // Decoding and conversion run on their own thread, up to a second or two of samples ahead of hashing
+        // (the stages' pace varies from frame to frame); the observations are the same as one after the other.
+        // Eight samples keep a 720p scan as fast as 32 did (2.99 s against 3.00 s) with fewer images held.
+        let samples = SampleQueue(capacity: 8)
         let producing = UncheckedBox(decoder)
         let producer = Thread {
             defer { samples.finishProducing() }
