@@ -239,17 +239,21 @@ public struct ClipScanner: Sendable {
             return matcher
         }
         let matcher = aligning(search.current.matcher)
-        var pieces: [QueryEvidence] = []
-        var damage: IndexDamage?
         if matcher.searchesMomentByMoment {
-            let result = try Fingerprinter(options: options).extract(path: path, pieceSeconds: Self.pieceSeconds) { piece in
-                guard damage == nil else { return }
-                do throws(IndexDamage) {
-                    pieces.append(try matcher.evidence(for: piece))
-                } catch {
-                    damage = error
+            // Each piece is searched on its own thread while the next is decoded and observed: the search
+            // fills the cores where decoding and observing leave them idle.
+            let searching = PieceSearch(matcher: matcher)
+            let result: Extraction
+            do {
+                result = try Fingerprinter(options: options).extract(path: path, pieceSeconds: Self.pieceSeconds) { piece in
+                    searching.submit(piece)
                 }
+            } catch {
+                _ = searching.finish()
+                throw error
             }
+            var pieces: [QueryEvidence], damage: IndexDamage?
+            (pieces, damage) = searching.finish()
             if damage == nil {
                 let fingerprinted = Date()
                 // The pieces' votes, then the joined ones, are let go as soon as they are passed on: a long
@@ -483,6 +487,44 @@ final class SearchHolder: @unchecked Sendable {
             fresh.generation = state.generation + 1
             state = fresh
             return fresh
+        }
+    }
+}
+
+/// Searches the pieces of one query in order on a thread of their own, at most two pieces ahead of the caller
+/// (constant memory): the pieces' evidence is what searching them one after another on the caller's thread
+/// gives, and the first damaged index stops the search.
+final class PieceSearch: @unchecked Sendable {
+    private let matcher: CatalogueMatcher
+    private let queue = DispatchQueue(label: "cliptrace.piece-search")
+    private let room = DispatchSemaphore(value: 2)
+    // Touched on `queue` only, and read after it has drained.
+    private var evidence: [QueryEvidence] = []
+    private var damage: IndexDamage?
+
+    init(matcher: CatalogueMatcher) {
+        self.matcher = matcher
+    }
+
+    /// Queues `piece` for searching; waits while two pieces are already waiting or being searched.
+    func submit(_ piece: QueryObservations) {
+        room.wait()
+        queue.async {
+            defer { self.room.signal() }
+            guard self.damage == nil else { return }
+            do throws(IndexDamage) {
+                self.evidence.append(try self.matcher.evidence(for: piece))
+            } catch {
+                self.damage = error
+            }
+        }
+    }
+
+    /// Waits for the pieces queued so far: their evidence in order, or the damage that stopped the search.
+    func finish() -> ([QueryEvidence], IndexDamage?) {
+        queue.sync {
+            defer { evidence = [] }
+            return (evidence, damage)
         }
     }
 }

@@ -1,6 +1,9 @@
+import ClipTraceCatalogue
 import ClipTraceDecoding
 import ClipTraceExtraction
 import ClipTraceMatching
+import ClipTraceScanning
+import Foundation
 import TestSupport
 import Testing
 
@@ -75,6 +78,26 @@ struct PiecewiseSearchTests {
         let matches = matcher.align(joined, queryDuration: lean.observations.duration)
         #expect(!matches.isEmpty)
         #expect(matches == matcher.align(direct, queryDuration: whole.observations.duration))
+    }
+
+    @Test("a scan, searching each ten seconds on its own thread while the next are decoded, finds the whole query's matches",
+          arguments: ["stream_with_cropped_copy", "stream_with_mirrored_copy"])
+    func scanEqualsWhole(recording: String) throws {
+        let matcher = try Self.matcher()
+        let path = Repository.path("testmedia/recordings/\(recording).mp4")
+        let whole = try Fingerprinter(options: .query).extract(path: path)
+        #expect(whole.observations.duration > 10, "the recording is searched in at least two pieces")
+        let expected = matcher.align(try matcher.evidence(for: whole.observations), queryDuration: whole.observations.duration)
+        let records = matcher.clips.map { clip in
+            ClipRecord(id: clip.id, title: clip.title, owner: nil, sourcePath: clip.title, sha256: "", duration: clip.duration,
+                       size: 0, frameRate: 0, width: 0, height: 0, registeredAt: Date(timeIntervalSince1970: 0),
+                       algorithm: "", algorithmVersion: 0, frameCount: 0)
+        }
+        let scanner = ClipScanner(matcher: matcher, records: records, jobs: 1, extraction: .query)
+        let result = scanner.scan(path: path)
+        #expect(result.error == nil)
+        #expect(!expected.isEmpty)
+        #expect(result.matches.map(\.match) == expected)
     }
 }
 
