@@ -89,6 +89,13 @@ public struct ClipScanner: Sendable {
     /// FFmpeg's threads were left to us: they share the cores with the files decoded at once.
     private let automaticThreads: Bool
 
+    /// The decoder threads a file gets, for logs: chosen per batch when automatic (a file alone gets more).
+    public var decoderThreadsDescription: String {
+        guard automaticThreads else { return "\(extraction.decoding.threads)" }
+        let alone = Fingerprinter.decoderThreads(filesAtOnce: 1)
+        return jobs == 1 ? "\(alone)" : "\(alone) for a file alone, \(extraction.decoding.threads) with \(jobs) at once"
+    }
+
     /// Clips of the catalogue whose fingerprint could not be read: they are not searched.
     public private(set) var damaged: [DamagedClip] = []
     /// The saved index searched, when the catalogue has one (nil: an index built in memory from fingerprints).

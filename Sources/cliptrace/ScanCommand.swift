@@ -140,7 +140,7 @@ struct ScanCommand: AsyncParsableCommand {
             "index_bytes": "\(scanner.matcher.memoryBytes)", "crop_search": "\(scanner.matcher.searchesCorners)",
             "opening_seconds": "\(String(format: "%.3f", scanner.index?.openingSeconds ?? 0))",
             "seconds_since_launch": "\(String(format: "%.3f", Date().timeIntervalSince(ClipTraceCommand.launched)))",
-            "jobs": "\(jobs)", "decoder_threads": "\(scanner.extraction.decoding.threads)",
+            "jobs": "\(jobs)", "decoder_threads": "\(scanner.decoderThreadsDescription)",
         ])
         if let note = scanner.matcher.cornerNote { Terminal.warning(note) }
         for damaged in scanner.damaged {
