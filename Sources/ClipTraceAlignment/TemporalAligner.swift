@@ -185,8 +185,16 @@ public struct TemporalAligner: Sendable {
     /// Votes handed over (`consume`) are released once sorted by clip.
     public func align(_ votes: consuming [Vote], timelines: [QueryTimeline], queryDuration: Double,
                       clipDurations: [Double]) -> [AlignedSegment] {
-        var byClip: [Int32: [Vote]] = [:]
-        for vote in votes { byClip[vote.clip, default: []].append(vote) }
+        // Each clip's votes in an array of exactly their number: grown by doubling they would take up to
+        // twice the votes' memory beside the votes themselves.
+        var perClip: [Int32: Int] = [:]
+        for vote in copy votes { perClip[vote.clip, default: 0] += 1 }
+        var byClip: [Int32: [Vote]] = perClip.mapValues { count in
+            var clipVotes: [Vote] = []
+            clipVotes.reserveCapacity(count)
+            return clipVotes
+        }
+        for vote in votes { byClip[vote.clip]!.append(vote) }
         votes = []
         let context = Context(timelines: timelines, options: options, queryDuration: queryDuration)
         var segments: [AlignedSegment] = []

@@ -239,19 +239,26 @@ public struct CatalogueMatcher: Sendable {
         let wanted = Set(sources.map(\.kind))
         var offsets = [Int32](repeating: 0, count: EvidenceKind.allCases.count)
         var notes: [String] = []
-        var votes = [Vote](repeating: Vote(clip: 0, moment: 0, referenceTime: 0, weight: 0, distance: 0), count: total)
-        for index in pieces.indices {
-            for var vote in pieces[index].votes where wanted.contains(vote.label.evidence) {
-                let kind = Int(vote.label.evidence.rawValue)
-                vote.moment += offsets[kind]
-                votes[next[kind]] = vote
-                next[kind] += 1
+        // Written in place as the pieces are let go, never filled first: a long recording's votes are resident
+        // about once, not twice, while they are joined (two hours of 720p copies: 19 MB of them).
+        var written = 0
+        let votes = [Vote](unsafeUninitializedCapacity: total) { buffer, initialized in
+            for index in pieces.indices {
+                for var vote in pieces[index].votes where wanted.contains(vote.label.evidence) {
+                    let kind = Int(vote.label.evidence.rawValue)
+                    vote.moment += offsets[kind]
+                    (buffer.baseAddress! + next[kind]).initialize(to: vote)
+                    next[kind] += 1
+                    written += 1
+                }
+                for kind in offsets.indices where kind < pieces[index].timelines.count {
+                    offsets[kind] += Int32(pieces[index].timelines[kind].times.count)
+                }
+                notes += pieces[index].notes
+                pieces[index] = QueryEvidence()
             }
-            for kind in offsets.indices where kind < pieces[index].timelines.count {
-                offsets[kind] += Int32(pieces[index].timelines[kind].times.count)
-            }
-            notes += pieces[index].notes
-            pieces[index] = QueryEvidence()
+            precondition(written == total, "each source's kind is counted once")
+            initialized = total
         }
         pieces.removeAll()
         return QueryEvidence(timelines: timelines, votes: votes, notes: notes)
