@@ -24,8 +24,8 @@ public struct AlignmentOptions: Hashable, Sendable {
     public var minimumDuration: Double
     /// Segments below this score are dropped.
     public var minimumScore: Double
-    /// Lines (speed and offset) extracted per clip: each explains one copied stretch, so a query holding the
-    /// same clip several times gets one report each.
+    /// Lines (speed and offset) extracted per clip beyond one per whole copy of the clip the query could hold:
+    /// each explains one copied stretch, so a query holding the same clip several times gets one report each.
     public var linesPerClip: Int
     /// Votes a line must gather before it is considered (summed weights; one good moment weighs about 1).
     public var minimumLineWeight: Float
@@ -242,7 +242,10 @@ public struct TemporalAligner: Sendable {
 
             var remaining = votes
             var segments: [AlignedSegment] = []
-            for _ in 0..<options.linesPerClip {
+            // A long recording can replay a clip many times: beside the lines for partial copies and chance,
+            // one more for each whole copy the query could hold (two hours replaying a 9-second clip hold 800).
+            let wholeCopies = clipDuration > 0 ? Int(min(queryDuration / clipDuration, 100_000)) : 0
+            for _ in 0..<(options.linesPerClip + wholeCopies) {
                 guard remaining.count >= 3 else { break }
                 // Vote over (speed, offset bin).
                 var bins: [Int64: Float] = [:]

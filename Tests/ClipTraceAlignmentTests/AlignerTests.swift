@@ -107,6 +107,24 @@ struct AlignerTests {
         #expect(segments.map { ($0.referenceStart * 2).rounded() / 2 } == [2, 25])
     }
 
+    @Test("a clip replayed twelve times in a long query gives twelve segments, not the first eight lines")
+    func replayedMany() {
+        // A 5-second clip played whole every 10 seconds.
+        let timelines = Self.timelines(seconds: 120)
+        var votes: [Vote] = []
+        for copy in 0..<12 {
+            let start = Double(copy) * 10
+            votes += Self.votes(from: start, to: start + 5, offset: -start, timelines: timelines, seed: UInt64(copy + 1))
+        }
+        // Chance votes for the other clips around it.
+        votes += Self.votes(from: 0, to: 0, offset: 0, timelines: timelines, noise: 2, seed: 99).filter { $0.clip != 0 }
+        let durations = [5.0] + [Double](repeating: 60, count: 4)
+        let segments = TemporalAligner().align(votes, timelines: timelines, queryDuration: 120, clipDurations: durations)
+            .filter { $0.clip == 0 && $0.score >= AlignmentOptions.decisionScore }
+        #expect(segments.map { ($0.queryStart * 2).rounded() / 2 } == (0..<12).map { Double($0) * 10 })
+        #expect(segments.allSatisfy { abs($0.referenceStart) <= 0.3 && abs($0.referenceEnd - 5) <= 0.3 }, "\(segments)")
+    }
+
     @Test("two kinds of evidence on one line make one segment scored by the stronger kind")
     func kindsTogether() throws {
         let timelines = Self.timelines(seconds: 30)
