@@ -195,8 +195,15 @@ public struct Fingerprinter: Sendable {
         // Frames are observed on as many threads as the decoder was given, up to one per core.
         let stream = ObservationStream(
             options: options, observerThreads: min(decoding.threads, ProcessInfo.processInfo.activeProcessorCount))
+        // Handed over in pieces, the stream holds one piece at a time; what is kept of the whole grows with it.
+        var keptFrames: [QueryObservations.Frame] = [], keptCornerFrames: [QueryObservations.CornerFrame] = []
         if let duration = decoder.info.duration {
-            stream.reserveCapacity(seconds: duration)
+            if let pieces {
+                stream.reserveCapacity(seconds: min(duration, pieces.seconds + 2))
+                keptFrames.reserveCapacity(Int(min(duration, 36_000) * options.decoding.samplesPerSecond) + 16)
+            } else {
+                stream.reserveCapacity(seconds: duration)
+            }
         }
         // Decoding and conversion run on their own thread, up to a second or two of samples ahead of hashing
         // (the stages' pace varies from frame to frame); the observations are the same as one after the other.
@@ -216,8 +223,7 @@ public struct Fingerprinter: Sendable {
         producer.stackSize = 8 << 20
         producer.start()
         defer { samples.abandon() }
-        // Frames and corner frames handed over as pieces, kept without their hashes and corners.
-        var keptFrames: [QueryObservations.Frame] = [], keptCornerFrames: [QueryObservations.CornerFrame] = []
+        // Frames and corner frames handed over as pieces are kept without their hashes and corners.
         let sampleRate = options.decoding.keyFramesOnly ? 0 : options.decoding.samplesPerSecond
         func handOver(_ handler: (QueryObservations) -> Void) {
             let (frames, cornerFrames) = stream.takeObservations()
