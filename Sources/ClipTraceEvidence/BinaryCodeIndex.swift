@@ -77,40 +77,43 @@ public final class BinaryCodeIndex: Sendable {
             seen.withUnsafeMutableBufferPointer { seen in
                 for table in 0..<min(16, max(0, tables)) {
                     let word = code.word16(table)
+                    let compactWords = isCompact ? words[table] : []
                     postings[table].withUnsafeBufferPointer { postings in
-                    starts[table].withUnsafeBufferPointer { starts in
-                    (isCompact ? words[table] : []).withUnsafeBufferPointer { words in
-                        var probe = 0
-                        let probes = wordRadius > 0 ? 17 : 1
-                        while probe < probes {
-                            let value = probe == 0 ? word : word ^ (1 << UInt16(probe - 1))
-                            probe += 1
-                            var position: Int, end: Int
-                            if isCompact {
-                                // A few words share the top 12 bits: read them in order for `value`'s run.
-                                position = Int(starts[Int(value >> 4)])
-                                let groupEnd = Int(starts[Int(value >> 4) + 1])
-                                while position < groupEnd, words[position] < value { position += 1 }
-                                end = position
-                                while end < groupEnd, words[end] == value { end += 1 }
-                            } else {
-                                position = Int(starts[Int(value)])
-                                end = Int(starts[Int(value) + 1])
-                            }
-                            while position < end {
-                                let entry = Int(postings[position])
-                                position += 1
-                                if seen[entry] == stamp { continue }
-                                seen[entry] = stamp
-                                let distance = codes[entry].distance(to: code)
-                                if distance <= maxDistance { body(entry, distance) }
+                        starts[table].withUnsafeBufferPointer { starts in
+                            compactWords.withUnsafeBufferPointer { words in
+                                let probes = wordRadius > 0 ? 17 : 1
+                                for probe in 0..<probes {
+                                    let value = probe == 0 ? word : word ^ (1 << UInt16(probe - 1))
+                                    var (position, end) = Self.run(of: value, starts: starts, words: words, compact: isCompact)
+                                    while position < end {
+                                        let entry = Int(postings[position])
+                                        position += 1
+                                        if seen[entry] == stamp { continue }
+                                        seen[entry] = stamp
+                                        let distance = codes[entry].distance(to: code)
+                                        if distance <= maxDistance { body(entry, distance) }
+                                    }
+                                }
                             }
                         }
-                    }
-                    }
                     }
                 }
             }
         }
+    }
+
+    /// Where the entries of word `value` lie in a table's postings: read off the starts of full tables, or found
+    /// among the few words that share its top 12 bits in a compact one.
+    @inline(__always)
+    private static func run(
+        of value: UInt16, starts: UnsafeBufferPointer<UInt32>, words: UnsafeBufferPointer<UInt16>, compact: Bool
+    ) -> (start: Int, end: Int) {
+        guard compact else { return (Int(starts[Int(value)]), Int(starts[Int(value) + 1])) }
+        var start = Int(starts[Int(value >> 4)])
+        let groupEnd = Int(starts[Int(value >> 4) + 1])
+        while start < groupEnd, words[start] < value { start += 1 }
+        var end = start
+        while end < groupEnd, words[end] == value { end += 1 }
+        return (start, end)
     }
 }

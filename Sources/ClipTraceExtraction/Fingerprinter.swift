@@ -200,7 +200,7 @@ public struct Fingerprinter: Sendable {
         if let duration = decoder.info.duration {
             if let pieces {
                 stream.reserveCapacity(seconds: min(duration, pieces.seconds + 2))
-                keptFrames.reserveCapacity(Int(min(duration, 36_000) * options.decoding.samplesPerSecond) + 16)
+                keptFrames.reserveCapacity(ObservationStream.frameCount(seconds: duration, options: options))
             } else {
                 stream.reserveCapacity(seconds: duration)
             }

@@ -63,7 +63,12 @@ public final class ObservationStream {
 
     /// Room for the observations of `seconds` of video (a file's declared duration).
     public func reserveCapacity(seconds: Double) {
-        frames.reserveCapacity(Int(min(max(0, seconds), 36_000) * options.decoding.samplesPerSecond) + 16)
+        frames.reserveCapacity(Self.frameCount(seconds: seconds, options: options))
+    }
+
+    /// Room for the frames sampled in `seconds` (up to ten hours: a wrong declared duration reserves no more).
+    static func frameCount(seconds: Double, options: ExtractionOptions) -> Int {
+        Int(min(max(0, seconds), 36_000) * options.decoding.samplesPerSecond) + 16
     }
 
     /// Seconds between pushing a frame and its observation: the content rectangle's look-ahead.

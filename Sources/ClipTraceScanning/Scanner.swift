@@ -249,18 +249,10 @@ public struct ClipScanner: Sendable {
         if matcher.searchesMomentByMoment {
             // Each piece is searched on its own thread while the next is decoded and observed: the search
             // fills the cores where decoding and observing leave them idle.
-            let searching = PieceSearch(matcher: matcher)
-            let result: Extraction
-            do {
-                result = try Fingerprinter(options: options).extract(path: path, pieceSeconds: Self.pieceSeconds) { piece in
-                    searching.submit(piece)
-                }
-            } catch {
-                _ = searching.finish()
-                throw error
+            var pieces: [QueryEvidence] = []
+            let (result, damage) = try Self.extractInPieces(path: path, options: options) { piece throws(IndexDamage) in
+                pieces.append(try matcher.evidence(for: piece))
             }
-            var pieces: [QueryEvidence], damage: IndexDamage?
-            (pieces, damage) = searching.finish()
             if damage == nil {
                 let fingerprinted = Date()
                 // The pieces' votes, then the joined ones, are let go as soon as they are passed on: a long
@@ -280,6 +272,24 @@ public struct ClipScanner: Sendable {
         let (notes, voteCount) = (evidence.notes, evidence.votes.count)
         let found = aligning(search.current.matcher).align(consume evidence, queryDuration: result.observations.duration)
         return Searched(extraction: result, matches: found, notes: notes, votes: voteCount, fingerprinted: fingerprinted)
+    }
+
+    /// Extracts `path` ten seconds at a time, each piece handed to `work` on a thread of its own while the next
+    /// is decoded (``PieceWork``): the extraction, and the damage that stopped the work, if any.
+    static func extractInPieces(
+        path: String, options: ExtractionOptions, work: @escaping (QueryObservations) throws(IndexDamage) -> Void
+    ) throws -> (Extraction, IndexDamage?) {
+        let pieces = PieceWork(work)
+        let result: Extraction
+        do {
+            result = try Fingerprinter(options: options).extract(path: path, pieceSeconds: pieceSeconds) { piece in
+                pieces.submit(piece)
+            }
+        } catch {
+            _ = pieces.finish()
+            throw error
+        }
+        return (result, pieces.finish())
     }
 
     /// What the catalogue's sources find in `query`, before alignment (a live stream's piece); a damaged index
@@ -498,40 +508,36 @@ final class SearchHolder: @unchecked Sendable {
     }
 }
 
-/// Searches the pieces of one query in order on a thread of their own, at most two pieces ahead of the caller
-/// (constant memory): the pieces' evidence is what searching them one after another on the caller's thread
-/// gives, and the first damaged index stops the search.
-final class PieceSearch: @unchecked Sendable {
-    private let matcher: CatalogueMatcher
-    private let queue = DispatchQueue(label: "cliptrace.piece-search")
+/// Works through the pieces of one query in order on a thread of its own, at most two pieces ahead of the
+/// caller (constant memory): what `work` does with each is what doing it on the caller's thread one piece
+/// after another would do, and the first damaged index stops the work.
+final class PieceWork: @unchecked Sendable {
+    private let work: (QueryObservations) throws(IndexDamage) -> Void
+    private let queue = DispatchQueue(label: "cliptrace.piece-work")
     private let room = DispatchSemaphore(value: 2)
     // Touched on `queue` only, and read after it has drained.
-    private var evidence: [QueryEvidence] = []
     private var damage: IndexDamage?
 
-    init(matcher: CatalogueMatcher) {
-        self.matcher = matcher
+    init(_ work: @escaping (QueryObservations) throws(IndexDamage) -> Void) {
+        self.work = work
     }
 
-    /// Queues `piece` for searching; waits while two pieces are already waiting or being searched.
+    /// Queues `piece`; waits while two pieces are already waiting or being worked on.
     func submit(_ piece: QueryObservations) {
         room.wait()
         queue.async {
             defer { self.room.signal() }
             guard self.damage == nil else { return }
             do throws(IndexDamage) {
-                self.evidence.append(try self.matcher.evidence(for: piece))
+                try self.work(piece)
             } catch {
                 self.damage = error
             }
         }
     }
 
-    /// Waits for the pieces queued so far: their evidence in order, or the damage that stopped the search.
-    func finish() -> ([QueryEvidence], IndexDamage?) {
-        queue.sync {
-            defer { evidence = [] }
-            return (evidence, damage)
-        }
+    /// Waits for the pieces queued so far: nil when all were worked on, or the damage that stopped the work.
+    func finish() -> IndexDamage? {
+        queue.sync { damage }
     }
 }

@@ -164,32 +164,27 @@ extension ClipScanner {
 extension ClipScanner {
     /// Extracts `path` and gathers its candidates. When every source looks at each moment alone (the direct
     /// indexes of a small catalogue or shard), each ten seconds are searched as soon as they are observed and
-    /// then forgotten, as ``scan(path:order:)`` does: memory stays flat however long the recording, with the
-    /// candidates of one search of the whole, moments numbered through it.
+    /// then forgotten, on a thread of their own while the next are decoded, as ``scan(path:order:)`` does:
+    /// memory stays flat however long the recording, with the candidates of one search of the whole, moments
+    /// numbered through it.
     func extractAndGather(path: String, wholeCatalogue: Bool) throws -> (Extraction, CatalogueMatcher, EvidenceCandidates) {
         let matcher = search.current.matcher
         if matcher.searchesMomentByMoment {
             var gathered = EvidenceCandidates()
-            var damage: IndexDamage?
             var (frames, cornerMoments, described) = (Int32(0), Int32(0), Int32(0))
-            let result = try Fingerprinter(options: extraction).extract(path: path, pieceSeconds: Self.pieceSeconds) { piece in
-                guard damage == nil else { return }
-                do throws(IndexDamage) {
-                    var found = try matcher.candidates(for: piece, wholeCatalogue: wholeCatalogue)
-                    for index in found.hashes.indices { found.hashes[index].moment += frames }
-                    for index in found.corners.indices {
-                        found.corners[index].moment += cornerMoments
-                        found.corners[index].described += described
-                    }
-                    // The reference spacing's frames are the same for every piece: kept once.
-                    if !gathered.leadingCornerFrames.isEmpty { found.leadingCornerFrames = [] }
-                    gathered.absorb(found)
-                    frames += Int32(piece.frames.count)
-                    cornerMoments += Int32(CornerIndex.timeline(of: piece).times.count)
-                    described += Int32(piece.cornerFrames.count)
-                } catch {
-                    damage = error
+            let (result, damage) = try Self.extractInPieces(path: path, options: extraction) { piece throws(IndexDamage) in
+                var found = try matcher.candidates(for: piece, wholeCatalogue: wholeCatalogue)
+                for index in found.hashes.indices { found.hashes[index].moment += frames }
+                for index in found.corners.indices {
+                    found.corners[index].moment += cornerMoments
+                    found.corners[index].described += described
                 }
+                // The reference spacing's frames are the same for every piece: kept once.
+                if !gathered.leadingCornerFrames.isEmpty { found.leadingCornerFrames = [] }
+                gathered.absorb(found)
+                frames += Int32(piece.frames.count)
+                cornerMoments += Int32(CornerIndex.timeline(of: piece).times.count)
+                described += Int32(piece.cornerFrames.count)
             }
             if damage == nil { return (result, matcher, gathered) }
             // Direct indexes live in memory; should one be found damaged, the whole query's search repairs it.
