@@ -29,12 +29,16 @@ public struct AlignmentOptions: Hashable, Sendable {
     public var linesPerClip: Int
     /// Votes a line must gather before it is considered (summed weights; one good moment weighs about 1).
     public var minimumLineWeight: Float
+    /// Query moments a line must explain to make a segment. Two tell a copy from a chance resemblance; a scan
+    /// that looks for candidates in keyframes a second or two apart takes one, since a short copy may hold
+    /// only one keyframe (the candidates' stretches are then decoded in full and judged as usual).
+    public var minimumMoments: Int
     public var calibration: ScoreCalibration
 
     public init(
         speeds: [Double] = stride(from: 0.8, through: 1.2501, by: 0.05).map { $0 }, maxGap: Double = 3.0,
         minimumDuration: Double = 1.0, minimumScore: Double = 0.2, linesPerClip: Int = 8,
-        minimumLineWeight: Float = 0.5, calibration: ScoreCalibration = ScoreCalibration()
+        minimumLineWeight: Float = 0.5, minimumMoments: Int = 2, calibration: ScoreCalibration = ScoreCalibration()
     ) {
         self.speeds = speeds
         self.maxGap = maxGap
@@ -42,6 +46,7 @@ public struct AlignmentOptions: Hashable, Sendable {
         self.minimumScore = minimumScore
         self.linesPerClip = linesPerClip
         self.minimumLineWeight = minimumLineWeight
+        self.minimumMoments = max(1, minimumMoments)
         self.calibration = calibration
     }
 }
@@ -245,8 +250,10 @@ public struct TemporalAligner: Sendable {
             // A long recording can replay a clip many times: beside the lines for partial copies and chance,
             // one more for each whole copy the query could hold (two hours replaying a 9-second clip hold 800).
             let wholeCopies = clipDuration > 0 ? Int(min(queryDuration / clipDuration, 100_000)) : 0
+            // Lines are looked for among three votes or more; single moments count only where they are asked for.
+            let fewestVotes = options.minimumMoments > 1 ? 3 : 1
             for _ in 0..<(options.linesPerClip + wholeCopies) {
-                guard remaining.count >= 3 else { break }
+                guard remaining.count >= fewestVotes else { break }
                 // Vote over (speed, offset bin).
                 var bins: [Int64: Float] = [:]
                 for vote in remaining {
@@ -276,7 +283,7 @@ public struct TemporalAligner: Sendable {
                 }
                 let inliers = inlierByMoment.values.map { remaining[$0] }
                     .sorted { (time($0), $0.label.evidence.rawValue) < (time($1), $1.label.evidence.rawValue) }
-                guard inliers.count >= 2 else {
+                guard inliers.count >= options.minimumMoments else {
                     let dropped = Set(inlierByMoment.values)
                     remaining = remaining.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
                     continue
@@ -303,7 +310,7 @@ public struct TemporalAligner: Sendable {
                     runs[runs.count - 1].append(inlier)
                 }
                 var claimed: [(Double, Double)] = []
-                for run in runs where run.count >= 2 {
+                for run in runs where run.count >= options.minimumMoments {
                     if let segment = segment(run, clip: clip, clipDuration: clipDuration, speed: fitSpeed,
                                              offset: fitOffset) {
                         segments.append(segment)

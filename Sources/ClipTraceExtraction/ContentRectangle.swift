@@ -203,6 +203,9 @@ struct ContentRectangleTracker {
         return out
     }
 
+    /// The time of the oldest frame still waiting for its neighbours, if any.
+    var oldestWaitingTime: Double? { emitted < window.count ? window[emitted].frame.time : nil }
+
     /// Emits the frames still waiting at the end of the stream.
     mutating func finish() -> [(SampledFrame, PixelRegion)] {
         var out: [(SampledFrame, PixelRegion)] = []

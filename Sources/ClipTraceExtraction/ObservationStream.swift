@@ -43,9 +43,11 @@ public final class ObservationStream {
         self.options = options
         context = ObserverContext(cornersPerFrame: options.cornersPerFrame)
         schedule = Schedule(options)
-        // ±2 s of neighbours settle the content rectangle.
-        tracker = ContentRectangleTracker(
-            radius: options.detectContentRectangle ? max(1, Int(2 * options.decoding.samplesPerSecond)) : 0)
+        // ±2 s of neighbours settle the content rectangle: with keyframes (a second or two apart in a
+        // livestream recording) one on each side. Eight keyframes would put the frames hashed 16 s or more
+        // behind the window search and settle a short copy's bars by the material around it.
+        let neighbours = options.decoding.keyFramesOnly ? 1 : max(1, Int(2 * options.decoding.samplesPerSecond))
+        tracker = ContentRectangleTracker(radius: options.detectContentRectangle ? neighbours : 0)
         orientations = [.original] + options.probeOrientations.filter { $0 != .original }
         // Keyframes (`--fast`) come a second or two apart: the detector's memory and its searches go by them.
         windowDetector = WindowDetector(samplesPerSecond: options.decoding.keyFramesOnly ? 0.5 : options.decoding.samplesPerSecond)
@@ -82,9 +84,14 @@ public final class ObservationStream {
             framesSinceWindowSearch = framesSinceWindowSearch == Int.max ? Int.max : framesSinceWindowSearch + 1
             if framesSinceWindowSearch >= windowSearchEvery {
                 windows = windowDetector.windows(within: options.detectContentRectangle ? latestContent : nil)
+                // Only the search at or before the oldest frame still waiting to be hashed, and those since,
+                // matter: however far apart the frames (keyframes can be ten seconds apart), each gets the
+                // windows seen at its own time.
+                let oldestWaiting = tracker.oldestWaitingTime ?? sample.time
+                if let kept = windowHistory.lastIndex(where: { $0.time <= oldestWaiting }) {
+                    windowHistory.removeFirst(kept)
+                }
                 windowHistory.append((sample.time, windows))
-                // Only searches since the oldest frame still waiting to be hashed matter.
-                windowHistory.removeAll { $0.time < sample.time - 4 - 2 * delay }
                 framesSinceWindowSearch = 0
             }
         }

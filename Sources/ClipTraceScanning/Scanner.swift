@@ -201,6 +201,7 @@ public struct ClipScanner: Sendable {
         relaxed.minimumScore = min(relaxed.minimumScore, Self.candidateScore)
         relaxed.minimumDuration = 0
         relaxed.minimumLineWeight = min(relaxed.minimumLineWeight, Self.candidateLineWeight)
+        relaxed.minimumMoments = 1
         let first = try extractAndSearch(path: path, options: extraction, alignment: relaxed)
         let keyframes = first.extraction.observations
         let margin = keyframes.frameStep + 2

@@ -125,6 +125,31 @@ struct AlignerTests {
         #expect(segments.allSatisfy { abs($0.referenceStart) <= 0.3 && abs($0.referenceEnd - 5) <= 0.3 }, "\(segments)")
     }
 
+    @Test("a copy seen in one keyframe is a candidate only when single moments are asked for")
+    func singleMoment() throws {
+        // Keyframes two seconds apart; a three-second copy at 5.5-8.5 s holds only the one at 6 s.
+        let times = stride(from: 0.0, to: 20, by: 2).map { $0 }
+        let timelines = [QueryTimeline(times: times, usable: times.map { _ in true }, step: 2)]
+        let votes = [Vote(clip: 1, moment: 3, referenceTime: 12.4, weight: 0.9, distance: 12,
+                          label: VoteLabel(view: .upright, evidence: .hash))]
+        var options = AlignmentOptions(minimumDuration: 0, minimumScore: 0, minimumLineWeight: 0.1)
+        #expect(TemporalAligner(options: options).align(votes, timelines: timelines, queryDuration: 20,
+                                                         clipDurations: Self.durations).isEmpty)
+        options.minimumMoments = 1
+        let found = TemporalAligner(options: options).align(votes, timelines: timelines, queryDuration: 20,
+                                                            clipDurations: Self.durations)
+        let segment = try #require(found.first)
+        #expect(found.count == 1 && segment.clip == 1 && segment.matchedMoments == 1)
+        // The segment spans the keyframe's interval, centred on it, on both timelines.
+        #expect(abs(segment.queryStart - 5) <= 0.01 && abs(segment.queryEnd - 7) <= 0.01, "\(segment)")
+        #expect(abs(segment.referenceStart - segment.queryStart - 6.4) <= 0.3)
+        // A weak chance resemblance stays below the line weight asked for.
+        let weak = [Vote(clip: 1, moment: 3, referenceTime: 12.4, weight: 0.05, distance: 60,
+                         label: VoteLabel(view: .upright, evidence: .hash))]
+        #expect(TemporalAligner(options: options).align(weak, timelines: timelines, queryDuration: 20,
+                                                        clipDurations: Self.durations).isEmpty)
+    }
+
     @Test("two kinds of evidence on one line make one segment scored by the stronger kind")
     func kindsTogether() throws {
         let timelines = Self.timelines(seconds: 30)
