@@ -46,7 +46,10 @@ public struct DecodingOptions: Hashable, Sendable {
     public var skipLoopFilter: Bool
     /// Drop non-reference frames before decoding when samples are sparse (frame rate ≥ 2.5 × sampling rate).
     public var skipNonReferenceFrames: Bool
-    /// Decode key frames only (a fast, coarse pass).
+    /// Decode key frames only (a fast, coarse pass). The reference frame that follows each keyframe in decode
+    /// order is decoded too and handed over as its companion (``SampledFrame/isCompanion``): keyframes a second
+    /// or two apart show where the picture is, not what moves, and a window on a moving background is told by
+    /// how differently its inside moves.
     public var keyFramesOnly: Bool
     /// Give up on a file after this many seconds (nil: no limit). FFmpeg's reads are interrupted too.
     public var timeLimit: Double?
@@ -86,6 +89,15 @@ public struct LumaImage: Hashable, Sendable {
 public struct SampledFrame: Hashable, Sendable {
     public var time: Double
     public var image: LumaImage
+    /// A frame decoded only to show what moves since the keyframe before it (``DecodingOptions/keyFramesOnly``),
+    /// a fraction of a second later: not a sample of its own.
+    public var isCompanion: Bool
+
+    public init(time: Double, image: LumaImage, isCompanion: Bool = false) {
+        self.time = time
+        self.image = image
+        self.isCompanion = isCompanion
+    }
 }
 
 /// Limits that protect the process from absurd or hostile files.
@@ -135,6 +147,8 @@ public final class VideoDecoder {
     /// The decoder is being drained at the end of a stretch, before the jump to the next one.
     private var drainingStretch = false
     private var consecutiveErrors = 0
+    /// With keyframes only: the packet after a keyframe's is decoded when it is a reference frame (a companion).
+    private var companionNext = false
 
     /// The recorder keeping this source's packets as segment files, once ``startRecording(into:prefix:)`` ran.
     public private(set) var recorder: StreamRecorder?
@@ -489,6 +503,12 @@ public final class VideoDecoder {
                 // Without timestamps, times are counted frame by frame: every frame must be seen.
                 codec.pointer.pointee.skip_frame = AVDISCARD_DEFAULT
             }
+            if options.keyFramesOnly {
+                // Frame threads take the skip setting with each packet.
+                let isKey = packet.pointer.pointee.flags & AV_PKT_FLAG_KEY != 0
+                codec.pointer.pointee.skip_frame = !isKey && companionNext ? AVDISCARD_NONREF : AVDISCARD_NONKEY
+                companionNext = isKey
+            }
             let sent = avcodec_send_packet(codec.pointer, packet.pointer)
             if sent == 0 || sent == FFmpegError.tryAgain { return }
             try noteError("avcodec_send_packet", sent)
@@ -528,6 +548,10 @@ public final class VideoDecoder {
             appendWarning(String(format: "a frame's timestamp jumps to %.0f s, beyond a week; the rest of the file was ignored", time))
             finished = true
             return nil
+        }
+        if options.keyFramesOnly, frame.pointer.pointee.pict_type != AV_PICTURE_TYPE_I {
+            // A keyframe's companion: not a sample time of its own.
+            return SampledFrame(time: max(0, time), image: try convertCurrentFrame(), isCompanion: true)
         }
         // Take this frame for every sample time it is the nearest decoded frame to.
         guard time + frameDuration / 2 >= nextSampleTime else { return nil }

@@ -50,7 +50,9 @@ public final class ObservationStream {
         tracker = ContentRectangleTracker(radius: options.detectContentRectangle ? neighbours : 0)
         orientations = [.original] + options.probeOrientations.filter { $0 != .original }
         // Keyframes (`--fast`) come a second or two apart: the detector's memory and its searches go by them.
-        windowDetector = WindowDetector(samplesPerSecond: options.decoding.keyFramesOnly ? 0.5 : options.decoding.samplesPerSecond)
+        windowDetector = options.decoding.keyFramesOnly
+            ? WindowDetector(samplesPerSecond: 0.5, pairedMotion: true)
+            : WindowDetector(samplesPerSecond: options.decoding.samplesPerSecond)
         windowSearchEvery = options.decoding.keyFramesOnly ? 1 : 4
         if observerThreads > 1 {
             let options = self.options, orientations = self.orientations
@@ -78,6 +80,11 @@ public final class ObservationStream {
 
     /// Pushes the next sampled frame; frames whose turn has come are observed.
     public func push(_ sample: SampledFrame) {
+        if sample.isCompanion {
+            // It shows what moves since the keyframe before it; it is not observed itself.
+            if options.probeWindows { windowDetector.pushCompanion(sample.image) }
+            return
+        }
         if options.probeWindows {
             // The detector runs ahead of hashing by the tracker's delay, so a window is known when hashed.
             windowDetector.push(sample.image)

@@ -52,10 +52,33 @@ package struct WindowDetector {
     private var previous: [Float] = []
     private var frames = 0
     private let smoothing: Float
+    /// Motion is measured between each frame and its companion (``pushCompanion(_:)``) only: keyframes seconds
+    /// apart differ everywhere, inside a window and around it alike.
+    private let pairedMotion: Bool
 
-    init(samplesPerSecond: Double) {
+    init(samplesPerSecond: Double, pairedMotion: Bool = false) {
         // Time constant of about two seconds.
         smoothing = Float(min(0.5, max(0.05, 1 / (2 * samplesPerSecond))))
+        self.pairedMotion = pairedMotion
+    }
+
+    /// Adds the motion between the frame pushed last and `image`, a fraction of a second after it.
+    mutating func pushCompanion(_ image: LumaImage) {
+        guard pairedMotion, frames > 0, image.width == sourceWidth, image.height == sourceHeight else { return }
+        let w = width, h = height, s = scale, sw = sourceWidth, smoothing = self.smoothing
+        image.pixels.withUnsafeBufferPointer { pixels in
+            activity.withUnsafeMutableBufferPointer { activity in
+                previous.withUnsafeBufferPointer { previous in
+                    for y in 0..<h {
+                        let row = pixels.baseAddress! + (y * s) * sw
+                        let activityRow = activity.baseAddress! + y * w, previousRow = previous.baseAddress! + y * w
+                        for x in 0..<w {
+                            activityRow[x] += smoothing * (abs(Float(row[x &* s]) - previousRow[x]) - activityRow[x])
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Adds a frame to the running gradient means.
@@ -64,7 +87,7 @@ package struct WindowDetector {
         let w = width, h = height, s = scale, sw = sourceWidth
         let alpha = frames == 0 ? 1 : max(smoothing, 1 / Float(frames + 1))
         frames += 1
-        let updatesActivity = frames > 1, smoothing = self.smoothing
+        let updatesActivity = frames > 1 && !pairedMotion, smoothing = self.smoothing
         image.pixels.withUnsafeBufferPointer { pixels in
             meanGx.withUnsafeMutableBufferPointer { gx in
                 meanGy.withUnsafeMutableBufferPointer { gy in

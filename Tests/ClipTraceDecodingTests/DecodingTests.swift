@@ -69,6 +69,26 @@ struct DecodingTests {
         for (a, b) in zip(some, some.dropFirst()) { #expect(b.time > a.time) }
     }
 
+    @Test("keyframes only: each keyframe is a sample, followed by its companion a fraction of a second later")
+    func keyframeCompanions() throws {
+        let path = Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4")
+        var options = DecodingOptions(keyFramesOnly: true)
+        options.threads = 2
+        let decoder = try VideoDecoder(path: path, options: options)
+        var samples: [SampledFrame] = []
+        while let sample = try decoder.nextSample() { samples.append(sample) }
+        let keyframes = samples.filter { !$0.isCompanion }, companions = samples.filter(\.isCompanion)
+        #expect(keyframes.count == 3 && zip(keyframes, [0, 4, 11.04]).allSatisfy { abs($0.time - $1) < 0.001 },
+                "\(samples.map { ($0.time, $0.isCompanion) })")
+        #expect(companions.count == keyframes.count)
+        for (keyframe, companion) in zip(keyframes, companions) {
+            #expect(companion.time > keyframe.time && companion.time < keyframe.time + 0.5)
+            #expect(companion.image.width == keyframe.image.width && companion.image != keyframe.image)
+        }
+        // In stream order: each companion right after its keyframe.
+        for (a, b) in zip(samples, samples.dropFirst()) { #expect(b.isCompanion != a.isCompanion) }
+    }
+
     @Test("raw H.264 without timestamps gets synthesized ones", arguments: [false, true])
     func rawH264(skipNonReference: Bool) throws {
         let (info, frames, _) = try Self.decodeAll("testmedia/formats/raw.h264", skipNonReference: skipNonReference)

@@ -214,6 +214,30 @@ struct CLITests {
         #expect(abs((match["reference_start"] as? Double ?? -9) - truth.referenceStart) <= 0.5, "\(match)")
     }
 
+    @Test("scan --fast finds a window on a moving backdrop: keyframes two seconds apart cannot tell it, their companions can")
+    func fastPassWindow() throws {
+        let binary = try Repository.cliptraceBinary()
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let catalogue = folder.file("catalogue.sqlite")
+        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue] + Self.references).status == 0)
+        let recording = folder.file("livestream.mp4")
+        let encoded = try run("/usr/bin/env", ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i",
+                                               Repository.path("testmedia/recordings/stream_with_window_on_texture.mp4"),
+                                               "-c:v", "libx264", "-force_key_frames", "expr:gte(t,n_forced*2)", "-an",
+                                               recording])
+        #expect(encoded.status == 0, "\(encoded.stderr)")
+        let truth = try #require(try Self.groundTruth().first { $0.recording == "stream_with_window_on_texture" })
+        let fast = try run(binary, ["scan", "-q", "--fast", "--catalogue", catalogue, recording])
+        let full = try run(binary, ["scan", "-q", "--catalogue", catalogue, recording])
+        let match = try #require(try Self.jsonLines(fast.stdout).first { $0["reference"] as? String == truth.reference },
+                                 "\(fast.stdout)")
+        let expected = try #require(try Self.jsonLines(full.stdout).first { $0["reference"] as? String == truth.reference })
+        for field in ["query_start", "query_end", "reference_start", "reference_end", "score"] {
+            #expect(match[field] as? Double == expected[field] as? Double, "\(field): \(match) against \(expected)")
+        }
+    }
+
     @Test("bad input on the command line: one clear sentence and a non-zero status")
     func badInput() throws {
         let binary = try Repository.cliptraceBinary()
