@@ -128,6 +128,7 @@ let package = Package(
         ]),
         .testTarget(name: "ClipTraceCatalogueTests", dependencies: [
             "ClipTraceCatalogue", "ClipTraceFingerprint", "ClipTraceHashing", "TestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "ClipTraceAlignmentTests", dependencies: [
             "ClipTraceAlignment", "ClipTraceHashing", "ClipTraceObservations", "TestSupport",

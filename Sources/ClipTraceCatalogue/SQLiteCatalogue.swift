@@ -419,8 +419,46 @@ public final class SQLiteCatalogue: Catalogue {
             id: row["id"], title: row["title"], owner: row["owner"], sourcePath: row["source_path"],
             source: row["source"], sha256: row["sha256"], duration: row["duration"], size: row["size"],
             frameRate: row["frame_rate"], width: row["width"], height: row["height"],
-            registeredAt: row["registered_at"], algorithm: row["algorithm"], algorithmVersion: row["algorithm_version"],
-            frameCount: row["frame_count"])
+            registeredAt: (row["registered_at"] as String?).flatMap(Self.utcDate) ?? row["registered_at"],
+            algorithm: row["algorithm"], algorithmVersion: row["algorithm_version"], frameCount: row["frame_count"])
+    }
+
+    /// A date as GRDB stores it (`YYYY-MM-DD HH:MM:SS.SSS`, UTC), read without a `Calendar`: GRDB's own decoding
+    /// goes through one, which loads the ICU time zone data (4 MB resident for the rest of a scan, for one
+    /// date per clip). Nil for any other form, which GRDB then reads.
+    package static func utcDate(_ text: String) -> Date? {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 19, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+              bytes[10] == UInt8(ascii: " ") || bytes[10] == UInt8(ascii: "T"),
+              bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":")
+        else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for index in range {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) else { return nil }
+                value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        var fraction = 0.0
+        if bytes.count > 19 {
+            guard bytes[19] == UInt8(ascii: "."), bytes.count > 20, bytes.count <= 29, let digits = number(20..<bytes.count)
+            else { return nil }
+            fraction = Double(digits) / pow(10, Double(bytes.count - 20))
+        }
+        // Days from 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's days_from_civil).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        let seconds = Double(days * 86_400 + hour * 3_600 + minute * 60 + second) + fraction
+        return Date(timeIntervalSince1970: seconds)
     }
 
     static func translate(_ error: any Error, path: String, action: String) -> CatalogueError {

@@ -2,6 +2,7 @@ import ClipTraceCatalogue
 import ClipTraceFingerprint
 import ClipTraceHashing
 import Foundation
+import GRDB
 import TestSupport
 import Testing
 
@@ -48,6 +49,22 @@ struct CatalogueTests {
         #expect(try !catalogue.remove(id: first.id))
         #expect(try catalogue.clips().map(\.title) == ["beta"])
         #expect(try catalogue.integrityCheck() == "ok")
+    }
+
+    @Test("registration dates are read as GRDB writes and reads them, without a calendar")
+    func registrationDates() throws {
+        // 1970, a leap day with half a second, this year, just before 1970, and a leap day four centuries on.
+        for seconds in [0, 951_782_400.5, 1_796_635_633.123, -0.001, 13_574_563_200] {
+            let stored = Date(timeIntervalSince1970: seconds).databaseValue
+            let text = try #require(String.fromDatabaseValue(stored))
+            let expected = try #require(Date.fromDatabaseValue(stored))
+            let read = try #require(SQLiteCatalogue.utcDate(text), "\(text)")
+            #expect(abs(read.timeIntervalSince(expected)) < 1e-6, "\(text): \(read) against \(expected)")
+        }
+        for text in ["2026-13-01 00:00:00", "2026-12-07", "yesterday", "2026-12-07 09:27:13.1234567890",
+                     "2026-12-07 09:27:13+01:00"] {
+            #expect(SQLiteCatalogue.utcDate(text) == nil, "\(text)")
+        }
     }
 
     @Test("the same file content twice is a no-op")
