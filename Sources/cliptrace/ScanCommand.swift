@@ -48,7 +48,7 @@ struct ScanCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Files scanned at once (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Flag(name: .long, help: "Two passes: keyframes everywhere, then a full decode only around what they resemble. Several times faster on long recordings with a keyframe every 1-2 s (livestreams), each copy found placed as the default scan places it; a copy that no keyframe shows well (a small window on a moving background, a copy of a few seconds) can be missed.")
+    @Flag(name: .long, help: "Two passes: keyframes everywhere, then a full decode only around what they resemble. Several times faster on long recordings with a keyframe every 1-2 s (livestreams), each copy found placed as the default scan places it; a copy that no keyframe shows well can be missed.")
     var fast = false
 
     @Option(name: .long, help: ArgumentHelp(
