@@ -66,21 +66,25 @@ public struct QueryObservations: Sendable {
         public var time: Double
         /// PDQ quality of the content (0–100).
         public var quality: Int
-        /// The frame under each view taken; the first is always ``View/upright``.
+        /// The frame under each view taken; the first is always ``View/upright``. Empty for a frame kept as a
+        /// moment only: a scan in pieces keeps of each searched piece its times, qualities and content shares.
         public var hashes: [ViewHash]
         /// Share of the frame's area inside its content rectangle: 1 without bars.
         public var contentShare: Float
 
         public init(time: Double, quality: Int, hashes: [ViewHash], contentShare: Float = 1) {
-            precondition(hashes.first?.view == .upright, "a frame's first hash is its upright content")
+            precondition(hashes.isEmpty || hashes[0].view == .upright, "a frame's first hash is its upright content")
             self.time = time
             self.quality = quality
             self.hashes = hashes
             self.contentShare = contentShare
         }
 
-        /// The upright content's hash.
-        public var hash: PDQHash { hashes[0].hash }
+        /// The upright content's hash (a frame kept as a moment only has none).
+        public var hash: PDQHash {
+            precondition(!hashes.isEmpty, "a frame kept as a moment only has no hash")
+            return hashes[0].hash
+        }
     }
 
     /// The corners of one region of a frame at one zoom, described under one orientation.
