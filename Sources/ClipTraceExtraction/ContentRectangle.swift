@@ -36,7 +36,7 @@ public enum ContentRectangle {
 
     /// Statistics of the lines (rows or columns) across one axis.
     package struct Lines {
-        var mean: [Double], deviation: [Double], gradient: [Double]
+        package var mean: [Double], deviation: [Double], gradient: [Double]
         var count: Int { mean.count }
 
         var isFlat: [Bool] { (0..<count).map { deviation[$0] < flatDeviation && gradient[$0] < flatGradient } }
@@ -46,21 +46,30 @@ public enum ContentRectangle {
         rows ? rowLines(pixels, width: w, height: h) : columnLines(pixels, width: w, height: h)
     }
 
+    // The mean absolute deviation of a line of n pixels is Σ|n·p − Σp| / n²: computed in integers, exact, and
+    // without a conversion to floating point per pixel (the two scans took 8 % of a reference's fingerprinting).
+
     static func rowLines(_ pixels: UnsafeBufferPointer<UInt8>, width w: Int, height h: Int) -> Lines {
         var lines = Lines(mean: [], deviation: [], gradient: [])
         lines.mean.reserveCapacity(h)
+        lines.deviation.reserveCapacity(h)
+        lines.gradient.reserveCapacity(h)
+        let n = Int32(w)
+        // 32-bit sums vectorise; a row's spread is summed in chunks that cannot overflow them.
+        let chunk = max(1, Int(Int32.max) / (255 * max(1, w)))
         for y in 0..<h {
             let row = pixels.baseAddress! + y * w
-            var sum = 0, gradient = 0
-            for x in 0..<w {
-                sum += Int(row[x])
-                if x > 0 { gradient += abs(Int(row[x]) - Int(row[x - 1])) }
+            var sum: Int32 = 0, gradient: Int32 = 0
+            for x in 0..<w { sum &+= Int32(row[x]) }
+            for x in 1..<max(1, w) { gradient &+= Int32(abs(Int16(row[x]) &- Int16(row[x - 1]))) }
+            var spread = 0
+            for start in stride(from: 0, to: w, by: chunk) {
+                var part: Int32 = 0
+                for x in start..<min(w, start + chunk) { part &+= abs(n &* Int32(row[x]) &- sum) }
+                spread += Int(part)
             }
-            let mean = Double(sum) / Double(w)
-            var deviation = 0.0
-            for x in 0..<w { deviation += abs(Double(row[x]) - mean) }
-            lines.mean.append(mean)
-            lines.deviation.append(deviation / Double(w))
+            lines.mean.append(Double(sum) / Double(w))
+            lines.deviation.append(Double(spread) / Double(w * w))
             lines.gradient.append(Double(gradient) / Double(max(1, w - 1)))
         }
         return lines
@@ -68,22 +77,37 @@ public enum ContentRectangle {
 
     /// The same statistics down the columns, read row by row (memory in order, not one pixel per row).
     static func columnLines(_ pixels: UnsafeBufferPointer<UInt8>, width w: Int, height h: Int) -> Lines {
-        var sums = [Int](repeating: 0, count: w), gradients = [Int](repeating: 0, count: w)
-        for y in 0..<h {
-            let row = pixels.baseAddress! + y * w
-            for x in 0..<w { sums[x] += Int(row[x]) }
-            if y > 0 {
-                let above = row - w
-                for x in 0..<w { gradients[x] += abs(Int(row[x]) - Int(above[x])) }
+        var sums = [Int32](repeating: 0, count: w), gradients = [Int32](repeating: 0, count: w)
+        var spreads = [Int](repeating: 0, count: w)
+        let n = Int32(h)
+        sums.withUnsafeMutableBufferPointer { sums in
+            gradients.withUnsafeMutableBufferPointer { gradients in
+                spreads.withUnsafeMutableBufferPointer { spreads in
+                    for y in 0..<h {
+                        let row = pixels.baseAddress! + y * w
+                        for x in 0..<w { sums[x] &+= Int32(row[x]) }
+                        if y > 0 {
+                            let above = row - w
+                            for x in 0..<w { gradients[x] &+= Int32(abs(Int16(row[x]) - Int16(above[x]))) }
+                        }
+                    }
+                    // Summed in 32 bits over as many rows as cannot overflow, then added up.
+                    let chunk = max(1, Int(Int32.max) / (255 * max(1, h)))
+                    var parts = [Int32](repeating: 0, count: w)
+                    parts.withUnsafeMutableBufferPointer { parts in
+                        for start in stride(from: 0, to: h, by: chunk) {
+                            for x in 0..<w { parts[x] = 0 }
+                            for y in start..<min(h, start + chunk) {
+                                let row = pixels.baseAddress! + y * w
+                                for x in 0..<w { parts[x] &+= abs(n &* Int32(row[x]) &- sums[x]) }
+                            }
+                            for x in 0..<w { spreads[x] += Int(parts[x]) }
+                        }
+                    }
+                }
             }
         }
-        let means = sums.map { Double($0) / Double(h) }
-        var deviations = [Double](repeating: 0, count: w)
-        for y in 0..<h {
-            let row = pixels.baseAddress! + y * w
-            for x in 0..<w { deviations[x] += abs(Double(row[x]) - means[x]) }
-        }
-        return Lines(mean: means, deviation: deviations.map { $0 / Double(h) },
+        return Lines(mean: sums.map { Double($0) / Double(h) }, deviation: spreads.map { Double($0) / Double(h * h) },
                      gradient: gradients.map { Double($0) / Double(max(1, h - 1)) })
     }
 

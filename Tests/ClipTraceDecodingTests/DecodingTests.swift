@@ -249,6 +249,28 @@ struct FingerprintMediaTests {
         #expect(flat == nil)
     }
 
+    @Test("the bar search's line statistics, summed in integers, are the mean, mean absolute deviation and gradient",
+          arguments: [(200, 150), (9_000, 12), (12, 9_000)])
+    func lineStatistics(width: Int, height: Int) {
+        // Wide and tall images make the 32-bit sums go in several chunks.
+        var generator = SplitMix(seed: UInt64(width))
+        let pixels = (0..<width * height).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        for rows in [true, false] {
+            let (count, length) = rows ? (height, width) : (width, height)
+            let lines = pixels.withUnsafeBufferPointer {
+                ContentRectangle.lines($0, width: width, height: height, rows: rows)
+            }
+            for line in 0..<count {
+                let values = (0..<length).map { Double(pixels[rows ? line * width + $0 : $0 * width + line]) }
+                let mean = values.reduce(0, +) / Double(length)
+                let deviation = values.reduce(0) { $0 + abs($1 - mean) } / Double(length)
+                let gradient = zip(values, values.dropFirst()).reduce(0) { $0 + abs($1.1 - $1.0) } / Double(length - 1)
+                #expect(abs(lines.mean[line] - mean) < 1e-9 && abs(lines.deviation[line] - deviation) < 1e-9
+                        && abs(lines.gradient[line] - gradient) < 1e-9, "line \(line) of \(rows ? "rows" : "columns")")
+            }
+        }
+    }
+
     @Test("the window detector's selection returns what a full sort would")
     func kthSmallest() {
         var generator = SplitMix(seed: 11)
