@@ -64,10 +64,11 @@ struct PiecewiseSearchTests {
         }
         #expect(pieces.count >= 3, "the recording came in several pieces")
         #expect(frameCounts.reduce(0, +) == whole.observations.frames.count)
-        // What was kept: times, qualities, content shares and upright hashes; no other view, no corners.
+        // What was kept: moments only (times, qualities, content shares); no hashes, no corners.
         #expect(lean.observations.frames.map(\.time) == whole.observations.frames.map(\.time))
-        #expect(lean.observations.frames.map(\.hash) == whole.observations.frames.map(\.hash))
-        #expect(lean.observations.frames.allSatisfy { $0.hashes.count == 1 })
+        #expect(lean.observations.frames.map(\.quality) == whole.observations.frames.map(\.quality))
+        #expect(lean.observations.frames.map(\.contentShare) == whole.observations.frames.map(\.contentShare))
+        #expect(lean.observations.frames.allSatisfy { $0.hashes.isEmpty })
         #expect(lean.observations.cornerFrames.allSatisfy { $0.corners.isEmpty })
 
         let joined = matcher.evidence(joining: &pieces, of: lean.observations)
