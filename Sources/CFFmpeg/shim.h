@@ -37,6 +37,15 @@ static inline const char *cffmpeg_err2str(int code, char *buffer, size_t size) {
     return buffer;
 }
 
+/// Whether a decoded frame is a keyframe (`key_frame`, which FFmpeg 6.1 moved into `flags`).
+static inline int cffmpeg_frame_is_key(const AVFrame *frame) {
+#ifdef AV_FRAME_FLAG_KEY
+    return (frame->flags & AV_FRAME_FLAG_KEY) != 0;
+#else
+    return frame->key_frame != 0;
+#endif
+}
+
 /// The display-matrix rotation of a stream in degrees (counter-clockwise, as av_display_rotation_get),
 /// or 0 when the stream carries none.
 static inline double cffmpeg_stream_rotation(const AVStream *stream) {

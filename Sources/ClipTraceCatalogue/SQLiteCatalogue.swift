@@ -419,8 +419,15 @@ public final class SQLiteCatalogue: Catalogue {
             id: row["id"], title: row["title"], owner: row["owner"], sourcePath: row["source_path"],
             source: row["source"], sha256: row["sha256"], duration: row["duration"], size: row["size"],
             frameRate: row["frame_rate"], width: row["width"], height: row["height"],
-            registeredAt: (row["registered_at"] as String?).flatMap(Self.utcDate) ?? row["registered_at"],
+            registeredAt: registrationDate(row["registered_at"]),
             algorithm: row["algorithm"], algorithmVersion: row["algorithm_version"], frameCount: row["frame_count"])
+    }
+
+    /// A stored registration date: GRDB's text form read by ``utcDate(_:)``, anything else (a number written by
+    /// another tool) as GRDB reads it.
+    private func registrationDate(_ value: DatabaseValue) -> Date {
+        if case .string(let text) = value.storage, let date = Self.utcDate(text) { return date }
+        return Date.fromDatabaseValue(value) ?? Date(timeIntervalSince1970: 0)
     }
 
     /// A date as GRDB stores it (`YYYY-MM-DD HH:MM:SS.SSS`, UTC), read without a `Calendar`: GRDB's own decoding

@@ -149,6 +149,8 @@ public final class VideoDecoder {
     private var consecutiveErrors = 0
     /// With keyframes only: the packet after a keyframe's is decoded when it is a reference frame (a companion).
     private var companionNext = false
+    /// With keyframes only: the time of the last keyframe decoded, which a companion must follow.
+    private var lastKeyframeTime: Double? = nil
 
     /// The recorder keeping this source's packets as segment files, once ``startRecording(into:prefix:)`` ran.
     public private(set) var recorder: StreamRecorder?
@@ -549,10 +551,23 @@ public final class VideoDecoder {
             finished = true
             return nil
         }
-        if options.keyFramesOnly, frame.pointer.pointee.pict_type != AV_PICTURE_TYPE_I {
-            // A keyframe's companion: not a sample time of its own.
+        if options.keyFramesOnly {
+            guard cffmpeg_frame_is_key(frame.pointer) == 0 else {
+                lastKeyframeTime = time
+                return try sample(at: time)
+            }
+            // A keyframe's companion, not a sample time of its own: the next reference frame, a few frames after
+            // it. A leading picture of an open group of pictures (shown before the next keyframe, decoded without
+            // its references) is further from the last keyframe, or before it, and shows nothing useful.
+            guard let keyframe = lastKeyframeTime, time > keyframe, time - keyframe <= 8 * frameDuration
+            else { return nil }
             return SampledFrame(time: max(0, time), image: try convertCurrentFrame(), isCompanion: true)
         }
+        return try sample(at: time)
+    }
+
+    /// The frame just received, for every sample time it is the nearest decoded frame to; nil if none.
+    private func sample(at time: Double) throws(DecodingError) -> SampledFrame? {
         // Take this frame for every sample time it is the nearest decoded frame to.
         guard time + frameDuration / 2 >= nextSampleTime else { return nil }
         let step = 1 / options.samplesPerSecond

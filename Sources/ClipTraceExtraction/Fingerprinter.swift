@@ -172,8 +172,8 @@ public struct Fingerprinter: Sendable {
 
     /// Extracts as ``extract(path:progress:)`` does, handing the observations over in consecutive pieces of
     /// about `pieceSeconds` as they are made (to `piece`, on the extracting thread), and keeping only what
-    /// placing matches needs: the observations returned hold each frame's time, quality, content share and
-    /// upright hash (no other view), each corner frame's time and view without its corners, and no halves.
+    /// placing matches needs: the observations returned hold each frame's time, quality and content share (no
+    /// hashes), each corner frame's time and view without its corners, and no halves (so no ``Extraction/reference``).
     /// Memory then stays flat however long the video.
     public func extract(
         path: String, pieceSeconds: Double, progress: ((ExtractionProgress) -> Void)? = nil,

@@ -52,9 +52,11 @@ package struct WindowDetector {
     private var previous: [Float] = []
     private var frames = 0
     private let smoothing: Float
-    /// Motion is measured between each frame and its companion (``pushCompanion(_:)``) only: keyframes seconds
-    /// apart differ everywhere, inside a window and around it alike.
+    /// Motion is measured between each frame and its companion (``pushCompanion(_:)``): keyframes seconds apart
+    /// differ everywhere, inside a window and around it alike. A frame that got no companion (an all-intra
+    /// stream, an open group of pictures whose next frame is not a reference) is compared with the next frame.
     private let pairedMotion: Bool
+    private var hadCompanion = false
 
     init(samplesPerSecond: Double, pairedMotion: Bool = false) {
         // Time constant of about two seconds.
@@ -65,6 +67,7 @@ package struct WindowDetector {
     /// Adds the motion between the frame pushed last and `image`, a fraction of a second after it.
     mutating func pushCompanion(_ image: LumaImage) {
         guard pairedMotion, frames > 0, image.width == sourceWidth, image.height == sourceHeight else { return }
+        hadCompanion = true
         let w = width, h = height, s = scale, sw = sourceWidth, smoothing = self.smoothing
         image.pixels.withUnsafeBufferPointer { pixels in
             activity.withUnsafeMutableBufferPointer { activity in
@@ -87,7 +90,8 @@ package struct WindowDetector {
         let w = width, h = height, s = scale, sw = sourceWidth
         let alpha = frames == 0 ? 1 : max(smoothing, 1 / Float(frames + 1))
         frames += 1
-        let updatesActivity = frames > 1 && !pairedMotion, smoothing = self.smoothing
+        let updatesActivity = frames > 1 && !(pairedMotion && hadCompanion), smoothing = self.smoothing
+        hadCompanion = false
         image.pixels.withUnsafeBufferPointer { pixels in
             meanGx.withUnsafeMutableBufferPointer { gx in
                 meanGy.withUnsafeMutableBufferPointer { gy in

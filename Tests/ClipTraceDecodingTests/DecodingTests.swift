@@ -89,6 +89,36 @@ struct DecodingTests {
         for (a, b) in zip(samples, samples.dropFirst()) { #expect(b.isCompanion != a.isCompanion) }
     }
 
+    @Test("keyframes only: open groups of pictures (x265) give companions only just after their keyframe; all-intra none")
+    func keyframeCompanionsElsewhere() throws {
+        func decode(_ path: String) throws -> [SampledFrame] {
+            var options = DecodingOptions(keyFramesOnly: true)
+            options.threads = 2
+            let decoder = try VideoDecoder(path: path, options: options)
+            var samples: [SampledFrame] = []
+            while let sample = try decoder.nextSample() { samples.append(sample) }
+            return samples
+        }
+        let intra = try decode(Repository.path("testmedia/formats/mjpeg.mov"))
+        #expect(intra.count >= 2 && intra.allSatisfy { !$0.isCompanion })
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let openGOP = folder.file("open-gop.mp4")
+        let encoded = try run("/usr/bin/env", ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i",
+                                               Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4"),
+                                               "-t", "6", "-c:v", "libx265", "-preset", "ultrafast",
+                                               "-x265-params", "keyint=25:min-keyint=25:open-gop=1:bframes=3:log-level=error",
+                                               "-an", openGOP])
+        #expect(encoded.status == 0, "\(encoded.stderr)")
+        let samples = try decode(openGOP)
+        let keyframes = samples.filter { !$0.isCompanion }
+        #expect(keyframes.count >= 4, "\(samples.map { ($0.time, $0.isCompanion) })")
+        for (index, sample) in samples.enumerated() where sample.isCompanion {
+            let keyframe = try #require(samples[..<index].last { !$0.isCompanion })
+            #expect(sample.time > keyframe.time && sample.time - keyframe.time < 0.5, "\(sample.time) after \(keyframe.time)")
+        }
+    }
+
     @Test("raw H.264 without timestamps gets synthesized ones", arguments: [false, true])
     func rawH264(skipNonReference: Bool) throws {
         let (info, frames, _) = try Self.decodeAll("testmedia/formats/raw.h264", skipNonReference: skipNonReference)
