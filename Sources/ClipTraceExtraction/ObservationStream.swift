@@ -75,9 +75,6 @@ public final class ObservationStream {
         Int(min(max(0, seconds), 36_000) * options.decoding.samplesPerSecond) + 16
     }
 
-    /// Seconds between pushing a frame and its observation: the content rectangle's look-ahead.
-    public var delay: Double { Double(tracker.radius) / options.decoding.samplesPerSecond }
-
     /// Pushes the next sampled frame; frames whose turn has come are observed.
     public func push(_ sample: SampledFrame) {
         if sample.isCompanion {
@@ -86,7 +83,7 @@ public final class ObservationStream {
             return
         }
         if options.probeWindows {
-            // The detector runs ahead of hashing by the tracker's delay, so a window is known when hashed.
+            // The detector runs ahead of hashing by the tracker's look-ahead, so a window is known when hashed.
             windowDetector.push(sample.image)
             framesSinceWindowSearch = framesSinceWindowSearch == Int.max ? Int.max : framesSinceWindowSearch + 1
             if framesSinceWindowSearch >= windowSearchEvery {

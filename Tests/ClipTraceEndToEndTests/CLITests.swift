@@ -187,55 +187,55 @@ struct CLITests {
         #expect(plain.stdout == verbose.stdout, "logging never changes the results")
     }
 
-    @Test("scan --fast: keyframes, then a full decode around what they found: the default scan's match, placed as it places it")
-    func fastPass() throws {
+    /// `recording` (a test recording) re-encoded with `keyframes` (ffmpeg options) and scanned with `--fast
+    /// --verbose` and without: both runs, and the ground truth's copy.
+    static func fastAndFull(_ recording: String, keyframes: [String]) throws
+        -> (fast: CommandResult, full: CommandResult, truth: Truth)
+    {
         let binary = try Repository.cliptraceBinary()
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
         let catalogue = folder.file("catalogue.sqlite")
         #expect(try run(binary, ["register", "-q", "--catalogue", catalogue] + Self.references).status == 0)
-        // A livestream recorder's settings: a keyframe every second.
-        let recording = folder.file("livestream.mp4")
+        let encodedFile = folder.file("livestream.mp4")
         let encoded = try run("/usr/bin/env", ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i",
-                                               Repository.path("testmedia/recordings/stream_with_mirrored_copy.mp4"),
-                                               "-c:v", "libx264", "-g", "25", "-keyint_min", "25", "-an", recording])
+                                               Repository.path("testmedia/recordings/\(recording).mp4"),
+                                               "-c:v", "libx264"] + keyframes + ["-an", encodedFile])
         #expect(encoded.status == 0, "\(encoded.stderr)")
-        let fast = try run(binary, ["scan", "-q", "--verbose", "--fast", "--catalogue", catalogue, recording])
+        let fast = try run(binary, ["scan", "-q", "--verbose", "--fast", "--catalogue", catalogue, encodedFile])
         #expect(fast.status == 0, "\(fast.stderr)")
-        #expect(fast.stderr.contains("keyframe pass done") && fast.stderr.contains("stretches=1"), "\(fast.stderr)")
-        let full = try run(binary, ["scan", "-q", "--catalogue", catalogue, recording])
-        let truth = try #require(try Self.groundTruth().first { $0.recording == "stream_with_mirrored_copy" })
-        let match = try #require(try Self.jsonLines(fast.stdout).first { $0["reference"] as? String == truth.reference })
-        let expected = try #require(try Self.jsonLines(full.stdout).first { $0["reference"] as? String == truth.reference })
-        for field in ["query_start", "query_end", "reference_start", "reference_end", "score"] {
-            #expect(match[field] as? Double == expected[field] as? Double, "\(field): \(match) against \(expected)")
-        }
-        #expect(abs((match["query_start"] as? Double ?? -9) - truth.queryStart) <= 0.5, "\(match)")
-        #expect(abs((match["reference_start"] as? Double ?? -9) - truth.referenceStart) <= 0.5, "\(match)")
+        let full = try run(binary, ["scan", "-q", "--catalogue", catalogue, encodedFile])
+        let truth = try #require(try Self.groundTruth().first { $0.recording == recording })
+        return (fast, full, truth)
     }
 
-    @Test("scan --fast finds a window on a moving backdrop: keyframes two seconds apart cannot tell it, their companions can")
-    func fastPassWindow() throws {
-        let binary = try Repository.cliptraceBinary()
-        let folder = try TemporaryFolder()
-        defer { folder.cleanUp() }
-        let catalogue = folder.file("catalogue.sqlite")
-        #expect(try run(binary, ["register", "-q", "--catalogue", catalogue] + Self.references).status == 0)
-        let recording = folder.file("livestream.mp4")
-        let encoded = try run("/usr/bin/env", ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i",
-                                               Repository.path("testmedia/recordings/stream_with_window_on_texture.mp4"),
-                                               "-c:v", "libx264", "-force_key_frames", "expr:gte(t,n_forced*2)", "-an",
-                                               recording])
-        #expect(encoded.status == 0, "\(encoded.stderr)")
-        let truth = try #require(try Self.groundTruth().first { $0.recording == "stream_with_window_on_texture" })
-        let fast = try run(binary, ["scan", "-q", "--fast", "--catalogue", catalogue, recording])
-        let full = try run(binary, ["scan", "-q", "--catalogue", catalogue, recording])
+    /// The fast scan's match of the ground truth's clip, after checking it is placed and scored as the full
+    /// scan's.
+    static func fastMatchEqualsFull(_ fast: CommandResult, _ full: CommandResult, truth: Truth) throws -> [String: Any] {
         let match = try #require(try Self.jsonLines(fast.stdout).first { $0["reference"] as? String == truth.reference },
                                  "\(fast.stdout)")
         let expected = try #require(try Self.jsonLines(full.stdout).first { $0["reference"] as? String == truth.reference })
         for field in ["query_start", "query_end", "reference_start", "reference_end", "score"] {
             #expect(match[field] as? Double == expected[field] as? Double, "\(field): \(match) against \(expected)")
         }
+        return match
+    }
+
+    @Test("scan --fast: keyframes, then a full decode around what they found: the default scan's match, placed as it places it")
+    func fastPass() throws {
+        // A livestream recorder's settings: a keyframe every second.
+        let (fast, full, truth) = try Self.fastAndFull("stream_with_mirrored_copy", keyframes: ["-g", "25", "-keyint_min", "25"])
+        #expect(fast.stderr.contains("keyframe pass done") && fast.stderr.contains("stretches=1"), "\(fast.stderr)")
+        let match = try Self.fastMatchEqualsFull(fast, full, truth: truth)
+        #expect(abs((match["query_start"] as? Double ?? -9) - truth.queryStart) <= 0.5, "\(match)")
+        #expect(abs((match["reference_start"] as? Double ?? -9) - truth.referenceStart) <= 0.5, "\(match)")
+    }
+
+    @Test("scan --fast finds a window on a moving backdrop: keyframes two seconds apart cannot tell it, their companions can")
+    func fastPassWindow() throws {
+        let (fast, full, truth) = try Self.fastAndFull("stream_with_window_on_texture",
+                                                       keyframes: ["-force_key_frames", "expr:gte(t,n_forced*2)"])
+        _ = try Self.fastMatchEqualsFull(fast, full, truth: truth)
     }
 
     @Test("bad input on the command line: one clear sentence and a non-zero status")
