@@ -134,7 +134,7 @@ public final class SQLiteCatalogue: Catalogue {
 
     /// Refuses, before SQLite or GRDB can touch it, what is not a catalogue: a folder, a pipe or device (opening
     /// one can block), a file that is not SQLite, and another application's SQLite database.
-    static func inspect(_ path: String) throws(CatalogueError) -> Inspection {
+    static func inspect(_ path: String, retrying: Bool = true) throws(CatalogueError) -> Inspection {
         guard !path.isEmpty else {
             throw CatalogueError(code: .cannotOpen, message: "the catalogue path is empty; give a file name", path: path)
         }
@@ -144,6 +144,8 @@ public final class SQLiteCatalogue: Catalogue {
             case ENOENT:
                 var link = stat()
                 if lstat(path, &link) == 0 {
+                    // Another process may have created the catalogue since `stat`: only a link is dangling.
+                    if link.st_mode & S_IFMT != S_IFLNK, retrying { return try inspect(path, retrying: false) }
                     throw CatalogueError(code: .cannotOpen, message: "the catalogue path is a symbolic link to nothing", path: path)
                 }
                 return Inspection(exists: false, isBlank: true, appliedMigrations: [])

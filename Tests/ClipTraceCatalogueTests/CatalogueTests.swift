@@ -67,6 +67,21 @@ struct CatalogueTests {
         }
     }
 
+    @Test("a catalogue path that is a symbolic link to nothing is refused, and the link left as it was")
+    func danglingLink() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let link = folder.file("catalogue.sqlite")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: folder.file("gone.sqlite"))
+        #expect {
+            _ = try SQLiteCatalogue(path: link, access: .create)
+        } throws: { error in
+            (error as? CatalogueError)?.message.contains("symbolic link to nothing") == true
+        }
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == folder.file("gone.sqlite"))
+        #expect(!FileManager.default.fileExists(atPath: folder.file("gone.sqlite")))
+    }
+
     @Test("the same file content twice is a no-op")
     func duplicate() throws {
         let folder = try TemporaryFolder()
