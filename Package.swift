@@ -150,3 +150,13 @@ let package = Package(
         ]),
     ]
 )
+
+// Hamming distances between corner descriptors and PDQ hashes are population counts, the corner search's inner
+// loop. Baseline x86-64 has no POPCNT instruction and Swift spells it out in a dozen; every x86-64 processor
+// since 2008 (Nehalem; x86-64-v2, the baseline of current distributions) has it, and SSE4.2 besides. The
+// manifest runs on the machine it builds for, so an ARM build is left as it is.
+#if arch(x86_64)
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-target-cpu", "nehalem"])]
+}
+#endif
