@@ -57,6 +57,8 @@ package struct WindowDetector {
     /// stream, an open group of pictures whose next frame is not a reference) is compared with the next frame.
     private let pairedMotion: Bool
     private var hadCompanion = false
+    /// The maps of the last window search, whose arrays the next one reuses.
+    private var lastMaps: Maps?
 
     init(samplesPerSecond: Double, pairedMotion: Bool = false) {
         // Time constant of about two seconds.
@@ -140,9 +142,12 @@ package struct WindowDetector {
     /// inside them (a picture-in-picture inside a screen-recorded player), then the moving box. `area` (source
     /// pixels) is where to look, the content rectangle when bars were cut: sizes are judged against it, so a
     /// window in a letterboxed 16:9 picture inside a 9:16 frame counts by the picture's size, not the frame's.
-    func windows(limit: Int = 2, within area: PixelRegion? = nil) -> [PixelRegion] {
+    mutating func windows(limit: Int = 2, within area: PixelRegion? = nil) -> [PixelRegion] {
         guard frames >= 2, width >= 32, height >= 32 else { return [] }
-        let maps = Maps(self)
+        var maps = lastMaps ?? Maps()
+        lastMaps = nil  // the maps' arrays stay uniquely held while rebuilt
+        maps.build(from: self)
+        defer { lastMaps = maps }
         let moving = activeRegion(high: maps.activityHigh)
         var box = Box(x0: 0, y0: 0, x1: width, y1: height)
         if let area {
@@ -183,22 +188,31 @@ package struct WindowDetector {
     }
 
     /// What every search of one call reads: which pixels are parts of lines, with prefix counts along columns
-    /// and rows, and integral images of motion and sharpness.
+    /// and rows, and integral images of motion and sharpness. Built anew for every search into the arrays of
+    /// the search before: a search a second, each of some 6 MB of maps, allocated fresh, cost a page fault per
+    /// 4 KiB (100,000 a minute of video, most of the scan's kernel time).
     struct Maps {
-        let w: Int, h: Int
-        let isColumnLine: [Bool], isRowLine: [Bool]
+        private(set) var w = 0, h = 0
+        private(set) var isColumnLine: [Bool] = [], isRowLine: [Bool] = []
         /// Edge between column x and x+1 is in gx[x]; between row y and y+1 in gy[y]. Prefix counts of line
         /// pixels make every side-coverage question O(1): `columnPrefix[x * (h+1) + y]`, `rowPrefix[y * (w+1) + x]`.
-        let columnPrefix: [Int32], rowPrefix: [Int32]
-        let motion: [Double], sharpness: [Double]
-        let activityHigh: Float
+        private(set) var columnPrefix: [Int32] = [], rowPrefix: [Int32] = []
+        private(set) var motion: [Double] = [], sharpness: [Double] = []
+        private(set) var activityHigh: Float = 0
+        /// Working arrays of the build, kept with the maps for the next one.
+        private var gradients: [Float] = [], steps = ActivitySteps()
 
-        init(_ detector: WindowDetector) {
+        /// Rebuilds the maps from `detector`'s running means (every element is written: nothing of the last
+        /// search shows through).
+        mutating func build(from detector: WindowDetector) {
             let w = detector.width, h = detector.height
             self.w = w
             self.h = h
             // A line pixel: a strong persistent gradient, relative to this video's own gradient level.
-            let gradients = zip(detector.meanGx, detector.meanGy).map { $0 + $1 }
+            Self.resize(&gradients, to: w * h, with: 0)
+            gradients.withUnsafeMutableBufferPointer { gradients in
+                for i in 0..<(w * h) { gradients[i] = detector.meanGx[i] + detector.meanGy[i] }
+            }
             let typical = WindowDetector.kthSmallest(gradients, gradients.count * 3 / 4)
             let threshold = max(WindowDetector.minimumLineGradient, WindowDetector.lineGradientFactor * typical)
             // How much the busiest tenth of the picture moves: the scale for motion borders and the moving box.
@@ -206,25 +220,31 @@ package struct WindowDetector {
             // A window on a moving textured background (a streamer's animated backdrop) has no persistent
             // luminance edge, but its border still separates two kinds of motion: steps in the activity map,
             // averaged along the border's direction so that the texture's own cells cancel out, mark it too.
-            let activityEdges = detector.activitySteps(high: activityHigh)
-            var isColumnLine = [Bool](repeating: false, count: w * h), isRowLine = [Bool](repeating: false, count: w * h)
-            var columnPrefix = [Int32](repeating: 0, count: w * (h + 1))
-            var rowPrefix = [Int32](repeating: 0, count: h * (w + 1))
-            var motion = [Double](repeating: 0, count: (w + 1) * (h + 1))
-            var sharpness = [Double](repeating: 0, count: (w + 1) * (h + 1))
+            detector.activitySteps(high: activityHigh, into: &steps)
+            Self.resize(&isColumnLine, to: w * h, with: false)
+            Self.resize(&isRowLine, to: w * h, with: false)
+            Self.resize(&columnPrefix, to: w * (h + 1), with: 0)
+            Self.resize(&rowPrefix, to: h * (w + 1), with: 0)
+            Self.resize(&motion, to: (w + 1) * (h + 1), with: 0)
+            Self.resize(&sharpness, to: (w + 1) * (h + 1), with: 0)
             // Everything in one pass over the rows, reading memory in order.
             detector.meanGx.withUnsafeBufferPointer { gx in
             detector.meanGy.withUnsafeBufferPointer { gy in
             detector.activity.withUnsafeBufferPointer { activity in
             gradients.withUnsafeBufferPointer { gradients in
-            activityEdges.columns.withUnsafeBufferPointer { edgeColumns in
-            activityEdges.rows.withUnsafeBufferPointer { edgeRows in
+            steps.columns.withUnsafeBufferPointer { edgeColumns in
+            steps.rows.withUnsafeBufferPointer { edgeRows in
             isColumnLine.withUnsafeMutableBufferPointer { isColumnLine in
             isRowLine.withUnsafeMutableBufferPointer { isRowLine in
             columnPrefix.withUnsafeMutableBufferPointer { columnPrefix in
             rowPrefix.withUnsafeMutableBufferPointer { rowPrefix in
             motion.withUnsafeMutableBufferPointer { motion in
             sharpness.withUnsafeMutableBufferPointer { sharpness in
+                // The zero first entries of the prefix counts and the zero first row and column of the integrals.
+                for x in 0..<w { columnPrefix[x * (h + 1)] = 0 }
+                for y in 0..<h { rowPrefix[y * (w + 1)] = 0 }
+                for x in 0...w { motion[x] = 0; sharpness[x] = 0 }
+                for y in 1...h { motion[y * (w + 1)] = 0; sharpness[y * (w + 1)] = 0 }
                 var columnCounts = [Int32](repeating: 0, count: w)
                 for y in 0..<h {
                     var rowCount: Int32 = 0
@@ -248,12 +268,11 @@ package struct WindowDetector {
                     }
                 }
             }}}}}}}}}}}}
-            self.isColumnLine = isColumnLine
-            self.isRowLine = isRowLine
-            self.columnPrefix = columnPrefix
-            self.rowPrefix = rowPrefix
-            self.motion = motion
-            self.sharpness = sharpness
+        }
+
+        /// Gives `array` exactly `count` elements, keeping its storage when the size is unchanged.
+        static func resize<Element>(_ array: inout [Element], to count: Int, with value: Element) {
+            if array.count != count { array = [Element](repeating: value, count: count) }
         }
 
         func verticalCoverage(_ x: Int, _ top: Int, _ bottom: Int) -> Double {
@@ -380,22 +399,34 @@ package struct WindowDetector {
         Self.nearlySame(a, b, width: width, height: height)
     }
 
-    /// Steps in the motion map: `columns[i]` marks a vertical border between pixel i and i+1, `rows[i]` a
-    /// horizontal one between i and the pixel below. The map is averaged over 7 pixels along the border and
-    /// differenced across 2, so a fine moving texture on one side does not mark lines of its own.
-    func activitySteps(high: Float) -> (columns: [Bool], rows: [Bool]) {
+    /// Steps in the motion map, with the running sums they are found in (kept for the next search).
+    struct ActivitySteps {
+        /// `columns[i]` marks a vertical border between pixel i and i+1, `rows[i]` a horizontal one between i
+        /// and the pixel below.
+        var columns: [Bool] = [], rows: [Bool] = []
+        var alongY: [Float] = [], alongX: [Float] = []
+    }
+
+    /// Steps in the motion map (see ``ActivitySteps``), written over `steps`. The map is averaged over 7 pixels
+    /// along the border and differenced across 2, so a fine moving texture on one side does not mark lines of
+    /// its own.
+    func activitySteps(high: Float, into steps: inout ActivitySteps) {
         let w = width, h = height
-        var columns = [Bool](repeating: false, count: w * h), rows = [Bool](repeating: false, count: w * h)
-        guard frames >= 4, w >= 8, h >= 8 else { return (columns, rows) }
-        guard high >= 4 else { return (columns, rows) }  // hardly anything moves: luminance edges suffice
+        Maps.resize(&steps.columns, to: w * h, with: false)
+        Maps.resize(&steps.rows, to: w * h, with: false)
+        steps.columns.withUnsafeMutableBufferPointer { $0.update(repeating: false) }
+        steps.rows.withUnsafeMutableBufferPointer { $0.update(repeating: false) }
+        guard frames >= 4, w >= 8, h >= 8 else { return }
+        guard high >= 4 else { return }  // hardly anything moves: luminance edges suffice
         let threshold = max(4, Self.motionStepShare * high)
         let reach = 3
+        Maps.resize(&steps.alongY, to: w * h, with: 0)
+        Maps.resize(&steps.alongX, to: w * h, with: 0)
         // Vertical running sums for column borders, horizontal ones for row borders (each sum taken in the same
         // order as ever, row by row so that memory is read in order).
-        var alongY = [Float](repeating: 0, count: w * h), alongX = [Float](repeating: 0, count: w * h)
         activity.withUnsafeBufferPointer { activity in
-            alongY.withUnsafeMutableBufferPointer { alongY in
-                alongX.withUnsafeMutableBufferPointer { alongX in
+            steps.alongY.withUnsafeMutableBufferPointer { alongY in
+                steps.alongX.withUnsafeMutableBufferPointer { alongX in
                     let a = activity.baseAddress!
                     for y in 0..<h {
                         let top = max(0, y - reach), bottom = min(h - 1, y + reach)
@@ -422,10 +453,10 @@ package struct WindowDetector {
                 }
             }
         }
-        alongY.withUnsafeBufferPointer { alongY in
-            alongX.withUnsafeBufferPointer { alongX in
-                columns.withUnsafeMutableBufferPointer { columns in
-                    rows.withUnsafeMutableBufferPointer { rows in
+        steps.alongY.withUnsafeBufferPointer { alongY in
+            steps.alongX.withUnsafeBufferPointer { alongX in
+                steps.columns.withUnsafeMutableBufferPointer { columns in
+                    steps.rows.withUnsafeMutableBufferPointer { rows in
                         for y in 0..<h {
                             for x in 1..<(w - 1) where abs(alongY[y * w + x + 1] - alongY[y * w + x - 1]) >= threshold {
                                 columns[y * w + x] = true
@@ -440,7 +471,6 @@ package struct WindowDetector {
                 }
             }
         }
-        return (columns, rows)
     }
 
     /// The element a full sort would put at `k`. The maps hold about 150,000 values and many equal ones
