@@ -47,6 +47,10 @@ public final class PDQHasher {
     private var variantBuffer = [Float](repeating: 0, count: 256)
     private var sortBuffer = [Float](repeating: 0, count: 256)
     private var columnSums: [Float] = []
+    /// The second filter pass at the sampled columns (`height` rows of 64), and where the 64×64 grid samples.
+    private var sampledGrid: [Float] = []
+    private var rowScratch: [Float] = []
+    private var sampledRows = [Int](repeating: 0, count: 64), sampledColumns = [Int](repeating: 0, count: 64)
 
     public init() {
         var matrix = [Float](repeating: 0, count: 16 * 64)
@@ -96,6 +100,20 @@ public final class PDQHasher {
         return PDQResult(hash: hashFromDCT(.original), quality: quality())
     }
 
+    /// The filtered 64×64 image PDQ takes its DCT of (row-major), for `floatLuma` of `width * height`: what
+    /// tests compare with a plain, full-size filter.
+    package func decimated(floatLuma: [Float], width: Int, height: Int) -> [Float] {
+        precondition(floatLuma.count == width * height)
+        ensureCapacity(width * height)
+        bufferA.withUnsafeMutableBufferPointer { a in
+            floatLuma.withUnsafeBufferPointer { source in
+                a.baseAddress!.update(from: source.baseAddress!, count: width * height)
+            }
+        }
+        filterAndDecimate(width: width, height: height)
+        return image64
+    }
+
     /// Hashes floating-point luminance in several dihedral orientations at the cost of one.
     public func hashes(floatLuma: [Float], width: Int, height: Int, variants: [Dihedral]) -> (quality: Int, hashes: [PDQHash]) {
         precondition(floatLuma.count == width * height)
@@ -141,25 +159,152 @@ public final class PDQHasher {
     }
 
     /// Two passes of the Jarosz box filter along rows and columns, then sampling of the 64×64 grid.
+    ///
+    /// Only 64 of the second pass's columns and 64 of its rows are sampled, so it computes no more: its row
+    /// filter runs every running sum but divides and stores at the 64 sampled columns alone, and its column
+    /// filter runs down those 64 columns, dividing at the 64 sampled rows. Every sample sees the same additions
+    /// in the same order as the full pass, so the image is the same to the bit, for about 60 % of the work.
     private func filterAndDecimate(width: Int, height: Int) {
         let windowAlongRows = Self.jaroszWindow(oldDimension: width, newDimension: Self.imageSize)
         let windowAlongColumns = Self.jaroszWindow(oldDimension: height, newDimension: Self.imageSize)
+        for i in 0..<64 {
+            sampledRows[i] = Int((Double(i) + 0.5) * Double(height) / 64)
+            sampledColumns[i] = Int((Double(i) + 0.5) * Double(width) / 64)
+        }
+        if sampledGrid.count < height * 64 { sampledGrid = [Float](repeating: 0, count: height * 64) }
+        if rowScratch.count < width { rowScratch = [Float](repeating: 0, count: width) }
         bufferA.withUnsafeMutableBufferPointer { a in
             bufferB.withUnsafeMutableBufferPointer { b in
-                let pa = a.baseAddress!, pb = b.baseAddress!
-                for _ in 0..<2 {
+                sampledGrid.withUnsafeMutableBufferPointer { grid in
+                    let pa = a.baseAddress!, pb = b.baseAddress!
                     Self.boxRows(pa, pb, width: width, height: height, window: windowAlongRows)
                     Self.boxColumns(pb, pa, width: width, height: height, window: windowAlongColumns, sums: &columnSums)
-                }
-                image64.withUnsafeMutableBufferPointer { out in
-                    for i in 0..<64 {
-                        let row = Int((Double(i) + 0.5) * Double(height) / 64)
-                        for j in 0..<64 {
-                            let column = Int((Double(j) + 0.5) * Double(width) / 64)
-                            out[i * 64 + j] = pa[row * width + column]
+                    sampledColumns.withUnsafeBufferPointer { columns in
+                        rowScratch.withUnsafeMutableBufferPointer { scratch in
+                            Self.boxRows(pa, sampledAt: columns, into: grid.baseAddress!, width: width, height: height,
+                                         window: windowAlongRows, scratch: scratch.baseAddress!)
+                        }
+                    }
+                    sampledRows.withUnsafeBufferPointer { rows in
+                        image64.withUnsafeMutableBufferPointer { out in
+                            Self.boxColumns(grid.baseAddress!, sampledAt: rows, into: out.baseAddress!, height: height,
+                                            window: windowAlongColumns, sums: &columnSums)
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// ``boxRows(_:_:width:height:window:)`` written only at the sampled columns (ascending; repeats allowed):
+    /// row `y`'s value at `columns[k]` goes to `output[y * 64 + k]`. Rows beyond the last full eight go
+    /// through ``box1D`` into `scratch` (`width` floats).
+    static func boxRows(_ input: UnsafeMutablePointer<Float>, sampledAt columns: UnsafeBufferPointer<Int>,
+                        into output: UnsafeMutablePointer<Float>, width: Int, height: Int, window: Int,
+                        scratch: UnsafeMutablePointer<Float>) {
+        let half = (window + 2) / 2
+        let phase1 = max(0, half - 1)
+        let phase2 = max(0, window - half + 1)
+        let phase3 = max(0, width - window)
+        let phase4 = max(0, half - 1)
+        let sampleCount = columns.count
+        var row = 0
+        while row + 8 <= height {
+            let base = input + row * width, target = output + row * sampleCount
+            @inline(__always) func load(_ i: Int) -> SIMD8<Float> {
+                SIMD8(base[i], base[width + i], base[2 * width + i], base[3 * width + i],
+                      base[4 * width + i], base[5 * width + i], base[6 * width + i], base[7 * width + i])
+            }
+            var next = 0
+            @inline(__always) func emit(_ sum: SIMD8<Float>, _ count: Float, _ out: Int) {
+                guard next < sampleCount, columns[next] == out else { return }
+                let value = sum / SIMD8(repeating: count)
+                repeat {
+                    for lane in 0..<8 { target[lane * sampleCount + next] = value[lane] }
+                    next += 1
+                } while next < sampleCount && columns[next] == out
+            }
+            var left = 0, right = 0, out = 0
+            var sum = SIMD8<Float>(repeating: 0)
+            var count: Float = 0
+            for _ in 0..<phase1 {
+                sum += load(right); count += 1; right += 1
+            }
+            for _ in 0..<phase2 {
+                sum += load(right); count += 1
+                emit(sum, count, out)
+                right += 1; out += 1
+            }
+            for _ in 0..<phase3 {
+                sum += load(right); sum -= load(left)
+                emit(sum, count, out)
+                left += 1; right += 1; out += 1
+            }
+            for _ in 0..<phase4 {
+                sum -= load(left); count -= 1
+                emit(sum, count, out)
+                left += 1; out += 1
+            }
+            row += 8
+        }
+        while row < height {
+            box1D(input + row * width, scratch, length: width, stride: 1, window: window)
+            for k in 0..<sampleCount { output[row * sampleCount + k] = scratch[columns[k]] }
+            row += 1
+        }
+    }
+
+    /// ``boxColumns(_:_:width:height:window:sums:)`` down the 64 columns of `input` (`height` rows of 64),
+    /// written only at the sampled rows (ascending; repeats allowed): row `rows[i]` goes to `output[i * 64...]`.
+    static func boxColumns(_ input: UnsafeMutablePointer<Float>, sampledAt rows: UnsafeBufferPointer<Int>,
+                           into output: UnsafeMutablePointer<Float>, height: Int, window: Int, sums: inout [Float]) {
+        let width = 64
+        let half = (window + 2) / 2
+        let phase1 = half - 1
+        let phase2 = window - half + 1
+        let phase3 = height - window
+        let phase4 = half - 1
+        if sums.count < width { sums = [Float](repeating: 0, count: width) }
+        sums.withUnsafeMutableBufferPointer { sums in
+            let sum = sums.baseAddress!
+            for x in 0..<width { sum[x] = 0 }
+            var next = 0
+            @inline(__always) func emit(_ count: Float, _ out: Int) {
+                while next < rows.count, rows[next] == out {
+                    let o = output + next * width
+                    for x in 0..<width { o[x] = sum[x] / count }
+                    next += 1
+                }
+            }
+            var left = 0, right = 0, out = 0
+            var count: Float = 0
+            for _ in 0..<max(0, phase1) {
+                let r = input + right * width
+                for x in 0..<width { sum[x] += r[x] }
+                count += 1; right += 1
+            }
+            for _ in 0..<max(0, phase2) {
+                let r = input + right * width
+                for x in 0..<width { sum[x] += r[x] }
+                count += 1
+                emit(count, out)
+                right += 1; out += 1
+            }
+            for _ in 0..<max(0, phase3) {
+                let r = input + right * width, l = input + left * width
+                for x in 0..<width {
+                    sum[x] += r[x]
+                    sum[x] -= l[x]
+                }
+                emit(count, out)
+                left += 1; right += 1; out += 1
+            }
+            for _ in 0..<max(0, phase4) {
+                let l = input + left * width
+                for x in 0..<width { sum[x] -= l[x] }
+                count -= 1
+                emit(count, out)
+                left += 1; out += 1
             }
         }
     }

@@ -134,3 +134,67 @@ struct PDQTests {
         return (out, outWidth, outHeight)
     }
 }
+
+@Suite("PDQ filter")
+struct PDQFilterTests {
+    /// Meta's reference filter as written: the running-sum box filter of `box1D`, along every row and then
+    /// every column of the whole image, twice, then the 64×64 samples.
+    static func plainDecimation(_ image: [Float], width: Int, height: Int) -> [Float] {
+        func box(_ values: [Float], window: Int) -> [Float] {
+            let half = (window + 2) / 2
+            var output = [Float](repeating: 0, count: values.count)
+            var sum: Float = 0, count: Float = 0, left = 0, right = 0, out = 0
+            for _ in 0..<max(0, half - 1) { sum += values[right]; count += 1; right += 1 }
+            for _ in 0..<max(0, window - half + 1) {
+                sum += values[right]; count += 1
+                output[out] = sum / count
+                right += 1; out += 1
+            }
+            for _ in 0..<max(0, values.count - window) {
+                sum += values[right]; sum -= values[left]
+                output[out] = sum / count
+                left += 1; right += 1; out += 1
+            }
+            for _ in 0..<max(0, half - 1) {
+                sum -= values[left]; count -= 1
+                output[out] = sum / count
+                left += 1; out += 1
+            }
+            return output
+        }
+        let rowWindow = (width + 127) / 128, columnWindow = (height + 127) / 128
+        var pixels = image
+        for _ in 0..<2 {
+            for y in 0..<height {
+                pixels.replaceSubrange(y * width..<(y + 1) * width,
+                                       with: box(Array(pixels[y * width..<(y + 1) * width]), window: rowWindow))
+            }
+            for x in 0..<width {
+                let column = box((0..<height).map { pixels[$0 * width + x] }, window: columnWindow)
+                for y in 0..<height { pixels[y * width + x] = column[y] }
+            }
+        }
+        var samples = [Float](repeating: 0, count: 64 * 64)
+        for i in 0..<64 {
+            for j in 0..<64 {
+                samples[i * 64 + j] = pixels[Int((Double(i) + 0.5) * Double(height) / 64) * width
+                    + Int((Double(j) + 0.5) * Double(width) / 64)]
+            }
+        }
+        return samples
+    }
+
+    @Test("the filter computed at the sampled rows and columns alone equals the full-size filter, bit for bit",
+          arguments: [(64, 64), (40, 30), (177, 99), (320, 180), (129, 301), (512, 288), (1000, 700)])
+    func sampledFilterIsExact(_ size: (Int, Int)) {
+        let (width, height) = size
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(width * 7919 + height)
+        let image = (0..<(width * height)).map { _ -> Float in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 56)
+        }
+        let decimated = PDQHasher().decimated(floatLuma: image, width: width, height: height)
+        let expected = Self.plainDecimation(image, width: width, height: height)
+        #expect(decimated.map(\.bitPattern) == expected.map(\.bitPattern), "\(width)×\(height)")
+    }
+}
