@@ -1,4 +1,5 @@
 import ClipTraceHashing
+import Foundation
 import Testing
 
 @Suite("PDQ hash core")
@@ -196,5 +197,36 @@ struct PDQFilterTests {
         let decimated = PDQHasher().decimated(floatLuma: image, width: width, height: height)
         let expected = Self.plainDecimation(image, width: width, height: height)
         #expect(decimated.map(\.bitPattern) == expected.map(\.bitPattern), "\(width)×\(height)")
+    }
+}
+
+extension PDQFilterTests {
+    @Test("the quality summed eight gradients at a time is the scalar definition's, at every level from flat to busy")
+    func vectorQualityIsExact() {
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        var levels: Set<Int> = []
+        for amplitude in stride(from: Float(0), through: 14, by: 1) {
+            let (width, height) = (96, 80)
+            let image = (0..<(width * height)).map { index -> Float in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                let x = Float(index % width), y = Float(index / width)
+                let wave: Float = sin(x / 5) * cos(y / 7)
+                let noise: Float = Float(state >> 40) / Float(1 << 24) - 0.5
+                return 128 + amplitude * (wave + noise)
+            }
+            let hasher = PDQHasher()
+            let grid = hasher.decimated(floatLuma: image, width: width, height: height)
+            func gradient(_ a: Int, _ b: Int) -> Int {
+                let difference: Float = grid[a] - grid[b]
+                return abs(Int(difference * 100 / 255))
+            }
+            var sum = 0
+            for i in 0..<63 { for j in 0..<64 { sum += gradient(i * 64 + j, (i + 1) * 64 + j) } }
+            for i in 0..<64 { for j in 0..<63 { sum += gradient(i * 64 + j, i * 64 + j + 1) } }
+            let quality = hasher.hash(floatLuma: image, width: width, height: height).quality
+            #expect(quality == min(100, sum / 90), "amplitude \(amplitude)")
+            levels.insert(quality)
+        }
+        #expect(levels.count >= 10, "the images should span many quality levels: \(levels.sorted())")
     }
 }
