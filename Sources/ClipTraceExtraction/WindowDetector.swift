@@ -106,7 +106,15 @@ package struct WindowDetector {
                                 let below = y + 1 < h ? pixels.baseAddress! + ((y + 1) * s) * sw : row
                                 let gxRow = gx.baseAddress! + y * w, gyRow = gy.baseAddress! + y * w
                                 let activityRow = activity.baseAddress! + y * w, previousRow = previous.baseAddress! + y * w
-                                for x in 0..<w {
+                                // At full resolution, eight pixels at a time with each lane's operations those
+                                // of the scalar loop (the last column, without a right neighbour, stays scalar).
+                                let vectorEnd = s == 1 ? (w - 1) / 8 * 8 : 0
+                                if vectorEnd > 0 {
+                                    Self.pushEight(row: row, below: below, gx: gxRow, gy: gyRow, activity: activityRow,
+                                                   previous: previousRow, count: vectorEnd, alpha: alpha,
+                                                   smoothing: smoothing, updatesActivity: updatesActivity)
+                                }
+                                for x in vectorEnd..<w {
                                     let here = Float(row[x &* s])
                                     let right = x &+ 1 < w ? Float(row[(x &+ 1) &* s]) : here
                                     let down = Float(below[x &* s])
@@ -122,6 +130,45 @@ package struct WindowDetector {
                     }
                 }
             }
+        }
+    }
+
+    /// ``push(_:)``'s update of `count` pixels (a multiple of 8, each with a right neighbour) of a row at full
+    /// resolution, eight at a time.
+    @inline(__always)
+    private static func pushEight(
+        row: UnsafePointer<UInt8>, below: UnsafePointer<UInt8>, gx: UnsafeMutablePointer<Float>,
+        gy: UnsafeMutablePointer<Float>, activity: UnsafeMutablePointer<Float>, previous: UnsafeMutablePointer<Float>,
+        count: Int, alpha: Float, smoothing: Float, updatesActivity: Bool
+    ) {
+        @inline(__always) func bytes(_ p: UnsafePointer<UInt8>) -> SIMD8<Float> {
+            // Bytes widened, then made floats exactly: 2^23 + v has v in its low mantissa bits.
+            let wide = SIMD8<UInt32>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt8>.self))
+            return unsafeBitCast(wide | SIMD8(repeating: 0x4B00_0000), to: SIMD8<Float>.self) - SIMD8(repeating: 8_388_608)
+        }
+        @inline(__always) func load(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
+            UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+        }
+        @inline(__always) func store(_ value: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+            UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD8<Float>.self)
+        }
+        // |v| by clearing the sign bit: exactly `abs`.
+        @inline(__always) func magnitude(_ v: SIMD8<Float>) -> SIMD8<Float> {
+            unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & SIMD8(repeating: 0x7FFF_FFFF), to: SIMD8<Float>.self)
+        }
+        let alphas = SIMD8<Float>(repeating: alpha), smoothings = SIMD8<Float>(repeating: smoothing)
+        var x = 0
+        while x < count {
+            let here = bytes(row + x), right = bytes(row + x + 1), down = bytes(below + x)
+            let oldX = load(gx + x), oldY = load(gy + x)
+            store(oldX + alphas * (magnitude(right - here) - oldX), gx + x)
+            store(oldY + alphas * (magnitude(down - here) - oldY), gy + x)
+            if updatesActivity {
+                let oldActivity = load(activity + x)
+                store(oldActivity + smoothings * (magnitude(here - load(previous + x)) - oldActivity), activity + x)
+            }
+            store(here, previous + x)
+            x += 8
         }
     }
 
