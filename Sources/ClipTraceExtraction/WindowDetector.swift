@@ -446,17 +446,18 @@ package struct WindowDetector {
         Self.nearlySame(a, b, width: width, height: height)
     }
 
-    /// Steps in the motion map, with the running sums they are found in (kept for the next search).
+    /// Steps in the motion map, with the rows of running means they are found in (kept for the next search).
     struct ActivitySteps {
         /// `columns[i]` marks a vertical border between pixel i and i+1, `rows[i]` a horizontal one between i
         /// and the pixel below.
         var columns: [Bool] = [], rows: [Bool] = []
+        /// One row of the means along y, and three of the means along x (rows y - 1, y, y + 1 in turn).
         var alongY: [Float] = [], alongX: [Float] = []
     }
 
     /// Steps in the motion map (see ``ActivitySteps``), written over `steps`. The map is averaged over 7 pixels
     /// along the border and differenced across 2, so a fine moving texture on one side does not mark lines of
-    /// its own.
+    /// its own. The means are made a row at a time, each with the same additions in the same order as ever.
     func activitySteps(high: Float, into steps: inout ActivitySteps) {
         let w = width, h = height
         Maps.resize(&steps.columns, to: w * h, with: false)
@@ -467,51 +468,49 @@ package struct WindowDetector {
         guard high >= 4 else { return }  // hardly anything moves: luminance edges suffice
         let threshold = max(4, Self.motionStepShare * high)
         let reach = 3
-        Maps.resize(&steps.alongY, to: w * h, with: 0)
-        Maps.resize(&steps.alongX, to: w * h, with: 0)
-        // Vertical running sums for column borders, horizontal ones for row borders (each sum taken in the same
-        // order as ever, row by row so that memory is read in order).
+        Maps.resize(&steps.alongY, to: w, with: 0)
+        Maps.resize(&steps.alongX, to: 3 * w, with: 0)
         activity.withUnsafeBufferPointer { activity in
             steps.alongY.withUnsafeMutableBufferPointer { alongY in
                 steps.alongX.withUnsafeMutableBufferPointer { alongX in
-                    let a = activity.baseAddress!
-                    for y in 0..<h {
-                        let top = max(0, y - reach), bottom = min(h - 1, y + reach)
-                        let count = Float(bottom - top + 1)
-                        let out = alongY.baseAddress! + y * w
-                        for x in 0..<w { out[x] = a[top * w + x] }
-                        if top < bottom {
-                            for k in (top + 1)...bottom {
-                                let source = a + k * w
-                                for x in 0..<w { out[x] += source[x] }
+                    steps.columns.withUnsafeMutableBufferPointer { columns in
+                        steps.rows.withUnsafeMutableBufferPointer { rows in
+                            let a = activity.baseAddress!, out = alongY.baseAddress!
+                            // Column borders: each row's vertical mean, then its steps across x.
+                            for y in 0..<h {
+                                let top = max(0, y - reach), bottom = min(h - 1, y + reach)
+                                let count = Float(bottom - top + 1)
+                                for x in 0..<w { out[x] = a[top * w + x] }
+                                if top < bottom {
+                                    for k in (top + 1)...bottom {
+                                        let source = a + k * w
+                                        for x in 0..<w { out[x] += source[x] }
+                                    }
+                                }
+                                for x in 0..<w { out[x] /= count }
+                                for x in 1..<(w - 1) where abs(out[x + 1] - out[x - 1]) >= threshold {
+                                    columns[y * w + x] = true
+                                }
                             }
-                        }
-                        for x in 0..<w { out[x] /= count }
-                    }
-                    for y in 0..<h {
-                        let source = a + y * w, out = alongX.baseAddress! + y * w
-                        for x in 0..<w {
-                            let left = max(0, x - reach), right = min(w - 1, x + reach)
-                            var sum: Float = 0
-                            for k in left...right { sum += source[k] }
-                            out[x] = sum / Float(right - left + 1)
-                        }
-                    }
-                }
-            }
-        }
-        steps.alongY.withUnsafeBufferPointer { alongY in
-            steps.alongX.withUnsafeBufferPointer { alongX in
-                steps.columns.withUnsafeMutableBufferPointer { columns in
-                    steps.rows.withUnsafeMutableBufferPointer { rows in
-                        for y in 0..<h {
-                            for x in 1..<(w - 1) where abs(alongY[y * w + x + 1] - alongY[y * w + x - 1]) >= threshold {
-                                columns[y * w + x] = true
+                            // Row borders: the horizontal means of rows y - 1 and y + 1, kept three rows at a time.
+                            func horizontalMeans(_ y: Int) {
+                                let source = a + y * w, target = alongX.baseAddress! + (y % 3) * w
+                                for x in 0..<w {
+                                    let left = max(0, x - reach), right = min(w - 1, x + reach)
+                                    var sum: Float = 0
+                                    for k in left...right { sum += source[k] }
+                                    target[x] = sum / Float(right - left + 1)
+                                }
                             }
-                        }
-                        for y in 1..<(h - 1) {
-                            for x in 0..<w where abs(alongX[(y + 1) * w + x] - alongX[(y - 1) * w + x]) >= threshold {
-                                rows[y * w + x] = true
+                            horizontalMeans(0)
+                            horizontalMeans(1)
+                            for y in 1..<(h - 1) {
+                                horizontalMeans(y + 1)
+                                let above = alongX.baseAddress! + ((y - 1) % 3) * w
+                                let below = alongX.baseAddress! + ((y + 1) % 3) * w
+                                for x in 0..<w where abs(below[x] - above[x]) >= threshold {
+                                    rows[y * w + x] = true
+                                }
                             }
                         }
                     }
