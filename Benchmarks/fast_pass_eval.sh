@@ -21,6 +21,7 @@ run="$corpus/run"; [ "$split" = dev ] && run="$corpus/run-dev"
 swift build -c release --product cliptrace >/dev/null
 bin="$(swift build -c release --show-bin-path)/cliptrace"
 filler=${FILLER:-0}
+[[ "$filler" =~ ^[0-9]+$ ]] || { echo "FILLER must be a whole number of seconds" >&2; exit 1; }
 work="$corpus/fast-pass-$split-$keyint"; truth="$corpus/$split"
 [ "$filler" -gt 0 ] && { work="$corpus/livestream-$split-$keyint-$filler"; truth="$work"; }
 mkdir -p "$work/queries"
@@ -32,7 +33,7 @@ if [ "$filler" -gt 0 ]; then
     mapfile -t names < "$corpus/$split/distractors.txt"
     inputs=(); graph=""
     for i in "${!names[@]}"; do
-      inputs+=(-i "$corpus/sources/refs/${names[$i]}.mp4")
+      inputs+=(-i "${EVAL_SOURCES:-$corpus/sources}/refs/${names[$i]}.mp4")
       graph+="[$i:v]scale=1280:720:force_original_aspect_ratio=increase,crop=1280:720,setsar=1,fps=30,format=yuv420p[v$i];"
     done
     for i in "${!names[@]}"; do graph+="[v$i]"; done
@@ -40,6 +41,8 @@ if [ "$filler" -gt 0 ]; then
       -map "[out]" -c:v libx264 -preset veryfast -crf 18 "$footage"
   fi
   length=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$footage")
+  python3 -c "import sys; sys.exit(0 if $length >= 2 * $filler else 1)" ||
+    { echo "the distractors last $length s, less than two stretches of $filler s" >&2; exit 1; }
   mkdir -p "$work/gt"
   index=0
   for query in "$corpus/$split"/queries/*.mp4; do

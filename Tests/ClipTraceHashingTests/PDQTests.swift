@@ -186,7 +186,7 @@ struct PDQFilterTests {
     }
 
     @Test("the filter computed at the sampled rows and columns alone equals the full-size filter, bit for bit",
-          arguments: [(64, 64), (40, 30), (177, 99), (320, 180), (129, 301), (512, 288), (1000, 700)])
+          arguments: [(1, 1), (5, 3), (7, 70), (8, 8), (64, 64), (40, 30), (177, 99), (320, 180), (129, 301), (512, 288), (1000, 700)])
     func sampledFilterIsExact(_ size: (Int, Int)) {
         let (width, height) = size
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(width * 7919 + height)
