@@ -150,14 +150,3 @@ let package = Package(
         ]),
     ]
 )
-
-// Hamming distances between corner descriptors and PDQ hashes are population counts, the corner search's inner
-// loop. Baseline x86-64 has no POPCNT instruction and Swift spells it out in a dozen; x86-64-v2 (POPCNT, SSE4.2:
-// Intel's processors since Nehalem in 2008, AMD's since 2011), the baseline of current distributions, has it. The
-// manifest is compiled for the machine that builds, so a native ARM build is left as it is. (For an older x86-64
-// processor, or to cross-compile from x86-64, remove these lines: the results are the same, only slower.)
-#if arch(x86_64)
-for target in package.targets where target.type != .system {
-    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-target-cpu", "nehalem"])]
-}
-#endif
