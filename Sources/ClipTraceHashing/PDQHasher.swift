@@ -88,14 +88,7 @@ public final class PDQHasher {
 
     /// Hashes floating-point luminance (0…255), as the reference's `pdqHash256FromFloatLuma` does.
     public func hash(floatLuma: [Float], width: Int, height: Int) -> PDQResult {
-        precondition(floatLuma.count == width * height)
-        ensureCapacity(width * height)
-        bufferA.withUnsafeMutableBufferPointer { a in
-            floatLuma.withUnsafeBufferPointer { source in
-                a.baseAddress!.update(from: source.baseAddress!, count: width * height)
-            }
-        }
-        filterAndDecimate(width: width, height: height)
+        filterAndDecimate(floatLuma: floatLuma, width: width, height: height)
         computeDCT()
         return PDQResult(hash: hashFromDCT(.original), quality: quality())
     }
@@ -103,19 +96,21 @@ public final class PDQHasher {
     /// The filtered 64×64 image PDQ takes its DCT of (row-major), for `floatLuma` of `width * height`: what
     /// tests compare with a plain, full-size filter.
     package func decimated(floatLuma: [Float], width: Int, height: Int) -> [Float] {
-        precondition(floatLuma.count == width * height)
-        ensureCapacity(width * height)
-        bufferA.withUnsafeMutableBufferPointer { a in
-            floatLuma.withUnsafeBufferPointer { source in
-                a.baseAddress!.update(from: source.baseAddress!, count: width * height)
-            }
-        }
-        filterAndDecimate(width: width, height: height)
+        filterAndDecimate(floatLuma: floatLuma, width: width, height: height)
         return image64
     }
 
     /// Hashes floating-point luminance in several dihedral orientations at the cost of one.
     public func hashes(floatLuma: [Float], width: Int, height: Int, variants: [Dihedral]) -> (quality: Int, hashes: [PDQHash]) {
+        filterAndDecimate(floatLuma: floatLuma, width: width, height: height)
+        computeDCT()
+        return (quality(), variants.map { hashFromDCT($0) })
+    }
+
+    // MARK: - Pipeline
+
+    /// Copies `floatLuma` (`width * height`) into the working buffer and filters it down to ``image64``.
+    private func filterAndDecimate(floatLuma: [Float], width: Int, height: Int) {
         precondition(floatLuma.count == width * height)
         ensureCapacity(width * height)
         bufferA.withUnsafeMutableBufferPointer { a in
@@ -124,11 +119,7 @@ public final class PDQHasher {
             }
         }
         filterAndDecimate(width: width, height: height)
-        computeDCT()
-        return (quality(), variants.map { hashFromDCT($0) })
     }
-
-    // MARK: - Pipeline
 
     private func ensureCapacity(_ count: Int) {
         if bufferA.count < count {
