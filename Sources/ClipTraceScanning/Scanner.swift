@@ -220,6 +220,8 @@ public struct ClipScanner: Sendable {
         logger.debug("keyframe pass done", metadata: [
             "file": "\(path)", "keyframes": "\(keyframes.frames.count)", "candidates": "\(first.matches.count)",
             "stretches": "\(stretches.count)",
+            // Where the second pass decodes: a copy outside them is one the keyframes missed.
+            "stretch_ranges": "\(stretches.map { String(format: "%.1f-%.1f", $0.lowerBound, $0.upperBound) }.joined(separator: ","))",
             "stretch_seconds": "\(String(format: "%.1f", stretches.reduce(0) { $0 + $1.upperBound - $1.lowerBound }))",
             "duration": "\(String(format: "%.1f", keyframes.duration))",
         ])
