@@ -187,54 +187,96 @@ public final class PDQHasher {
         }
     }
 
+    static func jaroszWindow(oldDimension: Int, newDimension: Int) -> Int {
+        (oldDimension + 2 * newDimension - 1) / (2 * newDimension)
+    }
+
+    /// The reference's running-sum box filter as one walk over `length` positions, a window centred on each
+    /// output and shrunk at the edges: `move(entering, leaving)` adds position `entering` to the sum and then
+    /// takes `leaving` out (either may be nil), and `emit(out, count)` says output `out` is due, `count`
+    /// positions summed. Every filter below is this walk with its own sums (one value, eight rows at once, or a
+    /// whole row of columns) and its own outputs, so all of them add and subtract in the reference's order.
+    @inline(__always)
+    static func runningWindow(length: Int, window: Int, move: (_ entering: Int?, _ leaving: Int?) -> Void,
+                              emit: (_ out: Int, _ count: Float) -> Void) {
+        let half = (window + 2) / 2
+        var left = 0, right = 0, out = 0
+        var count: Float = 0
+        for _ in 0..<max(0, half - 1) {
+            move(right, nil); count += 1; right += 1
+        }
+        for _ in 0..<max(0, window - half + 1) {
+            move(right, nil); count += 1
+            emit(out, count)
+            right += 1; out += 1
+        }
+        for _ in 0..<max(0, length - window) {
+            move(right, left)
+            emit(out, count)
+            left += 1; right += 1; out += 1
+        }
+        for _ in 0..<max(0, half - 1) {
+            move(nil, left); count -= 1
+            emit(out, count)
+            left += 1; out += 1
+        }
+    }
+
+    /// ``box1D`` along eight rows at once (`rows` of `width` from `input`), one vector running sum whose lanes
+    /// each do exactly the scalar filter's operations in the same order (bit for bit), while the eight chains
+    /// of additions overlap instead of waiting on each other. `emit(out, mean)` gets each output's eight means.
+    @inline(__always)
+    static func boxEightRows(_ input: UnsafeMutablePointer<Float>, width: Int, window: Int,
+                             emit: (_ out: Int, _ mean: () -> SIMD8<Float>) -> Void) {
+        @inline(__always) func load(_ i: Int) -> SIMD8<Float> {
+            SIMD8(input[i], input[width + i], input[2 * width + i], input[3 * width + i],
+                  input[4 * width + i], input[5 * width + i], input[6 * width + i], input[7 * width + i])
+        }
+        var sum = SIMD8<Float>(repeating: 0)
+        runningWindow(length: width, window: window, move: { entering, leaving in
+            if let entering { sum += load(entering) }
+            if let leaving { sum -= load(leaving) }
+        }, emit: { out, count in
+            emit(out) { sum / SIMD8(repeating: count) }
+        })
+    }
+
+    /// ``box1D`` along every row, eight rows at a time (``boxEightRows``), the rest one by one.
+    static func boxRows(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                        width: Int, height: Int, window: Int) {
+        var row = 0
+        while row + 8 <= height {
+            let target = output + row * width
+            boxEightRows(input + row * width, width: width, window: window) { out, mean in
+                let value = mean()
+                for lane in 0..<8 { target[lane * width + out] = value[lane] }
+            }
+            row += 8
+        }
+        while row < height {
+            box1D(input + row * width, output + row * width, length: width, stride: 1, window: window)
+            row += 1
+        }
+    }
+
     /// ``boxRows(_:_:width:height:window:)`` written only at the sampled columns (ascending; repeats allowed):
-    /// row `y`'s value at `columns[k]` goes to `output[y * 64 + k]`. Rows beyond the last full eight go
-    /// through ``box1D`` into `scratch` (`width` floats).
+    /// row `y`'s value at `columns[k]` goes to `output[y * 64 + k]`, and only those are divided. Rows beyond
+    /// the last full eight go through ``box1D`` into `scratch` (`width` floats).
     static func boxRows(_ input: UnsafeMutablePointer<Float>, sampledAt columns: UnsafeBufferPointer<Int>,
                         into output: UnsafeMutablePointer<Float>, width: Int, height: Int, window: Int,
                         scratch: UnsafeMutablePointer<Float>) {
-        let half = (window + 2) / 2
-        let phase1 = max(0, half - 1)
-        let phase2 = max(0, window - half + 1)
-        let phase3 = max(0, width - window)
-        let phase4 = max(0, half - 1)
         let sampleCount = columns.count
         var row = 0
         while row + 8 <= height {
-            let base = input + row * width, target = output + row * sampleCount
-            @inline(__always) func load(_ i: Int) -> SIMD8<Float> {
-                SIMD8(base[i], base[width + i], base[2 * width + i], base[3 * width + i],
-                      base[4 * width + i], base[5 * width + i], base[6 * width + i], base[7 * width + i])
-            }
+            let target = output + row * sampleCount
             var next = 0
-            @inline(__always) func emit(_ sum: SIMD8<Float>, _ count: Float, _ out: Int) {
+            boxEightRows(input + row * width, width: width, window: window) { out, mean in
                 guard next < sampleCount, columns[next] == out else { return }
-                let value = sum / SIMD8(repeating: count)
+                let value = mean()
                 repeat {
                     for lane in 0..<8 { target[lane * sampleCount + next] = value[lane] }
                     next += 1
                 } while next < sampleCount && columns[next] == out
-            }
-            var left = 0, right = 0, out = 0
-            var sum = SIMD8<Float>(repeating: 0)
-            var count: Float = 0
-            for _ in 0..<phase1 {
-                sum += load(right); count += 1; right += 1
-            }
-            for _ in 0..<phase2 {
-                sum += load(right); count += 1
-                emit(sum, count, out)
-                right += 1; out += 1
-            }
-            for _ in 0..<phase3 {
-                sum += load(right); sum -= load(left)
-                emit(sum, count, out)
-                left += 1; right += 1; out += 1
-            }
-            for _ in 0..<phase4 {
-                sum -= load(left); count -= 1
-                emit(sum, count, out)
-                left += 1; out += 1
             }
             row += 8
         }
@@ -245,190 +287,73 @@ public final class PDQHasher {
         }
     }
 
+    /// The reference's running-sum box filter along one line of `length` values `stride` apart.
+    @inline(__always)
+    static func box1D(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                      length: Int, stride: Int, window: Int) {
+        var sum: Float = 0
+        runningWindow(length: length, window: window, move: { entering, leaving in
+            if let entering { sum += input[entering * stride] }
+            if let leaving { sum -= input[leaving * stride] }
+        }, emit: { out, count in
+            output[out * stride] = sum / count
+        })
+    }
+
+    /// ``box1D`` down all `width` columns at once, row by row: each column's running sum sees the same additions
+    /// and subtractions in the same order as a column-by-column pass (so the result is the same to the bit),
+    /// but memory is read along rows instead of one pixel per row. `emit(out, count, sums)` is told when row
+    /// `out` is due; `sums` (kept between calls) holds the columns' sums then.
+    @inline(__always)
+    static func boxDownColumns(_ input: UnsafeMutablePointer<Float>, width: Int, height: Int, window: Int,
+                               sums: inout [Float],
+                               emit: (_ out: Int, _ count: Float, _ sums: UnsafeMutablePointer<Float>) -> Void) {
+        if sums.count < width { sums = [Float](repeating: 0, count: width) }
+        sums.withUnsafeMutableBufferPointer { sums in
+            let sum = sums.baseAddress!
+            for x in 0..<width { sum[x] = 0 }
+            runningWindow(length: height, window: window, move: { entering, leaving in
+                switch (entering, leaving) {
+                case let (entering?, leaving?):
+                    let r = input + entering * width, l = input + leaving * width
+                    for x in 0..<width {
+                        sum[x] += r[x]
+                        sum[x] -= l[x]
+                    }
+                case let (entering?, nil):
+                    let r = input + entering * width
+                    for x in 0..<width { sum[x] += r[x] }
+                case let (nil, leaving?):
+                    let l = input + leaving * width
+                    for x in 0..<width { sum[x] -= l[x] }
+                case (nil, nil):
+                    break
+                }
+            }, emit: { out, count in
+                emit(out, count, sum)
+            })
+        }
+    }
+
+    /// ``box1D`` down every column (``boxDownColumns``), every row written.
+    static func boxColumns(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                           width: Int, height: Int, window: Int, sums: inout [Float]) {
+        boxDownColumns(input, width: width, height: height, window: window, sums: &sums) { out, count, sum in
+            let o = output + out * width
+            for x in 0..<width { o[x] = sum[x] / count }
+        }
+    }
+
     /// ``boxColumns(_:_:width:height:window:sums:)`` down the 64 columns of `input` (`height` rows of 64),
     /// written only at the sampled rows (ascending; repeats allowed): row `rows[i]` goes to `output[i * 64...]`.
     static func boxColumns(_ input: UnsafeMutablePointer<Float>, sampledAt rows: UnsafeBufferPointer<Int>,
                            into output: UnsafeMutablePointer<Float>, height: Int, window: Int, sums: inout [Float]) {
-        let width = 64
-        let half = (window + 2) / 2
-        let phase1 = half - 1
-        let phase2 = window - half + 1
-        let phase3 = height - window
-        let phase4 = half - 1
-        if sums.count < width { sums = [Float](repeating: 0, count: width) }
-        sums.withUnsafeMutableBufferPointer { sums in
-            let sum = sums.baseAddress!
-            for x in 0..<width { sum[x] = 0 }
-            var next = 0
-            @inline(__always) func emit(_ count: Float, _ out: Int) {
-                while next < rows.count, rows[next] == out {
-                    let o = output + next * width
-                    for x in 0..<width { o[x] = sum[x] / count }
-                    next += 1
-                }
-            }
-            var left = 0, right = 0, out = 0
-            var count: Float = 0
-            for _ in 0..<max(0, phase1) {
-                let r = input + right * width
-                for x in 0..<width { sum[x] += r[x] }
-                count += 1; right += 1
-            }
-            for _ in 0..<max(0, phase2) {
-                let r = input + right * width
-                for x in 0..<width { sum[x] += r[x] }
-                count += 1
-                emit(count, out)
-                right += 1; out += 1
-            }
-            for _ in 0..<max(0, phase3) {
-                let r = input + right * width, l = input + left * width
-                for x in 0..<width {
-                    sum[x] += r[x]
-                    sum[x] -= l[x]
-                }
-                emit(count, out)
-                left += 1; right += 1; out += 1
-            }
-            for _ in 0..<max(0, phase4) {
-                let l = input + left * width
-                for x in 0..<width { sum[x] -= l[x] }
-                count -= 1
-                emit(count, out)
-                left += 1; out += 1
-            }
-        }
-    }
-
-    static func jaroszWindow(oldDimension: Int, newDimension: Int) -> Int {
-        (oldDimension + 2 * newDimension - 1) / (2 * newDimension)
-    }
-
-    /// ``box1D`` along every row. Eight rows at a time go through one vector running sum: each lane does exactly
-    /// the scalar filter's operations in the same order (bit for bit), but the eight sums' chains of additions
-    /// overlap instead of waiting on each other.
-    static func boxRows(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>,
-                        width: Int, height: Int, window: Int) {
-        let half = (window + 2) / 2
-        let phase1 = max(0, half - 1)
-        let phase2 = max(0, window - half + 1)
-        let phase3 = max(0, width - window)
-        let phase4 = max(0, half - 1)
-        var row = 0
-        while row + 8 <= height {
-            let base = input + row * width, target = output + row * width
-            @inline(__always) func load(_ i: Int) -> SIMD8<Float> {
-                SIMD8(base[i], base[width + i], base[2 * width + i], base[3 * width + i],
-                      base[4 * width + i], base[5 * width + i], base[6 * width + i], base[7 * width + i])
-            }
-            @inline(__always) func store(_ value: SIMD8<Float>, _ i: Int) {
-                for lane in 0..<8 { target[lane * width + i] = value[lane] }
-            }
-            var left = 0, right = 0, out = 0
-            var sum = SIMD8<Float>(repeating: 0)
-            var count: Float = 0
-            for _ in 0..<phase1 {
-                sum += load(right); count += 1; right += 1
-            }
-            for _ in 0..<phase2 {
-                sum += load(right); count += 1
-                store(sum / SIMD8(repeating: count), out)
-                right += 1; out += 1
-            }
-            for _ in 0..<phase3 {
-                sum += load(right); sum -= load(left)
-                store(sum / SIMD8(repeating: count), out)
-                left += 1; right += 1; out += 1
-            }
-            for _ in 0..<phase4 {
-                sum -= load(left); count -= 1
-                store(sum / SIMD8(repeating: count), out)
-                left += 1; out += 1
-            }
-            row += 8
-        }
-        while row < height {
-            box1D(input + row * width, output + row * width, length: width, stride: 1, window: window)
-            row += 1
-        }
-    }
-
-    /// The reference's running-sum box filter with a window centred on each sample and shrunk at the edges.
-    @inline(__always)
-    static func box1D(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>,
-                      length: Int, stride: Int, window: Int) {
-        let half = (window + 2) / 2
-        let phase1 = half - 1
-        let phase2 = window - half + 1
-        let phase3 = length - window
-        let phase4 = half - 1
-        var left = 0, right = 0, out = 0
-        var sum: Float = 0
-        var count: Float = 0
-        for _ in 0..<max(0, phase1) {
-            sum += input[right]; count += 1; right += stride
-        }
-        for _ in 0..<max(0, phase2) {
-            sum += input[right]; count += 1
-            output[out] = sum / count
-            right += stride; out += stride
-        }
-        for _ in 0..<max(0, phase3) {
-            sum += input[right]; sum -= input[left]
-            output[out] = sum / count
-            left += stride; right += stride; out += stride
-        }
-        for _ in 0..<max(0, phase4) {
-            sum -= input[left]; count -= 1
-            output[out] = sum / count
-            left += stride; out += stride
-        }
-    }
-
-    /// ``box1D`` down every column at once, row by row: each column's running sum sees the same additions and
-    /// subtractions in the same order as a column-by-column pass (so the result is the same to the bit), but
-    /// memory is read along rows instead of one pixel per row.
-    @inline(__always)
-    static func boxColumns(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>,
-                           width: Int, height: Int, window: Int, sums: inout [Float]) {
-        let half = (window + 2) / 2
-        let phase1 = half - 1
-        let phase2 = window - half + 1
-        let phase3 = height - window
-        let phase4 = half - 1
-        if sums.count < width { sums = [Float](repeating: 0, count: width) }
-        sums.withUnsafeMutableBufferPointer { sums in
-            let sum = sums.baseAddress!
-            for x in 0..<width { sum[x] = 0 }
-            var left = 0, right = 0, out = 0
-            var count: Float = 0
-            for _ in 0..<max(0, phase1) {
-                let r = input + right * width
-                for x in 0..<width { sum[x] += r[x] }
-                count += 1; right += 1
-            }
-            for _ in 0..<max(0, phase2) {
-                let r = input + right * width, o = output + out * width
-                for x in 0..<width { sum[x] += r[x] }
-                count += 1
-                for x in 0..<width { o[x] = sum[x] / count }
-                right += 1; out += 1
-            }
-            for _ in 0..<max(0, phase3) {
-                let r = input + right * width, l = input + left * width, o = output + out * width
-                for x in 0..<width {
-                    sum[x] += r[x]
-                    sum[x] -= l[x]
-                }
-                for x in 0..<width { o[x] = sum[x] / count }
-                left += 1; right += 1; out += 1
-            }
-            for _ in 0..<max(0, phase4) {
-                let l = input + left * width, o = output + out * width
-                for x in 0..<width { sum[x] -= l[x] }
-                count -= 1
-                for x in 0..<width { o[x] = sum[x] / count }
-                left += 1; out += 1
+        var next = 0
+        boxDownColumns(input, width: 64, height: height, window: window, sums: &sums) { out, count, sum in
+            while next < rows.count, rows[next] == out {
+                let o = output + next * 64
+                for x in 0..<64 { o[x] = sum[x] / count }
+                next += 1
             }
         }
     }
