@@ -222,7 +222,7 @@ public final class PDQHasher {
         }
     }
 
-    /// ``box1D`` along eight rows at once (`rows` of `width` from `input`), one vector running sum whose lanes
+    /// ``box1D`` along eight rows at once (eight rows of `width` from `input`), one vector running sum whose lanes
     /// each do exactly the scalar filter's operations in the same order (bit for bit), while the eight chains
     /// of additions overlap instead of waiting on each other. `emit(out, mean)` gets each output's eight means.
     @inline(__always)
@@ -303,7 +303,7 @@ public final class PDQHasher {
     /// ``box1D`` down all `width` columns at once, row by row: each column's running sum sees the same additions
     /// and subtractions in the same order as a column-by-column pass (so the result is the same to the bit),
     /// but memory is read along rows instead of one pixel per row. `emit(out, count, sums)` is told when row
-    /// `out` is due; `sums` (kept between calls) holds the columns' sums then.
+    /// `out` is due, with the columns' running sums (kept in `sums`, whose storage is reused between calls).
     @inline(__always)
     static func boxDownColumns(_ input: UnsafeMutablePointer<Float>, width: Int, height: Int, window: Int,
                                sums: inout [Float],
